@@ -1,0 +1,1 @@
+"""Manual benchmarks (not part of CI); run with ``python -m benchmarks.<name>``."""
