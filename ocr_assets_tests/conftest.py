@@ -1,0 +1,82 @@
+"""Shared, generic pytest fixtures for the whole suite (reuse them; don't regenerate inputs).
+
+- ``tiny_grid`` (session): a demo-style ``RegionGrid`` of 2 x 3 regions of 120 x 90 px at
+  1 arc-second from (-121.0 W, 40.0 N), buffer 0.15 degree (larger than the grid, so every
+  buffered window is the whole grid). On it, ``y0_x0`` is all ocean and the valid regions are
+  ``TINY_VALID_REGION_IDS`` (``y0_x1, y0_x2, y1_x0, y1_x1, y1_x2``); ``TINY_BUILDINGS`` and
+  ``TINY_HOURS`` are the sizes below (import them: ``from ocr_assets_tests.conftest import``).
+- ``synthetic_root`` (session): a folder holding the complete synthetic inputs
+  (``ocr_assets.synthetic.generate_inputs``) on ``tiny_grid`` with 2000 buildings and 240
+  hourly weather steps; generated once per session in about 2 s. Treat it as read-only:
+  copy it (``shutil.copytree``) before changing anything.
+- ``synthetic_catalog`` (session): an ``InputCatalog`` on ``synthetic_root``.
+- ``moto_endpoint`` (session): URL of a local moto S3 server, started on first use.
+- ``s3_bucket`` (function): a fresh, empty bucket on that server; the test's environment has
+  ``AWS_ENDPOINT_URL`` and dummy credentials set, so s3fs / ``UPath('s3://...')`` reach it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocr_assets.catalog import InputCatalog
+from ocr_assets.regions import RegionGrid, demo_grid
+from ocr_assets.synthetic import generate_inputs
+
+TINY_BUILDINGS = 2000
+TINY_HOURS = 240
+#: The regions of ``tiny_grid`` holding data in ``synthetic_root`` (all but the ocean y0_x0).
+TINY_VALID_REGION_IDS = ["y0_x1", "y0_x2", "y1_x0", "y1_x1", "y1_x2"]
+
+_bucket_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def tiny_grid() -> RegionGrid:
+    """2 x 3 regions of 120 x 90 px (see the module docstring)."""
+    return demo_grid(region_rows=120, region_cols=90, n_region_rows=2, n_region_cols=3)
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory, tiny_grid: RegionGrid) -> Path:
+    """Complete synthetic inputs on ``tiny_grid`` (read-only; copy before modifying)."""
+    root = tmp_path_factory.mktemp("synthetic-inputs")
+    generate_inputs(root, grid=tiny_grid, n_buildings=TINY_BUILDINGS, hours=TINY_HOURS)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_catalog(synthetic_root: Path) -> InputCatalog:
+    """An ``InputCatalog`` on ``synthetic_root``."""
+    return InputCatalog(str(synthetic_root))
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A local moto S3 server for the session; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new empty bucket on the moto server, with the AWS environment pointing at it."""
+    import s3fs
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3fs.S3FileSystem.clear_instance_cache()
+    bucket = f"test-bucket-{next(_bucket_numbers)}"
+    s3fs.S3FileSystem().mkdir(bucket)
+    return bucket

@@ -1,0 +1,269 @@
+"""The input catalog: validation errors, lazy access, region windows, local and S3 roots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import xarray as xr
+from odc.geo.xr import assign_crs
+from pyproj import Transformer
+
+from ocr_assets.catalog import (
+    RILEY_RESOLUTION_M,
+    SCOTT_STORE,
+    VALID_REGION_IDS_FILE,
+    InputCatalog,
+    census_file,
+    riley_store,
+)
+from ocr_assets.regions import RegionGrid
+from ocr_assets_tests.conftest import TINY_VALID_REGION_IDS
+
+PS = 1 / 3600
+
+
+def _write(ds: xr.Dataset, path: Path, chunks: dict[str, tuple[int, ...]]) -> None:
+    for name, shape in chunks.items():
+        ds[name].encoding = {**ds[name].encoding, "chunks": shape}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ds.to_zarr(path, zarr_format=3, consolidated=True)
+
+
+def _scott_like(
+    root: Path,
+    *,
+    spacing: float = PS,
+    crs: str | None = "EPSG:4326",
+    chunks: tuple[int, int] = (4, 5),
+    grid_attrs: bool = True,
+    descending: bool = False,
+) -> None:
+    """A tiny Scott-like store of 8 x 15 px (2 x 3 regions of 4 x 5 px) from (-100, 40)."""
+    lat = 40.0 - (np.arange(8)[::-1] + 0.5) * spacing
+    lon = -100.0 + (np.arange(15) + 0.5) * spacing
+    if descending:
+        lat = lat[::-1]
+    values = np.ones((8, 15), dtype=np.float32)
+    dims = ("latitude", "longitude")
+    attrs: dict[str, object] = {} if crs is None else {"crs": crs}
+    if grid_attrs:
+        attrs |= {"west": -100.0, "north": 40.0, "pixel_size": spacing, "region_rows": 4,
+                  "region_cols": 5, "n_region_rows": 2, "n_region_cols": 3}
+    ds = xr.Dataset({v: (dims, values) for v in ("CRPS", "RPS", "BP")},
+                    coords={"latitude": lat, "longitude": lon}, attrs=attrs)
+    _write(ds, root / SCOTT_STORE, dict.fromkeys(("CRPS", "RPS", "BP"), chunks))
+
+
+def _riley_like(root: Path, *, crs: str = "EPSG:5070", resolution: float = 270.0) -> None:
+    x = -2_000_000.0 + (np.arange(6) + 0.5) * resolution
+    y = 2_000_000.0 - (np.arange(5) + 0.5) * resolution
+    da = xr.DataArray(np.ones((5, 6), dtype=np.float32), coords={"y": y, "x": x},
+                      dims=("y", "x"), name="BP")
+    _write(assign_crs(da, crs).to_dataset(), root / riley_store(2011, "270m-5070"),
+           {"BP": (5, 6)})
+
+
+# ---------------------------------------------------------------------- missing inputs
+def test_missing_input_names_path_and_how_to_generate(tmp_path: Path) -> None:
+    catalog = InputCatalog(tmp_path)
+    with pytest.raises(FileNotFoundError) as err:
+        catalog.scott()
+    message = str(err.value)
+    assert str(tmp_path / SCOTT_STORE) in message
+    assert "make demo" in message and "python -m ocr_assets.synthetic" in message
+    for call in (lambda: catalog.riley_270m(2011), catalog.conus404, catalog.buildings,
+                 lambda: catalog.census("blocks")):
+        with pytest.raises(FileNotFoundError, match=r"python -m ocr_assets\.synthetic"):
+            call()
+
+
+# ---------------------------------------------------------------------- grid validation
+def test_grid_from_attributes(tmp_path: Path) -> None:
+    _scott_like(tmp_path)
+    grid = InputCatalog(tmp_path).grid
+    assert grid == RegionGrid(west=-100.0, north=40.0, region_rows=4, region_cols=5,
+                              n_region_rows=2, n_region_cols=3)
+
+
+def test_grid_inferred_from_coordinates_and_chunks(tmp_path: Path) -> None:
+    _scott_like(tmp_path, grid_attrs=False)
+    grid = InputCatalog(tmp_path).grid
+    assert (grid.region_rows, grid.region_cols, grid.n_region_rows, grid.n_region_cols) == (
+        4, 5, 2, 3)
+    assert grid.west == pytest.approx(-100.0, abs=1e-12)
+    assert grid.north == pytest.approx(40.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"crs": "EPSG:3857"}, r"CRS must be EPSG:4326, found EPSG:3857"),
+        ({"crs": None}, r"CRS must be EPSG:4326, found no CRS"),
+        ({"spacing": 2 / 3600}, r"'latitude' spacing must be 0.000277.*found a step of 0.000555"),
+        ({"descending": True}, r"'latitude' spacing must be 0.000277.*found a step of -0.000277"),
+        ({"chunks": (8, 5)}, r"chunks must be one region \(4, 5\), found \(8, 5\)"),
+        ({"chunks": (3, 5), "grid_attrs": False}, r"whole number of chunks \(3, 5\)"),
+    ],
+)
+def test_grid_validation_errors(tmp_path: Path, kwargs: dict, expected: str) -> None:
+    _scott_like(tmp_path, **kwargs)
+    with pytest.raises(ValueError, match=expected) as err:
+        _ = InputCatalog(tmp_path).grid
+    assert SCOTT_STORE in str(err.value)
+
+
+def test_grid_of_synthetic_inputs(synthetic_catalog: InputCatalog, tiny_grid: RegionGrid) -> None:
+    assert synthetic_catalog.grid == tiny_grid
+
+
+# ---------------------------------------------------------------------- Riley validation
+def test_riley_270m_validation(tmp_path: Path) -> None:
+    _riley_like(tmp_path)
+    da = InputCatalog(tmp_path).riley_270m(2011)
+    assert da.odc.crs.epsg == 5070
+
+    wrong_crs = tmp_path / "crs"
+    _riley_like(wrong_crs, crs="EPSG:3310")
+    with pytest.raises(ValueError, match="CRS must be EPSG:5070, found EPSG:3310") as err:
+        InputCatalog(wrong_crs).riley_270m(2011)
+    assert riley_store(2011, "270m-5070") in str(err.value)
+
+    wrong_res = tmp_path / "res"
+    _riley_like(wrong_res, resolution=300.0)
+    with pytest.raises(ValueError, match=r"'x' spacing must be 270.0.*found a step of 300.0"):
+        InputCatalog(wrong_res).riley_270m(2011)
+
+    with pytest.raises(ValueError, match="unknown Riley year 2030"):
+        InputCatalog(tmp_path).riley_270m(2030)
+
+
+def test_lazy_rasters(synthetic_catalog: InputCatalog, tiny_grid: RegionGrid) -> None:
+    scott = synthetic_catalog.scott()
+    assert scott["CRPS"].chunks is not None  # dask-backed, nothing loaded
+    fine = synthetic_catalog.riley_30m(2047)
+    assert fine.shape == (tiny_grid.height, tiny_grid.width) and fine.chunks is not None
+    coarse = synthetic_catalog.riley_270m(2011)
+    assert coarse.odc.crs.epsg == 5070 and coarse.chunks is not None
+    weather = synthetic_catalog.conus404()
+    assert weather.odc.crs.epsg == 5070 and weather["WDIR"].chunks is not None
+
+
+# ---------------------------------------------------------------------- vectors
+def test_buildings_bbox_filter(synthetic_catalog: InputCatalog, tiny_grid: RegionGrid) -> None:
+    everything = synthetic_catalog.buildings()
+    bounds = tiny_grid.bounds("y1_x1")
+    some = synthetic_catalog.buildings(bbox=bounds)
+    assert 0 < len(some) < len(everything)
+    assert some.intersects(shapely.box(*bounds)).all()
+    inside = everything[everything.intersects(shapely.box(*bounds))]
+    assert set(inside["id"]) <= set(some["id"])
+    with pytest.raises(ValueError, match="bbox must be"):
+        synthetic_catalog.buildings(bbox=(1.0, 2.0, 0.0, 3.0))
+
+
+def test_census_levels(synthetic_catalog: InputCatalog, tmp_path: Path) -> None:
+    assert list(synthetic_catalog.census("states")["STUSPS"]) == ["CA", "NV"]
+    assert synthetic_catalog.census("blocks")["GEOID"].str.len().eq(15).all()
+    with pytest.raises(ValueError, match=r"unknown census level 'block'.*'blocks'"):
+        synthetic_catalog.census("block")
+    (tmp_path / "census").mkdir()
+    gpd.GeoDataFrame({"ID": ["1"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_parquet(
+        tmp_path / census_file("nation"))
+    with pytest.raises(ValueError, match="expected a 'GEOID' column"):
+        InputCatalog(tmp_path).census("nation")
+
+
+# ---------------------------------------------------------------------- valid region IDs
+def test_valid_region_ids_cached_and_computed(synthetic_root: Path, tmp_path: Path) -> None:
+    assert InputCatalog(synthetic_root).valid_region_ids() == TINY_VALID_REGION_IDS
+    root = tmp_path / "inputs"
+    shutil.copytree(synthetic_root, root)
+    (root / VALID_REGION_IDS_FILE).unlink()
+    assert InputCatalog(root).valid_region_ids() == TINY_VALID_REGION_IDS
+    assert json.loads((root / VALID_REGION_IDS_FILE).read_text())["region_ids"] == TINY_VALID_REGION_IDS
+
+
+def test_stale_valid_region_ids_are_refused(synthetic_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "inputs"
+    shutil.copytree(synthetic_root, root)
+    path = root / VALID_REGION_IDS_FILE
+    doc = json.loads(path.read_text())
+    doc["grid"]["region_rows"] = 60
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="delete the file"):
+        InputCatalog(root).valid_region_ids()
+
+
+# ---------------------------------------------------------------------- region inputs
+@pytest.mark.parametrize("region_id", TINY_VALID_REGION_IDS)
+def test_region_inputs(
+    synthetic_catalog: InputCatalog, tiny_grid: RegionGrid, region_id: str
+) -> None:
+    inputs = synthetic_catalog.region_inputs(region_id)
+    rows, cols = tiny_grid.buffered_window(region_id)
+    lat = tiny_grid.latitude()[tiny_grid.latitude_index(rows)]
+    lon = tiny_grid.longitude()[cols]
+    assert inputs.bounds == tiny_grid.bounds(region_id)
+    assert inputs.buffered_bounds == tiny_grid.window_bounds(rows, cols)
+    fine = [inputs.crps, inputs.rps, *inputs.riley_30m.values()]
+    assert set(inputs.riley_30m) == set(inputs.riley_270m) == {2011, 2047}
+    for da in fine:
+        assert isinstance(da.data, np.ndarray)
+        assert da.dims == ("latitude", "longitude")
+        np.testing.assert_array_equal(da["latitude"].values, lat)
+        np.testing.assert_array_equal(da["longitude"].values, lon)
+        assert da.odc.crs.epsg == 4326
+    scott = synthetic_catalog.scott()
+    np.testing.assert_array_equal(
+        inputs.crps.values,
+        scott["CRPS"].sel(latitude=slice(lat[0], lat[-1]), longitude=slice(lon[0], lon[-1])),
+    )
+    # The 270 m window covers the buffered bounds with at least 2.5 coarse pixels to spare.
+    xmin, ymin, xmax, ymax = Transformer.from_crs(4326, 5070, always_xy=True).transform_bounds(
+        *inputs.buffered_bounds, densify_pts=21
+    )
+    for coarse in inputs.riley_270m.values():
+        assert isinstance(coarse.data, np.ndarray) and coarse.odc.crs.epsg == 5070
+        x, y = coarse["x"].values, coarse["y"].values
+        spare = 2.5 * RILEY_RESOLUTION_M
+        assert x[0] <= xmin - spare and x[-1] >= xmax + spare
+        assert y[-1] <= ymin - spare and y[0] >= ymax + spare
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        inputs.region_id = "y0_x0"  # type: ignore[misc]
+
+
+def test_region_inputs_errors(synthetic_catalog: InputCatalog) -> None:
+    with pytest.raises(ValueError, match="region 'y0_x0' has no valid"):
+        synthetic_catalog.region_inputs("y0_x0")
+    with pytest.raises(ValueError, match=r"'y9_x9'.*rows 0\.\.1, cols 0\.\.2"):
+        synthetic_catalog.region_inputs("y9_x9")
+
+
+# ---------------------------------------------------------------------- S3
+@pytest.mark.integration
+def test_s3_root(
+    synthetic_root: Path, synthetic_catalog: InputCatalog, s3_bucket: str, tiny_grid: RegionGrid
+) -> None:
+    import s3fs
+
+    s3fs.S3FileSystem().put(f"{synthetic_root}/", f"{s3_bucket}/inputs/", recursive=True)
+    catalog = InputCatalog(f"s3://{s3_bucket}/inputs")
+    assert catalog.grid == tiny_grid
+    assert catalog.valid_region_ids() == TINY_VALID_REGION_IDS
+    remote, local = catalog.region_inputs("y1_x1"), synthetic_catalog.region_inputs("y1_x1")
+    assert remote.crps.identical(local.crps)
+    assert remote.riley_270m[2047].identical(local.riley_270m[2047])
+    bounds = tiny_grid.bounds("y1_x1")
+    assert len(catalog.buildings(bbox=bounds)) == len(synthetic_catalog.buildings(bbox=bounds))
+    assert catalog.census("counties").equals(synthetic_catalog.census("counties"))
+    with pytest.raises(FileNotFoundError, match=f"s3://{s3_bucket}/missing/{SCOTT_STORE}"):
+        InputCatalog(f"s3://{s3_bucket}/missing").scott()
