@@ -121,8 +121,8 @@ class RegionInputs:
     riley_270m: dict[int, xr.DataArray]
 
 
-def _epsg_of(ds: xr.Dataset, var: str) -> int | None:
-    """EPSG code of a store: its grid-mapping variable (odc-geo / CF) or its ``crs`` attr."""
+def _crs_of(ds: xr.Dataset, var: str) -> CRS | None:
+    """CRS of a store: its grid-mapping variable (odc-geo / CF) or its ``crs`` attribute."""
     candidates = [ds[var].encoding.get("grid_mapping"), ds[var].attrs.get("grid_mapping")]
     candidates.append("spatial_ref")
     for name in candidates:
@@ -130,10 +130,17 @@ def _epsg_of(ds: xr.Dataset, var: str) -> int | None:
             attrs = ds[name].attrs
             wkt = attrs.get("crs_wkt") or attrs.get("spatial_ref")
             if wkt:
-                return CRS.from_user_input(wkt).to_epsg()
+                return CRS.from_user_input(wkt)
     if "crs" in ds.attrs:
-        return CRS.from_user_input(ds.attrs["crs"]).to_epsg()
+        return CRS.from_user_input(ds.attrs["crs"])
     return None
+
+
+def _check_crs(store: object, crs: CRS | None, epsg: int) -> None:
+    """Raise ValueError unless ``crs`` is ``EPSG:{epsg}``, naming the store and what it found."""
+    if crs is None or crs.to_epsg() != epsg:
+        found = "no CRS" if crs is None else crs.to_string()
+        raise ValueError(f"{store}: CRS must be EPSG:{epsg}, found {found}")
 
 
 def _data_var(ds: xr.Dataset, var: str, store: object) -> xr.DataArray:
@@ -235,10 +242,7 @@ class InputCatalog:
             raise ValueError(
                 f"{store}: CRPS dims must be ('latitude', 'longitude'), found {crps.dims}"
             )
-        epsg = _epsg_of(ds, "CRPS")
-        if epsg != 4326:
-            found = "no CRS" if epsg is None else f"EPSG:{epsg}"
-            raise ValueError(f"{store}: CRS must be EPSG:4326, found {found}")
+        _check_crs(store, _crs_of(ds, "CRPS"), 4326)
         lat = np.asarray(ds["latitude"].values, dtype=np.float64)
         lon = np.asarray(ds["longitude"].values, dtype=np.float64)
         ps = PIXEL_SIZE_DEGREES
@@ -306,9 +310,9 @@ class InputCatalog:
         """
         name = riley_store(year, "30m-4326")
         ds = self._open_zarr(name)
-        epsg = _epsg_of(ds, "BP")
-        if epsg not in (None, 4326):
-            raise ValueError(f"{self.path(name)}: CRS must be EPSG:4326, found EPSG:{epsg}")
+        crs = _crs_of(ds, "BP")
+        if crs is not None:
+            _check_crs(self.path(name), crs, 4326)
         da = _data_var(ds, "BP", self.path(name))
         grid = self.grid
         if da.dims != ("latitude", "longitude") or da.shape != (grid.height, grid.width):
@@ -329,10 +333,7 @@ class InputCatalog:
         da = _data_var(ds, "BP", store)
         if da.dims != ("y", "x"):
             raise ValueError(f"{store}: BP dims must be ('y', 'x'), found {da.dims}")
-        epsg = _epsg_of(ds, "BP")
-        if epsg != 5070:
-            found = "no CRS" if epsg is None else f"EPSG:{epsg}"
-            raise ValueError(f"{store}: CRS must be EPSG:5070, found {found}")
+        _check_crs(store, _crs_of(ds, "BP"), 5070)
         res = RILEY_RESOLUTION_M
         _check_spacing(store, "x", np.asarray(da["x"].values), res, 1e-6)
         _check_spacing(store, "y", np.asarray(da["y"].values), -res, 1e-6)
@@ -347,10 +348,10 @@ class InputCatalog:
                 f"{self.path(CONUS404_STORE)}: expected variables T2, RH, WSPD, WDIR, "
                 f"missing {missing}"
             )
-        epsg = _epsg_of(ds, "T2")
-        if epsg is None:
+        crs = _crs_of(ds, "T2")
+        if crs is None:
             raise ValueError(f"{self.path(CONUS404_STORE)}: no CRS found (expected a spatial_ref)")
-        return assign_crs(ds, f"EPSG:{epsg}")
+        return assign_crs(ds, crs)
 
     # ------------------------------------------------------------------ vectors
     def buildings(self, bbox: Bounds | None = None) -> gpd.GeoDataFrame:
