@@ -88,11 +88,14 @@ def region_risk(
     rps: xr.DataArray,
     wind_distribution: xr.DataArray,
     bounds: tuple[float, float, float, float],
+    *,
+    backend: str = "cpu",
 ) -> xr.Dataset:
     """The 8 risk variables of one region, cropped to ``bounds`` (float32, with attrs).
 
     Inputs other than ``riley_270m`` are on the buffered 30 m window; ``riley_270m`` maps each
     climate (2011, 2047) to the EPSG:5070 270 m BP covering the window plus a margin.
+    ``backend`` selects where the spreading runs (``cpu`` or ``cupy``).
     """
     for year in CLIMATES:
         if year not in riley_270m or year not in riley_30m:
@@ -112,7 +115,10 @@ def region_risk(
         out[name].attrs = {k: v for k, v in VARIABLES[name].items()}
 
     for year in CLIMATES:
-        bp = crop(wind_informed_bp_from_riley(riley_270m[year], wind_distribution), bounds)
+        bp = crop(
+            wind_informed_bp_from_riley(riley_270m[year], wind_distribution, backend=backend),
+            bounds,
+        )
         put(f"bp_{year}", bp)
         put(f"rps_{year}", bp * crps_region.values)
     put("crps_scott", crps_region)

@@ -87,7 +87,7 @@ def gaussian_smooth(values: np.ndarray, latitude_increment: float) -> np.ndarray
 
 
 def wind_informed_bp_from_riley(
-    riley_bp_270m: xr.DataArray, wind_distribution: xr.DataArray
+    riley_bp_270m: xr.DataArray, wind_distribution: xr.DataArray, *, backend: str = "cpu"
 ) -> xr.DataArray:
     """Steps 1-6 of SCIENCE.md's wind-informed BP for one climate.
 
@@ -105,7 +105,7 @@ def wind_informed_bp_from_riley(
     bp_30m = reproject_nearest(filled, wind_distribution)
     bp_30m = bp_30m.astype(np.float32)
     dlat, _ = check_grid(bp_30m, "reprojected burn probability")
-    composite = wind_informed_burn_probability(bp_30m, wind_distribution)
+    composite = wind_informed_burn_probability(bp_30m, wind_distribution, backend=backend)
     bp = bp_30m.values
     combined = np.where(bp == 0, composite.values, bp).astype(np.float32)
     smoothed = gaussian_smooth(combined, dlat)

@@ -18,6 +18,7 @@ import xarray as xr
 from ._filters import SpreadWorkspace, footprint, spread_direction
 from .kernels import DIRECTIONS, KERNEL_SIZE, wind_kernels
 
+BACKENDS = ("cpu", "cupy")
 GRID_DIMS = ("latitude", "longitude")
 DIRECTION_DIM = "wind_direction"
 _REGULAR_RTOL = 1e-6
@@ -80,6 +81,11 @@ def _prepared(bp: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(arr), nan
 
 
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+
+
 def _check_iterations(iterations: int) -> None:
     if (
         isinstance(iterations, bool)
@@ -89,20 +95,33 @@ def _check_iterations(iterations: int) -> None:
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
 
 
-def spread_burn_probability(bp: xr.DataArray, iterations: int = 3) -> xr.Dataset:
+def spread_burn_probability(
+    bp: xr.DataArray, iterations: int = 3, *, backend: str = "cpu"
+) -> xr.Dataset:
     """Spread burn probability downwind in each of the 8 directions (SCIENCE.md step 3).
 
     ``bp`` has dims ``(latitude, longitude)``, both ascending and regular. Returns a Dataset with
     one float32 variable per direction label (``N`` .. ``NW``) on ``bp``'s coordinates. NaNs in
-    ``bp`` are treated as 0 while spreading and restored in every output.
+    ``bp`` are treated as 0 while spreading and restored in every output. ``backend="cupy"``
+    runs the same arithmetic on a CUDA GPU (identical results).
     """
     _check_iterations(iterations)
+    _check_backend(backend)
     kernels = kernels_for(bp)
     arr, nan = _prepared(bp)
-    workspace = SpreadWorkspace(arr.shape)
     out = xr.Dataset(coords=bp.coords)
-    for direction in DIRECTIONS:
-        spread = spread_direction(arr, footprint(kernels[direction]), iterations, workspace)
+    if backend == "cupy":
+        from .gpu import GpuSpreader
+
+        gpu = GpuSpreader(arr)
+        spreads = {d: gpu.spread(footprint(kernels[d]), iterations).get() for d in DIRECTIONS}
+    else:
+        workspace = SpreadWorkspace(arr.shape)
+        spreads = {
+            d: spread_direction(arr, footprint(kernels[d]), iterations, workspace)
+            for d in DIRECTIONS
+        }
+    for direction, spread in spreads.items():
         spread[nan] = np.nan
         out[direction] = (GRID_DIMS, spread)
         out[direction].attrs = {
@@ -113,8 +132,12 @@ def spread_burn_probability(bp: xr.DataArray, iterations: int = 3) -> xr.Dataset
     return out
 
 
-def _distribution_array(dist: xr.DataArray, bp: xr.DataArray) -> np.ndarray:
-    """Validate the wind distribution against ``bp``'s grid; return float32 (lat, lon, 8)."""
+def _distribution_array(dist: xr.DataArray, bp: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the wind distribution against ``bp``'s grid.
+
+    Returns the float32 ``(lat, lon, 8)`` weights (no copy when the input already is one) and
+    the index of each of N..NW along the last axis, so labels may come in any order.
+    """
     what = "wind distribution"
     if set(dist.dims) != {*GRID_DIMS, DIRECTION_DIM}:
         raise ValueError(
@@ -125,7 +148,8 @@ def _distribution_array(dist: xr.DataArray, bp: xr.DataArray) -> np.ndarray:
     labels = [str(v) for v in dist[DIRECTION_DIM].values]
     if sorted(labels) != sorted(DIRECTIONS) or len(labels) != len(DIRECTIONS):
         raise ValueError(f"{what}: direction labels must be {list(DIRECTIONS)}, got {labels}")
-    dist = dist.sel({DIRECTION_DIM: list(DIRECTIONS)}).transpose(*GRID_DIMS, DIRECTION_DIM)
+    order = np.asarray([labels.index(d) for d in DIRECTIONS], dtype=np.int64)
+    dist = dist.transpose(*GRID_DIMS, DIRECTION_DIM)
     check_grid(dist, what, (DIRECTION_DIM,))
     for dim in GRID_DIMS:
         a = np.asarray(dist[dim].values, dtype=np.float64)
@@ -136,17 +160,17 @@ def _distribution_array(dist: xr.DataArray, bp: xr.DataArray) -> np.ndarray:
                 f"({a.size} values {a[0]!r}..{a[-1]!r} vs {b.size} values {b[0]!r}..{b[-1]!r})"
             )
     weights = np.ascontiguousarray(np.asarray(dist.values, dtype=np.float32))
-    if np.any(weights < 0):
+    if np.fmin.reduce(weights, axis=None) < 0:  # NaN-ignoring minimum, no temporary array
         where = np.argwhere(weights < 0)[0]
         raise ValueError(
             f"{what}: negative weight {weights[tuple(where)]!r} at "
-            f"(latitude index {where[0]}, longitude index {where[1]}, {DIRECTIONS[where[2]]})"
+            f"(latitude index {where[0]}, longitude index {where[1]}, {labels[where[2]]})"
         )
-    return weights
+    return weights, order
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _accumulate(composite, spread, nan, weights, d):  # pragma: no cover - numba
+def _accumulate(composite, spread, nan, weights, order, d):  # pragma: no cover - numba
     """Add direction ``d``'s weighted spread to the composite, the published way, in float32.
 
     Weights are renormalised by their (pairwise float32) sum where it is > 0 and none is NaN;
@@ -158,13 +182,15 @@ def _accumulate(composite, spread, nan, weights, d):  # pragma: no cover - numba
     for y in numba.prange(h):
         for x in range(w):
             wv = weights[y, x]
-            total = ((wv[0] + wv[1]) + (wv[2] + wv[3])) + ((wv[4] + wv[5]) + (wv[6] + wv[7]))
+            w0, w1, w2, w3 = wv[order[0]], wv[order[1]], wv[order[2]], wv[order[3]]
+            w4, w5, w6, w7 = wv[order[4]], wv[order[5]], wv[order[6]], wv[order[7]]
+            total = ((w0 + w1) + (w2 + w3)) + ((w4 + w5) + (w6 + w7))
             if not (total > 0):  # also catches NaN totals (any NaN weight)
                 composite[y, x] = np.float32(np.nan)
                 continue
             term = np.float32(0.0)
             if not nan[y, x]:
-                term = np.float32(spread[y, x] * np.float32(wv[d] / total))
+                term = np.float32(spread[y, x] * np.float32(wv[order[d]] / total))
             composite[y, x] = term if d == 0 else np.float32(composite[y, x] + term)
 
 
@@ -190,11 +216,11 @@ def weighted_composite(spread: xr.Dataset, wind_distribution: xr.DataArray) -> x
         raise ValueError(f"spread dataset is missing direction variable(s) {missing}")
     template = spread[DIRECTIONS[0]]
     check_grid(template, "spread")
-    weights = _distribution_array(wind_distribution, template)
+    weights, order = _distribution_array(wind_distribution, template)
     composite = np.empty(template.shape, dtype=np.float32)
     for d, direction in enumerate(DIRECTIONS):
         values = np.ascontiguousarray(np.asarray(spread[direction].values, dtype=np.float32))
-        _accumulate(composite, values, np.isnan(values), weights, d)
+        _accumulate(composite, values, np.isnan(values), weights, order, d)
     return xr.DataArray(
         composite,
         dims=GRID_DIMS,
@@ -205,23 +231,32 @@ def weighted_composite(spread: xr.Dataset, wind_distribution: xr.DataArray) -> x
 
 
 def wind_informed_burn_probability(
-    bp: xr.DataArray, wind_distribution: xr.DataArray, iterations: int = 3
+    bp: xr.DataArray,
+    wind_distribution: xr.DataArray,
+    iterations: int = 3,
+    *,
+    backend: str = "cpu",
 ) -> xr.DataArray:
     """Wind-weighted composite of the spread burn probability, computed lean and fast.
 
     Same values as ``weighted_composite(spread_burn_probability(bp, iterations),
     wind_distribution)``; directions are spread one at a time and folded into the composite.
+    ``backend="cupy"`` runs the same arithmetic on a CUDA GPU (identical results).
     """
     _check_iterations(iterations)
+    _check_backend(backend)
     kernels = kernels_for(bp)
-    weights = _distribution_array(wind_distribution, bp)
+    weights, order = _distribution_array(wind_distribution, bp)
     arr, nan = _prepared(bp)
-    workspace = SpreadWorkspace(arr.shape)
-    composite = np.empty(arr.shape, dtype=np.float32)
-    spread = np.empty_like(arr)
-    for d, direction in enumerate(DIRECTIONS):
-        spread_direction(arr, footprint(kernels[direction]), iterations, workspace, out=spread)
-        _accumulate(composite, spread, nan, weights, d)
+    if backend == "cupy":
+        composite = _composite_on_gpu(arr, nan, weights, order, kernels, iterations)
+    else:
+        workspace = SpreadWorkspace(arr.shape)
+        composite = np.empty(arr.shape, dtype=np.float32)
+        spread = np.empty_like(arr)
+        for d, direction in enumerate(DIRECTIONS):
+            spread_direction(arr, footprint(kernels[direction]), iterations, workspace, out=spread)
+            _accumulate(composite, spread, nan, weights, order, d)
     return xr.DataArray(
         composite,
         dims=GRID_DIMS,
@@ -229,3 +264,23 @@ def wind_informed_burn_probability(
         name="wind_weighted_bp",
         attrs=_composite_attrs(),
     )
+
+
+def _composite_on_gpu(
+    arr: np.ndarray,
+    nan: np.ndarray,
+    weights: np.ndarray,
+    order: np.ndarray,
+    kernels: dict[str, np.ndarray],
+    iterations: int,
+) -> np.ndarray:
+    from .gpu import GpuSpreader
+
+    gpu = GpuSpreader(arr)
+    cp = gpu.cp
+    nan_d, weights_d = cp.asarray(nan), cp.asarray(weights)
+    composite = cp.empty(arr.shape, dtype=cp.float32)
+    for d, direction in enumerate(DIRECTIONS):
+        spread = gpu.spread(footprint(kernels[direction]), iterations)
+        gpu.accumulate(composite, spread, nan_d, weights_d, order, d)
+    return composite.get()
