@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ocr_assets.science import (
     DIRECTIONS,
@@ -265,3 +267,34 @@ def test_direction_order_of_the_distribution_does_not_matter() -> None:
         wind_informed_burn_probability(da, dist).values,
         wind_informed_burn_probability(da, reordered).values,
     )
+
+
+# --- properties ----------------------------------------------------------------------------
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    h=st.integers(81, 130),
+    w=st.integers(81, 130),
+    zero_share=st.floats(0.0, 0.95),
+    lat0=st.floats(25.0, 49.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_fast_path_matches_the_reference_on_random_rasters(
+    h: int, w: int, zero_share: float, lat0: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    bp = rng.uniform(1e-6, 1.0, (h, w)).astype(np.float32)
+    bp[rng.random((h, w)) < zero_share] = 0.0
+    bp[rng.random((h, w)) < 0.02] = np.nan
+    da = raster(bp, lat0=lat0)
+    weights = rng.random((h, w, 8)).astype(np.float32)
+    weights[rng.random((h, w)) < 0.05] = 0.0
+    before = bp.copy()
+    fast = wind_informed_burn_probability(da, distribution(weights, da)).values
+    np.testing.assert_array_equal(da.values, before)  # input untouched
+    lat, lon = da["latitude"].values, da["longitude"].values
+    kernels = wind_kernels(float(lat[h // 2]), float(lon[w // 2]), ARCSEC, ARCSEC)
+    ref = reference_composite(reference_spread(bp, kernels), weights)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(ref))
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=0, equal_nan=True)
