@@ -1,0 +1,83 @@
+"""GeoJSON features encoded by DuckDB, streamed batch by batch to a text sink.
+
+Used for the GeoJSON analysis files and for tippecanoe's newline-delimited inputs. Each
+Arrow batch is registered with DuckDB as ``batch`` and one query turns its rows into complete
+``Feature`` objects (``json_object`` for properties, ``ST_AsGeoJSON`` for WKB geometries), so
+no per-row Python runs. Queries are assembled only from the fixed column names of the
+roll-up tables; no data values or paths are spliced into SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TextIO
+
+import duckdb
+import pyarrow as pa
+
+
+def quoted(column: str) -> str:
+    """``column`` as a SQL identifier; names are fixed schema names, rejected if odd."""
+    if not column.replace("_", "").isalnum():
+        raise ValueError(f"unexpected column name {column!r}")
+    return f'"{column}"'
+
+
+def number(column: str) -> str:
+    """A JSON number from a float column, null for NaN (JSON has no NaN)."""
+    c = quoted(column)
+    return f"CASE WHEN isnan({c}) THEN NULL ELSE {c} END"
+
+
+def short_float(column: str) -> str:
+    """A float32 column as its shortest round-trip decimal (``0.1``, not ``0.100000001``)."""
+    c = quoted(column)
+    return f"CASE WHEN isnan({c}) THEN NULL ELSE CAST(CAST({c} AS VARCHAR) AS JSON) END"
+
+
+def wkb_geometry(column: str = "geometry") -> str:
+    """The GeoJSON geometry of a WKB column."""
+    return f"CAST(ST_AsGeoJSON(ST_GeomFromWKB({quoted(column)})) AS JSON)"
+
+
+def feature_query(properties: Mapping[str, str], geometry: str, where: str | None = None) -> str:
+    """SELECT producing one ``feature`` text column from relation ``batch``.
+
+    Args:
+        properties: Property name -> SQL expression over the batch's columns.
+        geometry: SQL expression giving the GeoJSON geometry (JSON).
+        where: Optional filter expression.
+    """
+    pairs = ", ".join(f"'{name}', {expression}" for name, expression in properties.items())
+    query = (
+        "SELECT CAST(json_object('type', 'Feature', "
+        f"'properties', json_object({pairs}), 'geometry', {geometry}) AS VARCHAR) AS feature "
+        "FROM batch"
+    )
+    return f"{query} WHERE {where}" if where else query
+
+
+def write_features(
+    batches: Iterable[pa.RecordBatch], query: str, sink: TextIO, separator: str = "\n"
+) -> int:
+    """Write the features ``query`` makes of each batch, ``separator`` between them.
+
+    Returns the number of features written (rows the query kept).
+    """
+    written = 0
+    with duckdb.connect() as con:
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            # Plain fields: DuckDB would read geoarrow-tagged WKB as GEOMETRY, not BLOB.
+            plain = pa.schema([pa.field(f.name, f.type) for f in batch.schema])
+            con.register("batch", pa.RecordBatch.from_arrays(batch.columns, schema=plain))
+            features = con.sql(query).fetchnumpy()["feature"]
+            con.unregister("batch")
+            if not len(features):
+                continue
+            if written:
+                sink.write(separator)
+            sink.write(separator.join(features.tolist()))
+            written += len(features)
+    return written
