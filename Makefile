@@ -1,0 +1,37 @@
+# The README's commands. Each target bootstraps .venv (Python 3.11) the first time.
+#   make demo   generate the synthetic inputs if missing, materialize every region (DEMO_ARGS=--force)
+#   make test   the test suite (PYTEST_ARGS=... to select)
+#   make ui     dagster dev on 127.0.0.1:$(PORT) with the demo's run history
+#   make lint   ruff
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PORT ?= 3000
+DAGSTER_HOME ?= $(CURDIR)/.dagster
+DEMO_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: demo test ui lint
+
+# Created only when missing, so an existing environment (offline machines) is used as it is.
+$(VENV)/bin/dagster:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade pip
+	$(VENV)/bin/pip install -e '.[dev]'
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: $(VENV)/bin/dagster $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/python -m ocr_assets.demo $(DEMO_ARGS)
+
+test: $(VENV)/bin/dagster
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+ui: $(VENV)/bin/dagster $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+
+lint: $(VENV)/bin/dagster
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,193 @@
+"""Blocking data-quality checks on ``region_risk_rasters`` (the data schema of SCIENCE.md).
+
+One multi-check reads the region from the raster store once and reports four checks; all are
+blocking, so ``region_buildings`` of a region whose rasters fail is not materialized.
+
+- ``bp_in_unit_interval``: every burn probability in [0, 1].
+- ``rps_crps_in_percent_range``: RPS and CRPS in [0, 100] (%).
+- ``grid_matches_region``: the store was built for the inputs' grid and the region's pixels sit
+  exactly on the region's window.
+- ``nan_only_where_explained``: a NaN output pixel lies where an input is NaN or the wind
+  distribution has no fire-weather hours, grown by the reach of the processing (the Gaussian
+  blur spreads NaN by its kernel radius; a 270 m Riley cell spans 9 pixels of 30 m).
+"""
+
+import math
+from collections.abc import Iterator
+
+import dagster as dg
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from ocr_assets import science
+from ocr_assets.catalog import RILEY_RESOLUTION_M, RegionInputs
+from ocr_assets.regions import RegionGrid
+from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.storage import store_window
+
+UNIT_INTERVAL_VARIABLES = ("bp_2011", "bp_2047", "bp_2011_riley", "bp_2047_riley")
+PERCENT_VARIABLES = ("rps_2011", "rps_2047", "crps_scott", "rps_scott")
+
+#: Metres per degree of latitude used for the pixel height (SCIENCE.md, smoothing step).
+_METRES_PER_DEGREE = 111_000.0
+
+
+def out_of_range(ds: xr.Dataset, names: tuple[str, ...], low: float, high: float) -> dict[str, int]:
+    """Number of finite values outside ``[low, high]`` per variable (missing variable: -1)."""
+    counts: dict[str, int] = {}
+    for name in names:
+        if name not in ds:
+            counts[name] = -1
+            continue
+        values = np.asarray(ds[name].values)
+        with np.errstate(invalid="ignore"):
+            counts[name] = int(np.count_nonzero((values < low) | (values > high)))
+    return counts
+
+
+def grid_mismatches(
+    ds: xr.Dataset, store_grid: dict, grid: RegionGrid, region_id: str
+) -> list[str]:
+    """Ways in which the stored region differs from the region's window on ``grid``."""
+    problems = []
+    if store_grid != grid.to_dict():
+        problems.append(f"store grid {store_grid} differs from the inputs' grid {grid.to_dict()}")
+    lat_slice, lon_slice = store_window(grid, region_id)
+    expected = {"latitude": grid.latitude()[lat_slice], "longitude": grid.longitude()[lon_slice]}
+    for dim, values in expected.items():
+        actual = np.asarray(ds[dim].values)
+        if actual.shape != values.shape:
+            problems.append(f"{dim}: {actual.size} pixels, the region has {values.size}")
+        elif np.max(np.abs(actual - values)) > grid.pixel_size * 1e-3:
+            problems.append(f"{dim}: coordinates are off the region's pixel centres")
+    return problems
+
+
+def nan_reach_pixels(pixel_size: float) -> int:
+    """How far (in pixels) processing can carry a NaN from its source.
+
+    The Gaussian blur's kernel radius plus one 270 m Riley cell (reprojection to 30 m).
+    """
+    blur_radius = science.gaussian_kernel_size(pixel_size) // 2
+    riley_cell = math.ceil(RILEY_RESOLUTION_M / (pixel_size * _METRES_PER_DEGREE))
+    return blur_radius + riley_cell
+
+
+def unexplained_nans(
+    ds: xr.Dataset, inputs: RegionInputs, wind: xr.DataArray, reach: int
+) -> dict[str, int]:
+    """NaN pixels per variable that no NaN input or fire-weather-free pixel within ``reach`` explains.
+
+    ``inputs`` and ``wind`` are on the buffered window; ``ds`` is the region.
+    """
+    sources = (
+        inputs.crps.isnull().values
+        | inputs.rps.isnull().values
+        | (wind.sum("wind_direction") <= 0).values
+        | wind.isnull().any("wind_direction").values
+    )
+    for riley in inputs.riley_30m.values():
+        sources |= riley.isnull().values
+    grown = ndimage.maximum_filter(sources.astype(np.uint8), size=2 * reach + 1, mode="nearest")
+    explained = science.crop(
+        xr.DataArray(
+            grown.astype(bool),
+            dims=("latitude", "longitude"),
+            coords={
+                "latitude": inputs.crps["latitude"].values,
+                "longitude": inputs.crps["longitude"].values,
+            },
+        ),
+        inputs.bounds,
+    ).values
+    return {
+        str(name): int(np.count_nonzero(np.isnan(variable.values) & ~explained))
+        for name, variable in ds.data_vars.items()
+    }
+
+
+def build_region_checks(rasters: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    """The blocking checks of ``rasters`` (the ``region_risk_rasters`` asset)."""
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                "bp_in_unit_interval",
+                asset=rasters,
+                blocking=True,
+                description="Burn probabilities are in [0, 1].",
+            ),
+            dg.AssetCheckSpec(
+                "rps_crps_in_percent_range",
+                asset=rasters,
+                blocking=True,
+                description="RPS and CRPS are in [0, 100] %.",
+            ),
+            dg.AssetCheckSpec(
+                "grid_matches_region",
+                asset=rasters,
+                blocking=True,
+                description="The region's pixels are exactly the region's window of the grid.",
+            ),
+            dg.AssetCheckSpec(
+                "nan_only_where_explained",
+                asset=rasters,
+                blocking=True,
+                description="NaN only where an input is NaN or a pixel has no fire-weather hours.",
+            ),
+        ],
+    )
+    def region_risk_raster_checks(
+        context: dg.AssetCheckExecutionContext,
+        catalog: InputCatalogResource,
+        storage: OutputStorage,
+    ) -> Iterator[dg.AssetCheckResult]:
+        """Read the region back from the raster store and check it against the schema."""
+        region_id = context.partition_key
+        inputs_catalog = catalog.catalog()
+        grid = inputs_catalog.grid
+        ds = storage.raster_store().read_region(grid, region_id).load()
+
+        for name, variables, high in (
+            ("bp_in_unit_interval", UNIT_INTERVAL_VARIABLES, 1.0),
+            ("rps_crps_in_percent_range", PERCENT_VARIABLES, 100.0),
+        ):
+            counts = out_of_range(ds, variables, 0.0, high)
+            yield dg.AssetCheckResult(
+                check_name=name,
+                asset_key=rasters.key,
+                passed=all(n == 0 for n in counts.values()),
+                metadata={"values_out_of_range": dg.MetadataValue.json(counts)},
+            )
+
+        problems = grid_mismatches(ds, dict(ds.attrs.get("grid", {})), grid, region_id)
+        yield dg.AssetCheckResult(
+            check_name="grid_matches_region",
+            asset_key=rasters.key,
+            passed=not problems,
+            metadata={
+                "problems": dg.MetadataValue.json(problems),
+                "shape": dg.MetadataValue.json(dict(ds.sizes)),
+            },
+        )
+
+        inputs = inputs_catalog.region_inputs(region_id)
+        wind = science.regrid_wind_distribution(
+            storage.read_wind_distribution(),
+            inputs.crps["latitude"].values,
+            inputs.crps["longitude"].values,
+        )
+        reach = nan_reach_pixels(grid.pixel_size)
+        unexplained = unexplained_nans(ds, inputs, wind, reach)
+        yield dg.AssetCheckResult(
+            check_name="nan_only_where_explained",
+            asset_key=rasters.key,
+            passed=not any(unexplained.values()),
+            metadata={
+                "unexplained_nan_pixels": dg.MetadataValue.json(unexplained),
+                "reach_pixels": reach,
+            },
+        )
+
+    return region_risk_raster_checks

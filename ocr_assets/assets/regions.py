@@ -1,0 +1,207 @@
+"""Phase 01 per region: the 30 m risk rasters and the region's buildings with sampled risk.
+
+Both assets are partitioned by region ID. They write their outputs to storage themselves and
+return :class:`dagster.MaterializeResult`; ``region_buildings`` reads the rasters back from the
+raster store, so each partition can run (and be retried) on its own.
+
+The partitions definition depends on the inputs (which regions hold data), so the assets are
+built by :func:`build_region_assets` for a given partitions definition.
+"""
+
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+import geopandas as gpd
+import numpy as np
+import shapely
+import xarray as xr
+
+from ocr_assets import science
+from ocr_assets.assets.errors import final_on_bad_input
+from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
+from ocr_assets.assets.wind import GROUP, wind_direction_distribution
+from ocr_assets.regions import Bounds
+from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.storage import StorageError, write_geoparquet
+
+#: Region retries as the published pipeline does them: waits of 5 s x attempt number.
+REGION_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.LINEAR)
+
+#: Centroids this close to a region border (degrees, ~0.1 mm) count as on it.
+BORDER_TOLERANCE_DEG = 1e-9
+
+#: Columns the building table carries over from the input footprints.
+BUILDING_COLUMNS: tuple[str, ...] = ("id", "geometry", "GEOID", "state", "county")
+
+
+@dataclass(frozen=True)
+class RegionAssets:
+    """The region-partitioned assets of phase 01."""
+
+    rasters: dg.AssetsDefinition
+    buildings: dg.AssetsDefinition
+
+
+def sample_buildings(
+    buildings: gpd.GeoDataFrame, rasters: xr.Dataset, bounds: Bounds, region_id: str
+) -> tuple[gpd.GeoDataFrame, int]:
+    """The region's buildings with every raster variable sampled at their centroid.
+
+    A building belongs to the region when its footprint centroid lies inside ``bounds``, edges
+    included, so a building exactly on a border appears in both regions (SCIENCE.md); "exactly"
+    allows :data:`BORDER_TOLERANCE_DEG` for the rounding of the centroid computation. Values
+    come from the pixel nearest to the centroid; buildings with any NaN value are dropped.
+
+    Returns:
+        The table (``id, geometry, GEOID, state, county, region_id`` and the variables, float32)
+        and the number of buildings dropped for NaN values.
+    """
+    centroids = shapely.centroid(np.asarray(buildings.geometry.values))
+    x, y = shapely.get_x(centroids), shapely.get_y(centroids)
+    tol = BORDER_TOLERANCE_DEG
+    west, south, east, north = bounds
+    inside = (x >= west - tol) & (x <= east + tol) & (y >= south - tol) & (y <= north + tol)
+    # The nearest pixel *of the region*: a centroid on the east or north edge is equally near
+    # the neighbour's pixel, which the region's rasters do not hold.
+    lon, lat = rasters["longitude"].values, rasters["latitude"].values
+    values = science.sample_nearest(
+        rasters,
+        np.clip(x[inside], lon.min(), lon.max()),
+        np.clip(y[inside], lat.min(), lat.max()),
+    )
+    table = buildings.loc[inside, list(BUILDING_COLUMNS)].reset_index(drop=True)
+    table["region_id"] = region_id
+    complete = np.ones(len(table), dtype=bool)
+    for name, sampled in values.items():
+        table[name] = sampled
+        complete &= np.isfinite(sampled)
+    return table.loc[complete].reset_index(drop=True), int(np.count_nonzero(~complete))
+
+
+def build_region_assets(
+    partitions_def: dg.PartitionsDefinition,
+    retry_policy: dg.RetryPolicy = REGION_RETRY_POLICY,
+) -> RegionAssets:
+    """Build ``region_risk_rasters`` and ``region_buildings`` over ``partitions_def``."""
+
+    @dg.asset(
+        partitions_def=partitions_def,
+        deps=[wind_direction_distribution],
+        retry_policy=retry_policy,
+        group_name=GROUP,
+        kinds={"icechunk", "zarr"},
+        code_version="1",
+        description=(
+            "The 8 risk variables of SCIENCE.md on the region's 30 m window, committed to the "
+            "Icechunk raster store (one commit per region)."
+        ),
+    )
+    def region_risk_rasters(
+        context: dg.AssetExecutionContext,
+        catalog: InputCatalogResource,
+        storage: OutputStorage,
+    ) -> dg.MaterializeResult:
+        """Compute the region's risk rasters from its buffered inputs and commit them."""
+        region_id = context.partition_key
+        with final_on_bad_input():
+            storage.ensure_writable()
+            inputs_catalog = catalog.catalog()
+            grid = inputs_catalog.grid
+            started = time.perf_counter()
+            inputs = inputs_catalog.region_inputs(region_id)
+            wind = science.regrid_wind_distribution(
+                storage.read_wind_distribution(),
+                inputs.crps["latitude"].values,
+                inputs.crps["longitude"].values,
+            )
+            risk = science.region_risk(
+                riley_270m=inputs.riley_270m,
+                riley_30m=inputs.riley_30m,
+                crps=inputs.crps,
+                rps=inputs.rps,
+                wind_distribution=wind,
+                bounds=inputs.bounds,
+            )
+            risk.attrs.update(storage.dataset_attrs)
+            computed = time.perf_counter()
+            store = storage.raster_store()
+            store.ensure_layout(grid, risk, risk.attrs)
+            snapshot_id = store.write_region(
+                grid,
+                region_id,
+                risk,
+                metadata={
+                    "dagster_run_id": context.run_id,
+                    "environment": storage.environment,
+                    "version": storage.dataset_version,
+                },
+            )
+        written = time.perf_counter()
+        context.log.info(
+            f"region {region_id}: computed in {computed - started:.1f} s, committed snapshot "
+            f"{snapshot_id} in {written - computed:.1f} s"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "snapshot_id": snapshot_id,
+                "raster_store": dg.MetadataValue.path(store.location),
+                "shape": dg.MetadataValue.json(dict(risk.sizes)),
+                "bounds": dg.MetadataValue.json(list(inputs.bounds)),
+                "variables": variable_summary(risk),
+                "rps_2011_nan_share": float(risk["rps_2011"].isnull().mean()),
+                "compute_seconds": round(computed - started, 3),
+                "commit_seconds": round(written - computed, 3),
+                "rps_2011": thumbnail_markdown(risk["rps_2011"], f"rps_2011 of {region_id}"),
+            }
+        )
+
+    @dg.asset(
+        partitions_def=partitions_def,
+        deps=[region_risk_rasters],
+        retry_policy=retry_policy,
+        group_name=GROUP,
+        kinds={"geopandas", "parquet"},
+        code_version="1",
+        description=(
+            "The region's buildings (centroid inside the region, edges included) with the 8 "
+            "risk variables of the nearest 30 m pixel; GeoParquet 1.1."
+        ),
+    )
+    def region_buildings(
+        context: dg.AssetExecutionContext,
+        catalog: InputCatalogResource,
+        storage: OutputStorage,
+    ) -> dg.MaterializeResult:
+        """Sample the region's rasters at its buildings and write the table."""
+        region_id = context.partition_key
+        path = storage.paths.region_buildings(region_id)
+        with final_on_bad_input():
+            storage.ensure_writable()
+            inputs_catalog = catalog.catalog()
+            grid = inputs_catalog.grid
+            bounds = grid.bounds(region_id)
+            store = storage.raster_store()
+            if region_id not in store.committed_regions():
+                raise StorageError(
+                    f"region {region_id} is not in the raster store {store.location}: "
+                    "materialize region_risk_rasters for it first"
+                )
+            candidates = inputs_catalog.buildings(bbox=bounds)
+            rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
+            table, dropped = sample_buildings(candidates, rasters, bounds, region_id)
+            size = write_geoparquet(table, path)
+        context.log.info(
+            f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(path),
+                "dagster/row_count": len(table),
+                "dropped_nan_rows": dropped,
+                "candidate_rows": len(candidates),
+                "file_size_bytes": size,
+            }
+        )
+
+    return RegionAssets(rasters=region_risk_rasters, buildings=region_buildings)

@@ -1,0 +1,28 @@
+"""Output storage: the path layout, atomic writes, GeoParquet and the Icechunk raster store.
+
+Assets call these helpers and never build paths or open stores themselves, so moving the outputs
+(another root, another environment, object storage) changes this package only.
+"""
+
+from ocr_assets.storage.atomic import atomic_output, ensure_writable
+from ocr_assets.storage.geoparquet import write_geoparquet
+from ocr_assets.storage.paths import OutputPaths, StorageError, is_remote, join, local_path
+from ocr_assets.storage.raster_store import (
+    RasterStore,
+    RasterStoreConflictError,
+    store_window,
+)
+
+__all__ = [
+    "OutputPaths",
+    "RasterStore",
+    "RasterStoreConflictError",
+    "StorageError",
+    "atomic_output",
+    "ensure_writable",
+    "is_remote",
+    "join",
+    "local_path",
+    "store_window",
+    "write_geoparquet",
+]

@@ -1,0 +1,270 @@
+"""The region assets and their blocking checks, materialized with an in-memory IO manager."""
+
+import base64
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import geopandas as gpd
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import shapely
+import xarray as xr
+from PIL import Image
+
+from ocr_assets import science
+from ocr_assets.assets import build_region_assets, build_region_checks, wind_direction_distribution
+from ocr_assets.assets.regions import BORDER_TOLERANCE_DEG, sample_buildings
+from ocr_assets.regions import RegionGrid
+from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.storage import RasterStore, RasterStoreConflictError, store_window
+
+# y0_x0 is all ocean on the tiny grid: a partition without valid data.
+PARTITIONS = dg.StaticPartitionsDefinition(["y0_x0", "y0_x1", "y1_x0", "y1_x1", "y1_x2"])
+FAST_RETRIES = dg.RetryPolicy(max_retries=2, delay=0)
+REGION = build_region_assets(PARTITIONS, retry_policy=FAST_RETRIES)
+CHECKS = build_region_checks(REGION.rasters)
+GRAPH = [wind_direction_distribution, REGION.rasters, CHECKS, REGION.buildings]
+COLUMNS = ["id", "geometry", "GEOID", "state", "county", "region_id", *science.VARIABLES]
+
+
+def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
+    return {
+        "io_manager": dg.InMemoryIOManager(),
+        "catalog": InputCatalogResource(root=str(input_root)),
+        "storage": OutputStorage(root=str(storage_root)),
+    }
+
+
+def materialize(
+    assets: list, region_id: str, input_root: Path, storage_root: Path
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        assets,
+        partition_key=region_id,
+        resources=resources(input_root, storage_root),
+        raise_on_error=False,
+    )
+
+
+def failure_description(result: dg.ExecuteInProcessResult, node: str) -> str:
+    return result.failure_data_for_node(node).user_failure_data.description
+
+
+@pytest.fixture(scope="module")
+def region_run(
+    tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path
+) -> tuple[Path, dg.ExecuteInProcessResult]:
+    """Storage root and result of materializing the whole graph for y0_x1."""
+    storage_root = tmp_path_factory.mktemp("outputs")
+    result = materialize(GRAPH, "y0_x1", synthetic_root, storage_root)
+    assert result.success
+    return storage_root, result
+
+
+def test_region_risk_rasters(
+    region_run: tuple[Path, dg.ExecuteInProcessResult], tiny_grid: RegionGrid
+) -> None:
+    storage_root, result = region_run
+    store = OutputStorage(root=str(storage_root)).raster_store()
+    (materialization,) = result.asset_materializations_for_node("region_risk_rasters")
+    metadata = materialization.metadata
+    assert store.committed_regions() == {"y0_x1": metadata["snapshot_id"].value}
+
+    region = store.read_region(tiny_grid, "y0_x1").load()
+    assert set(region.data_vars) == set(science.VARIABLES)
+    assert all(region[name].dtype == np.float32 for name in science.VARIABLES)
+    assert all(region[name].attrs["description"] for name in science.VARIABLES)
+    full = store.open()
+    assert full.attrs["provider"] == "CarbonPlan"
+    assert full.attrs["license"] == "CC-BY-4.0"
+    assert full.attrs["version"]
+
+    summary = {row.data["variable"]: row.data for row in metadata["variables"].value.records}
+    assert set(summary) == set(science.VARIABLES)
+    rps = region["rps_2011"].values
+    assert summary["rps_2011"]["max"] == pytest.approx(float(np.nanmax(rps)))
+    assert summary["rps_2011"]["nan_share"] == pytest.approx(float(np.isnan(rps).mean()))
+
+    thumbnail = metadata["rps_2011"].value
+    encoded = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)\)", thumbnail).group(1)
+    image = Image.open(io.BytesIO(base64.b64decode(encoded)))
+    assert image.format == "PNG"
+    assert image.size == (tiny_grid.region_cols, tiny_grid.region_rows)
+
+
+def test_blocking_checks_pass(region_run: tuple[Path, dg.ExecuteInProcessResult]) -> None:
+    _, result = region_run
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {
+        "bp_in_unit_interval",
+        "rps_crps_in_percent_range",
+        "grid_matches_region",
+        "nan_only_where_explained",
+    }
+    assert all(e.passed for e in evaluations.values())
+
+
+def test_region_buildings(
+    region_run: tuple[Path, dg.ExecuteInProcessResult], tiny_grid: RegionGrid
+) -> None:
+    storage_root, result = region_run
+    path = Path(OutputStorage(root=str(storage_root)).paths.region_buildings("y0_x1"))
+    table = gpd.read_parquet(path)
+    assert list(table.columns) == COLUMNS
+    assert all(table[name].dtype == np.float32 for name in science.VARIABLES)
+    assert len(table) > 0
+    assert (table["region_id"] == "y0_x1").all()
+    assert not table[list(science.VARIABLES)].isna().any().any()
+    west, south, east, north = tiny_grid.bounds("y0_x1")
+    centroids = shapely.centroid(np.asarray(table.geometry.values))
+    x, y = shapely.get_x(centroids), shapely.get_y(centroids)
+    tol = BORDER_TOLERANCE_DEG
+    assert np.all((x >= west - tol) & (x <= east + tol) & (y >= south - tol) & (y <= north + tol))
+    assert json.loads(pq.ParquetFile(path).schema_arrow.metadata[b"geo"])["version"] == "1.1.0"
+
+    (materialization,) = result.asset_materializations_for_node("region_buildings")
+    metadata = materialization.metadata
+    assert metadata["dagster/row_count"].value == len(table)
+    assert metadata["file_size_bytes"].value == path.stat().st_size
+    assert metadata["dropped_nan_rows"].value + len(table) <= metadata["candidate_rows"].value
+
+
+def test_buildings_on_a_border_belong_to_both_regions(tiny_grid: RegionGrid) -> None:
+    west, south, east, north = tiny_grid.bounds("y0_x1")
+    # Centroids: on the east edge, at the centre of the north-west pixel, west of the region.
+    size = tiny_grid.pixel_size
+    points = [
+        (east, (south + north) / 2),
+        (west + size / 2, north - size / 2),
+        (west - size, north - size),
+    ]
+    buildings = gpd.GeoDataFrame(
+        {
+            "id": ["edge", "inside", "outside"],
+            "GEOID": ["060010001001000"] * 3,
+            "state": ["CA"] * 3,
+            "county": ["Alameda"] * 3,
+        },
+        geometry=[
+            shapely.box(px - size / 4, py - size / 4, px + size / 4, py + size / 4)
+            for px, py in points
+        ],
+        crs="EPSG:4326",
+    )
+
+    def rasters(region_id: str, nan_column: int | None = None) -> xr.Dataset:
+        lat_slice, lon_slice = store_window(tiny_grid, region_id)
+        shape = (tiny_grid.region_rows, tiny_grid.region_cols)
+        values = np.ones(shape, np.float32)
+        if nan_column is not None:
+            values[:, nan_column] = np.nan
+        return xr.Dataset(
+            {"bp_2011": (("latitude", "longitude"), values)},
+            coords={
+                "latitude": tiny_grid.latitude()[lat_slice],
+                "longitude": tiny_grid.longitude()[lon_slice],
+            },
+        )
+
+    here, dropped = sample_buildings(
+        buildings, rasters("y0_x1"), tiny_grid.bounds("y0_x1"), "y0_x1"
+    )
+    assert here["id"].tolist() == ["edge", "inside"] and dropped == 0
+    east_of, _ = sample_buildings(buildings, rasters("y0_x2"), tiny_grid.bounds("y0_x2"), "y0_x2")
+    assert east_of["id"].tolist() == ["edge"]
+    assert (east_of["region_id"] == "y0_x2").all()
+    # A NaN at the building's pixel drops it.
+    kept, dropped = sample_buildings(
+        buildings, rasters("y0_x1", nan_column=0), tiny_grid.bounds("y0_x1"), "y0_x1"
+    )
+    assert kept["id"].tolist() == ["edge"] and dropped == 1
+
+
+def test_failing_check_blocks_the_buildings(
+    synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    region_risk = science.region_risk
+
+    def too_probable(**kwargs: object) -> xr.Dataset:
+        risk = region_risk(**kwargs)
+        risk["bp_2047"] = risk["bp_2047"] + 2  # keeps attrs, breaks [0, 1]
+        return risk
+
+    monkeypatch.setattr(science, "region_risk", too_probable)
+    result = materialize(GRAPH, "y1_x2", synthetic_root, tmp_path)
+    assert not result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["bp_in_unit_interval"].passed
+    counts = evaluations["bp_in_unit_interval"].metadata["values_out_of_range"].value
+    assert counts["bp_2047"] > 0 and counts["bp_2011"] == 0
+    assert evaluations["rps_crps_in_percent_range"].passed
+    assert result.asset_materializations_for_node("region_buildings") == []
+    assert not Path(OutputStorage(root=str(tmp_path)).paths.region_buildings("y1_x2")).exists()
+
+
+def test_region_without_data_fails_once_with_a_clear_message(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    result = materialize(GRAPH, "y0_x0", synthetic_root, tmp_path)
+    assert not result.success
+    assert "region 'y0_x0' has no valid (non-NaN) CRPS data" in failure_description(
+        result, "region_risk_rasters"
+    )
+    restarts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_RESTARTED]
+    assert restarts == []
+    assert (
+        RasterStore(OutputStorage(root=str(tmp_path)).paths.raster_store).committed_regions() == {}
+    )
+
+
+def test_unknown_region_is_rejected(synthetic_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(dg.DagsterUnknownPartitionError, match="y9_x9"):
+        dg.materialize(GRAPH, partition_key="y9_x9", resources=resources(synthetic_root, tmp_path))
+
+
+def test_missing_buildings_file_is_named(
+    region_run: tuple[Path, dg.ExecuteInProcessResult], synthetic_root: Path, tmp_path: Path
+) -> None:
+    storage_root, _ = region_run
+    inputs = tmp_path / "inputs"
+    shutil.copytree(synthetic_root, inputs)
+    (inputs / "overture-buildings.parquet").unlink()
+    result = materialize([REGION.buildings], "y0_x1", inputs, storage_root)
+    assert "overture-buildings.parquet" in failure_description(result, "region_buildings")
+
+
+def test_buildings_need_the_region_in_the_raster_store(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    result = materialize([REGION.buildings], "y1_x1", synthetic_root, tmp_path)
+    assert "materialize region_risk_rasters for it first" in failure_description(
+        result, "region_buildings"
+    )
+
+
+def test_commit_conflicts_are_retried(
+    region_run: tuple[Path, dg.ExecuteInProcessResult],
+    synthetic_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage_root, _ = region_run
+    write_region = RasterStore.write_region
+    calls = []
+
+    def conflict_once(self: RasterStore, *args: object, **kwargs: object) -> str:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RasterStoreConflictError("simulated: still conflicted after 5 attempts")
+        return write_region(self, *args, **kwargs)
+
+    monkeypatch.setattr(RasterStore, "write_region", conflict_once)
+    result = materialize([REGION.rasters], "y1_x0", synthetic_root, storage_root)
+    assert result.success
+    assert len(calls) == 2
+    restarts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_RESTARTED]
+    assert len(restarts) == 1

@@ -1,0 +1,133 @@
+"""Settings, resources and the code location: what loads, what is validated, what is named."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+import ocr_assets
+from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE01_JOB, build_definitions
+from ocr_assets.partitions import valid_region_ids
+from ocr_assets.regions import demo_grid
+from ocr_assets.resources import OutputStorage
+from ocr_assets.settings import Settings, SettingsError
+
+ASSET_KEYS = {
+    dg.AssetKey("wind_direction_distribution"),
+    dg.AssetKey("region_risk_rasters"),
+    dg.AssetKey("region_buildings"),
+}
+CHECK_NAMES = {
+    "bp_in_unit_interval",
+    "rps_crps_in_percent_range",
+    "grid_matches_region",
+    "nan_only_where_explained",
+}
+
+
+# ------------------------------------------------------------------------------------- settings
+def test_settings_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+    assert settings.environment == "local"
+    assert settings.storage_root == str(tmp_path / "data")
+    assert settings.input_root == str(tmp_path / "data" / "input")
+    assert settings.version is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"OCR_ENVIRONMENT": "prod"}, "OCR_ENVIRONMENT='prod' is not a known environment"),
+        ({"OCR_VERSION": "v1.2.3"}, "OCR_VERSION='v1.2.3' is not a semantic version"),
+        ({"OCR_VERSION": "1.2"}, "OCR_VERSION='1.2' is not a semantic version"),
+        (
+            {"OCR_STORAGE_ROOT": "gs://bucket/x"},
+            "OCR_STORAGE_ROOT='gs://bucket/x' is not a supported",
+        ),
+        ({"OCR_INPUT_ROOT": "s3://B/x"}, "OCR_INPUT_ROOT='s3://B/x' is not a supported"),
+        ({"OCR_STORAGE_ROOT": "  "}, "OCR_STORAGE_ROOT is empty"),
+    ],
+)
+def test_bad_settings_name_the_variable(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env(environ)
+
+
+def test_valid_settings() -> None:
+    settings = Settings.from_env(
+        {
+            "OCR_ENVIRONMENT": "production",
+            "OCR_STORAGE_ROOT": "s3://carbonplan-ocr/output/",
+            "OCR_VERSION": "1.2.3-rc.1",
+        }
+    )
+    assert settings.storage_root == "s3://carbonplan-ocr/output"
+    storage = OutputStorage.from_settings(settings)
+    assert storage.paths.raster_store.endswith("tensor/production/v1.2.3-rc.1/ocr.icechunk")
+    assert storage.dataset_attrs["version"] == "1.2.3-rc.1"
+    assert storage.dataset_attrs["license"] == "CC-BY-4.0"
+
+
+def test_storage_resource_validates_its_config() -> None:
+    with pytest.raises(Exception, match="OCR_ENVIRONMENT='dev'"):
+        OutputStorage(root="/tmp/x", environment="dev")
+
+
+# -------------------------------------------------------------------------------- definitions
+def test_definitions_for_inputs(synthetic_root: Path, tmp_path: Path) -> None:
+    defs = build_definitions(Settings(storage_root=str(tmp_path), input_root=str(synthetic_root)))
+    graph = defs.resolve_asset_graph()
+    assert graph.get_all_asset_keys() == ASSET_KEYS
+    rasters = defs.resolve_assets_def("region_risk_rasters")
+    partitions = rasters.partitions_def
+    assert isinstance(partitions, dg.StaticPartitionsDefinition)
+    assert partitions.get_partition_keys() == ["y0_x1", "y0_x2", "y1_x0", "y1_x1", "y1_x2"]
+    assert defs.resolve_assets_def("region_buildings").partitions_def == partitions
+    assert defs.resolve_assets_def("wind_direction_distribution").partitions_def is None
+    for key in ("region_risk_rasters", "region_buildings"):
+        policy = defs.resolve_assets_def(key).op.retry_policy
+        assert (policy.max_retries, policy.delay, policy.backoff) == (2, 5, dg.Backoff.LINEAR)
+    checks = {key.name for key in graph.asset_check_keys}
+    assert checks == CHECK_NAMES
+    assert all(graph.get_check_spec(key).blocking for key in graph.asset_check_keys)
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {PHASE01_JOB, ALL_ASSETS_JOB}
+    phase01 = defs.resolve_job_def(PHASE01_JOB)
+    assert phase01.asset_layer.asset_graph.get_all_asset_keys() >= ASSET_KEYS
+
+
+def test_partitions_fall_back_to_the_demo_grid_without_inputs(tmp_path: Path) -> None:
+    assert valid_region_ids(str(tmp_path / "nothing-here")) == demo_grid().all_region_ids()
+
+
+def test_package_exports_defs_lazily() -> None:
+    assert "defs" in dir(ocr_assets)
+    assert isinstance(ocr_assets.defs, dg.Definitions)
+
+
+def _validate(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", module],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_dagster_definitions_validate(synthetic_root: Path, tmp_path: Path) -> None:
+    env = {"OCR_INPUT_ROOT": str(synthetic_root), "OCR_STORAGE_ROOT": str(tmp_path)}
+    result = _validate("ocr_assets.definitions", env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_dagster_definitions_validate_names_a_bad_setting(tmp_path: Path) -> None:
+    result = _validate("ocr_assets", {"OCR_ENVIRONMENT": "prod", "OCR_INPUT_ROOT": str(tmp_path)})
+    assert result.returncode != 0
+    assert "OCR_ENVIRONMENT='prod' is not a known environment" in result.stdout + result.stderr

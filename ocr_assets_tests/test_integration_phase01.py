@@ -1,0 +1,142 @@
+"""Phase 01 end to end through the real storage and a persistent Dagster instance, and the demo."""
+
+import re
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import xarray as xr
+
+from ocr_assets import science
+from ocr_assets.definitions import PHASE01_JOB, build_definitions
+from ocr_assets.demo import ensure_inputs, run_demo
+from ocr_assets.regions import RegionGrid
+from ocr_assets.resources import OutputStorage
+from ocr_assets.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+WIND = dg.AssetKey("wind_direction_distribution")
+RASTERS = dg.AssetKey("region_risk_rasters")
+BUILDINGS = dg.AssetKey("region_buildings")
+TWO_REGIONS = ("y0_x2", "y1_x1")
+
+
+def persistent_instance(tmp_path: Path) -> dg.DagsterInstance:
+    """A Dagster instance with SQLite storage in a fresh folder (like ``DAGSTER_HOME``)."""
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    return dg.DagsterInstance.local_temp(str(home))
+
+
+def test_two_regions_through_the_real_storage(
+    synthetic_root: Path, tmp_path: Path, tiny_grid: RegionGrid
+) -> None:
+    settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(synthetic_root))
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(PHASE01_JOB)
+    with persistent_instance(tmp_path) as instance:
+        assert job.execute_in_process(instance=instance, asset_selection=[WIND]).success
+        for region_id in TWO_REGIONS:
+            result = job.execute_in_process(
+                instance=instance, partition_key=region_id, asset_selection=[RASTERS, BUILDINGS]
+            )
+            assert result.success
+        assert instance.get_materialized_partitions(RASTERS) == set(TWO_REGIONS)
+        assert instance.get_materialized_partitions(BUILDINGS) == set(TWO_REGIONS)
+
+    storage = OutputStorage.from_settings(settings)
+    store = storage.raster_store()
+    assert set(store.committed_regions()) == set(TWO_REGIONS)
+    messages = [snapshot.message for snapshot in store.repository.ancestry(branch="main")]
+    assert {f"region {r}" for r in TWO_REGIONS} <= set(messages)
+    full = store.open()
+    assert full.attrs["grid"] == tiny_grid.to_dict()
+
+    for region_id in TWO_REGIONS:
+        rasters = store.read_region(tiny_grid, region_id).load()
+        assert np.isfinite(rasters["rps_2011"].values).any()
+        table = gpd.read_parquet(storage.paths.region_buildings(region_id))
+        assert len(table) > 0
+        assert (table["region_id"] == region_id).all()
+        # Every building carries the values of the region's pixel nearest to its centroid.
+        centroids = shapely.centroid(np.asarray(table.geometry.values))
+        expected = rasters.sel(
+            longitude=xr.DataArray(shapely.get_x(centroids), dims="building"),
+            latitude=xr.DataArray(shapely.get_y(centroids), dims="building"),
+            method="nearest",
+        )
+        for name in science.VARIABLES:
+            np.testing.assert_array_equal(table[name].to_numpy(), expected[name].values)
+
+    # Regions never computed stay empty (NaN) in the store.
+    other = store.read_region(tiny_grid, "y1_x2")["bp_2011"].values
+    assert np.isnan(other).all()
+
+
+def test_demo_computes_what_is_missing_then_the_rollups(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(synthetic_root))
+    storage = OutputStorage.from_settings(settings)
+    rollup_runs: list[int] = []
+
+    @dg.asset(deps=[BUILDINGS], group_name="rollups")
+    def building_count() -> dg.MaterializeResult:
+        tables = Path(storage.paths.region_buildings_dir).glob("*.parquet")
+        rollup_runs.append(sum(len(gpd.read_parquet(path)) for path in tables))
+        return dg.MaterializeResult()
+
+    defs = dg.Definitions.merge(
+        build_definitions(settings), dg.Definitions(assets=[building_count])
+    )
+    lines: list[str] = []
+    with persistent_instance(tmp_path) as instance:
+        first = run_demo(defs, instance, storage, say=lines.append)
+        assert first.failed == {}
+        assert first.computed == first.regions == ["y0_x1", "y0_x2", "y1_x0", "y1_x1", "y1_x2"]
+        assert first.buildings > 0
+        progress = [line for line in lines if line.startswith("[")]
+        assert len(progress) == 5
+        assert re.fullmatch(r"\[1/5\] y0_x1 \.\.\. \d+\.\d s, \d+ buildings", progress[0])
+        assert rollup_runs == [first.buildings]
+
+        second = run_demo(defs, instance, storage, say=lines.append)
+        assert second.computed == [] and second.buildings == first.buildings
+        assert len(rollup_runs) == 1  # nothing changed: the roll-up is not redone
+
+        Path(storage.paths.region_buildings("y1_x0")).unlink()
+        third = run_demo(defs, instance, storage, say=lines.append)
+        assert third.computed == ["y1_x0"]
+        assert third.buildings == first.buildings
+        assert rollup_runs == [first.buildings] * 2
+
+
+def test_demo_reports_failed_regions(synthetic_root: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    shutil.copytree(synthetic_root, inputs)
+    shutil.rmtree(inputs / "riley-et-al-2025-2047-270m-5070.zarr")
+    settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(inputs))
+    storage = OutputStorage.from_settings(settings)
+    with persistent_instance(tmp_path) as instance:
+        report = run_demo(build_definitions(settings), instance, storage, say=print)
+    assert sorted(report.failed) == report.regions
+    assert all("riley-et-al-2025-2047-270m-5070.zarr" in m for m in report.failed.values())
+    assert report.buildings == 0
+
+
+def test_demo_inputs_are_generated_or_left_alone(tmp_path: Path, synthetic_root: Path) -> None:
+    messages: list[str] = []
+    real = tmp_path / "real-data"
+    real.mkdir()
+    (real / "scott-et-al-2024-30m-4326.zarr").mkdir()
+    ensure_inputs(str(real), messages.append)
+    assert messages == [f"inputs: using the data sets under {real}"]
+    assert sorted(p.name for p in real.iterdir()) == ["scott-et-al-2024-30m-4326.zarr"]
+
+    ensure_inputs(str(synthetic_root), messages.append)
+    assert "0 written" in messages[-1]

@@ -1,0 +1,232 @@
+"""Output storage: path layout, atomic writes, GeoParquet 1.1 and the Icechunk raster store."""
+
+import json
+import threading
+from pathlib import Path
+
+import geopandas as gpd
+import icechunk
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import shapely
+import xarray as xr
+import zarr
+
+from ocr_assets.regions import RegionGrid
+from ocr_assets.storage import (
+    OutputPaths,
+    RasterStore,
+    RasterStoreConflictError,
+    StorageError,
+    atomic_output,
+    ensure_writable,
+    local_path,
+    store_window,
+    write_geoparquet,
+)
+
+
+def region_dataset(grid: RegionGrid, region_id: str, value: float) -> xr.Dataset:
+    """Two float32 variables filled with ``value`` on the region's window."""
+    lat_slice, lon_slice = store_window(grid, region_id)
+    lat, lon = grid.latitude()[lat_slice], grid.longitude()[lon_slice]
+    return xr.Dataset(
+        {
+            name: (
+                ("latitude", "longitude"),
+                np.full((lat.size, lon.size), value, np.float32),
+                {"units": units, "description": name},
+            )
+            for name, units in (("bp_2011", "1"), ("rps_2011", "%"))
+        },
+        coords={"latitude": lat, "longitude": lon},
+    )
+
+
+# ---------------------------------------------------------------------------------------- paths
+def test_paths_follow_the_published_layout() -> None:
+    paths = OutputPaths("/data", "qa")
+    assert paths.raster_store == "/data/output/fire-risk/tensor/qa/ocr.icechunk"
+    assert paths.region_buildings("y2_x5") == (
+        "/data/intermediate/fire-risk/vector/qa/geoparquet-regions/y2_x5.parquet"
+    )
+    assert paths.wind_distribution == (
+        "/data/intermediate/fire-risk/tensor/qa/wind-direction-distribution.zarr"
+    )
+
+
+def test_versioned_paths_and_s3_roots() -> None:
+    paths = OutputPaths("s3://bucket/prefix", "production", "1.2.3")
+    assert (
+        paths.raster_store
+        == "s3://bucket/prefix/output/fire-risk/tensor/production/v1.2.3/ocr.icechunk"
+    )
+    assert paths.region_buildings("y0_x1").endswith(
+        "vector/production/v1.2.3/geoparquet-regions/y0_x1.parquet"
+    )
+    with pytest.raises(StorageError, match="local folders only"):
+        local_path(paths.raster_store)
+
+
+# --------------------------------------------------------------------------------------- atomic
+def test_failing_file_writer_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "table.parquet"
+    with pytest.raises(RuntimeError, match="boom"), atomic_output(str(target)) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("boom")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_failing_folder_writer_keeps_the_previous_output(tmp_path: Path) -> None:
+    target = tmp_path / "store.zarr"
+    with atomic_output(str(target)) as tmp:
+        tmp.mkdir()
+        (tmp / "chunk").write_text("old")
+    with pytest.raises(RuntimeError), atomic_output(str(target)) as tmp:
+        tmp.mkdir()
+        (tmp / "chunk").write_text("new, half written")
+        raise RuntimeError("interrupted")
+    assert (target / "chunk").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.zarr"]
+
+
+def test_folder_output_is_replaced_whole(tmp_path: Path) -> None:
+    target = tmp_path / "store.zarr"
+    for content in ("one", "two"):
+        with atomic_output(str(target)) as tmp:
+            tmp.mkdir()
+            (tmp / content).write_text(content)
+    assert [p.name for p in target.iterdir()] == ["two"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.zarr"]
+
+
+def test_writer_that_writes_nothing_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="produced nothing"), atomic_output(str(tmp_path / "x")):
+        pass
+
+
+def test_unwritable_root_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StorageError, match=r"cannot write to .*a-file/data"):
+        ensure_writable(str(blocker / "data"))
+
+
+# ----------------------------------------------------------------------------------- geoparquet
+def test_geoparquet_is_version_1_1_with_bbox_covering_and_zstd(tmp_path: Path) -> None:
+    frame = gpd.GeoDataFrame(
+        {"id": ["a", "b"], "value": np.array([1.0, 2.0], np.float32)},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 4)],
+        crs="EPSG:4326",
+    )
+    target = tmp_path / "regions" / "y0_x0.parquet"
+    size = write_geoparquet(frame, str(target))
+    assert size == target.stat().st_size > 0
+    parquet = pq.ParquetFile(target)
+    geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
+    assert geo["version"] == "1.1.0"
+    column = geo["columns"]["geometry"]
+    assert column["encoding"] == "WKB"
+    assert "bbox" in column["covering"]
+    assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+    back = gpd.read_parquet(target, bbox=(1.5, 1.5, 4, 4))
+    assert back["id"].tolist() == ["b"]
+
+
+# --------------------------------------------------------------------------------- raster store
+def test_concurrent_region_commits_all_land(tmp_path: Path, tiny_grid: RegionGrid) -> None:
+    store = RasterStore(str(tmp_path / "ocr.icechunk"))
+    region_ids = tiny_grid.all_region_ids()
+    errors: list[BaseException] = []
+
+    def write(number: int, region_id: str) -> None:
+        try:
+            data = region_dataset(tiny_grid, region_id, float(number))
+            store.ensure_layout(tiny_grid, data, {"provider": "CarbonPlan"})
+            store.write_region(tiny_grid, region_id, data)
+        except BaseException as error:  # reported below, with the region
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=item) for item in enumerate(region_ids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(store.committed_regions()) == sorted(region_ids)
+    for number, region_id in enumerate(region_ids):
+        region = store.read_region(tiny_grid, region_id).load()
+        assert np.all(region["bp_2011"].values == number), region_id
+    messages = [s.message for s in store.repository.ancestry(branch="main")]
+    assert sorted(m for m in messages if m.startswith("region ")) == sorted(
+        f"region {r}" for r in region_ids
+    )
+
+
+def test_store_layout_and_attributes(tmp_path: Path, tiny_grid: RegionGrid) -> None:
+    store = RasterStore(str(tmp_path / "ocr.icechunk"))
+    data = region_dataset(tiny_grid, "y1_x2", 0.5)
+    store.ensure_layout(tiny_grid, data, {"license": "CC-BY-4.0"})
+    store.write_region(tiny_grid, "y1_x2", data, metadata={"dagster_run_id": "r1"})
+    full = store.open()
+    assert full.attrs["grid"] == tiny_grid.to_dict()
+    assert full.attrs["license"] == "CC-BY-4.0"
+    assert full["rps_2011"].attrs["units"] == "%"
+    assert full.sizes == {"latitude": tiny_grid.height, "longitude": tiny_grid.width}
+    assert np.all(np.diff(full["latitude"].values) > 0)
+    session = store.repository.readonly_session(branch="main")
+    array = zarr.open_group(session.store, mode="r")["bp_2011"]
+    assert array.chunks == (tiny_grid.region_rows, tiny_grid.region_cols)
+    # Only the written region holds values; the rest is the NaN fill.
+    assert np.isnan(full["bp_2011"].values).sum() == (
+        full["bp_2011"].size - tiny_grid.region_rows * tiny_grid.region_cols
+    )
+    snapshot = next(iter(store.repository.ancestry(branch="main")))
+    assert snapshot.message == "region y1_x2"
+    assert snapshot.metadata == {"dagster_run_id": "r1", "region_id": "y1_x2"}
+
+
+def test_region_off_the_window_is_refused(tmp_path: Path, tiny_grid: RegionGrid) -> None:
+    store = RasterStore(str(tmp_path / "ocr.icechunk"))
+    data = region_dataset(tiny_grid, "y0_x1", 1.0)
+    store.ensure_layout(tiny_grid, data, {})
+    with pytest.raises(StorageError, match="region y0_x2: longitude is off the region window"):
+        store.write_region(tiny_grid, "y0_x2", data)
+    with pytest.raises(StorageError, match="latitude has 60 values, the region window has 120"):
+        store.write_region(tiny_grid, "y0_x1", data.isel(latitude=slice(0, 60)))
+    assert store.committed_regions() == {}
+
+
+def test_store_of_another_grid_is_refused(tmp_path: Path, tiny_grid: RegionGrid) -> None:
+    store = RasterStore(str(tmp_path / "ocr.icechunk"))
+    data = region_dataset(tiny_grid, "y0_x1", 1.0)
+    store.ensure_layout(tiny_grid, data, {})
+    other = RegionGrid(
+        west=-100.0, north=40.0, region_rows=120, region_cols=90, n_region_rows=2, n_region_cols=3
+    )
+    with pytest.raises(StorageError, match="was created for grid"):
+        store.ensure_layout(other, data, {})
+
+
+def test_conflicting_commits_give_up_after_bounded_attempts(
+    tmp_path: Path, tiny_grid: RegionGrid
+) -> None:
+    store = RasterStore(str(tmp_path / "ocr.icechunk"), max_attempts=3, retry_delay=0.0)
+    data = region_dataset(tiny_grid, "y0_x1", 1.0)
+    store.ensure_layout(tiny_grid, data, {})
+    lat_slice, lon_slice = store_window(tiny_grid, "y0_x1")
+    attempts = []
+
+    def write_then_lose_the_race(session: icechunk.Session) -> None:
+        attempts.append(session)
+        zarr.open_group(session.store, mode="r+")["bp_2011"][lat_slice, lon_slice] = 1.0
+        rival = store.repository.writable_session("main")
+        zarr.open_group(rival.store, mode="r+")["bp_2011"][lat_slice, lon_slice] = 2.0
+        rival.commit("rival writes the same chunk")
+
+    with pytest.raises(RasterStoreConflictError, match="still conflicted after 3 attempts"):
+        store._commit("region y0_x1", {"region_id": "y0_x1"}, write_then_lose_the_race)
+    assert len(attempts) == 3
+    assert store.committed_regions() == {}
+    assert np.all(store.read_region(tiny_grid, "y0_x1")["bp_2011"].values == 2.0)

@@ -1,0 +1,74 @@
+"""The Dagster UI: webserver on 127.0.0.1, asset graph and partitions over GraphQL, lineage page.
+
+Uses ``scripts/ui_smoke.py`` (the script the README names) against a Dagster home holding one
+materialized region. The screenshot needs headless Chromium and is skipped without it.
+"""
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import dagster as dg
+import pytest
+from PIL import Image
+
+from ocr_assets.definitions import PHASE01_JOB, build_definitions
+from ocr_assets.settings import Settings
+
+pytestmark = pytest.mark.ui
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "ui_smoke.py"
+
+
+def load_ui_smoke() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ui_smoke", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ui_smoke = load_ui_smoke()
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Iterator[str]:
+    """A webserver over a Dagster home where wind and region y0_x1 are materialized."""
+    home = tmp_path_factory.mktemp("dagster-home")
+    storage_root = tmp_path_factory.mktemp("outputs")
+    settings = Settings(storage_root=str(storage_root), input_root=str(synthetic_root))
+    job = build_definitions(settings).resolve_job_def(PHASE01_JOB)
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        assert job.execute_in_process(instance=instance, partition_key="y0_x1").success
+    env = {
+        "DAGSTER_HOME": str(home),
+        "OCR_INPUT_ROOT": str(synthetic_root),
+        "OCR_STORAGE_ROOT": str(storage_root),
+    }
+    with ui_smoke.running_webserver(env) as base_url:
+        yield base_url
+
+
+def test_graphql_shows_the_graph_and_materialized_partitions(webserver: str) -> None:
+    graph = ui_smoke.asset_graph(webserver)
+    assert set(graph) == set(ui_smoke.PHASE01_ASSETS)
+    assert graph["region_risk_rasters"]["depends_on"] == ["wind_direction_distribution"]
+    assert graph["region_buildings"]["depends_on"] == ["region_risk_rasters"]
+    assert graph["wind_direction_distribution"]["materialized"]
+    for key in ("region_risk_rasters", "region_buildings"):
+        node = graph[key]
+        assert node["partitioned"]
+        assert node["partitions"] == ["y0_x1", "y0_x2", "y1_x0", "y1_x1", "y1_x2"]
+        assert node["materialized_partitions"] == ["y0_x1"]
+
+
+def test_lineage_page_renders(webserver: str, tmp_path: Path) -> None:
+    chromium = ui_smoke.find_chromium()
+    if chromium is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
+    out = tmp_path / "lineage.png"
+    ui_smoke.render_lineage(chromium, webserver, out)
+    with Image.open(out) as image:
+        assert image.size == (1400, 900)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 20, "the page rendered blank"
