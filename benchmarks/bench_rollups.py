@@ -221,7 +221,7 @@ def _time_tiles(
         )
     for step, summary in summaries.items():
         results[step] |= {k: v for k, v in asdict(summary).items() if k != "location"}
-        results[step]["features_per_s"] = round(summary.features_in / results[step]["seconds"])
+        results[step]["features_per_s"] = round(summary.features / results[step]["seconds"])
 
 
 def run(n_buildings: int, regions: int, tile_zoom: int | None, skip_tiles: bool) -> dict[str, Any]:

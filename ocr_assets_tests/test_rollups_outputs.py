@@ -129,7 +129,7 @@ def test_regional_pmtiles_layers_zooms_and_properties(tmp_path: Path, inputs) ->
     options = TileOptions(0, 4, REGION_TILES.flags)
     summary = regional_pmtiles(stats, str(archive), cases.METADATA, options)
     assert summary.layers == {"nation": 1, "states": 2, "counties": 3, "tracts": 3, "blocks": 4}
-    assert (summary.min_zoom, summary.max_zoom, summary.features_in) == (0, 4, 13)
+    assert (summary.min_zoom, summary.max_zoom, summary.features) == (0, 4, 13)
     header, metadata, tile = _read(archive, 4, 1.5, 0.5)
     assert (header["min_zoom"], header["max_zoom"]) == (0, 4)
     assert {layer["id"] for layer in metadata["vector_layers"]} == set(LEVELS)

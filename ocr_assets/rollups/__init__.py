@@ -49,7 +49,7 @@ from ocr_assets.rollups.tiles import (
     write_centroid_features,
     write_region_features,
 )
-from ocr_assets.rollups.validation import CensusPolygons, census_polygons, read_census
+from ocr_assets.rollups.validation import CensusPolygons, census_polygons
 
 __all__ = [
     "BUILDING_TILES",
@@ -75,7 +75,6 @@ __all__ = [
     "check_means_in_range",
     "consolidate_buildings",
     "level_for_resolution",
-    "read_census",
     "regional_pmtiles",
     "summary_statistics",
     "tile_features",

@@ -58,8 +58,9 @@ from ocr_assets.storage.atomic import atomic_output
 
 #: Layer name of the building and centroid archives.
 BUILDING_LAYER = "risk"
-#: Properties of the centroid archive, and their decimal places.
-CENTROID_VARIABLES = ("rps_2011", "rps_2047")
+#: The RPS variables summarised in the regional archive and carried by the centroid archive.
+RPS_VARIABLES = ("rps_2011", "rps_2047")
+#: Decimal places of the centroid archive's properties.
 CENTROID_DECIMALS = 3
 
 _BATCH_ROWS = 65_536
@@ -120,8 +121,7 @@ class PMTilesSummary:
         bytes: Archive size.
         min_zoom: Header minimum zoom.
         max_zoom: Header maximum zoom.
-        layers: Layer name -> feature count (tippecanoe's tilestats).
-        features_in: Features fed to tippecanoe.
+        layers: Layer name -> features tiled (tippecanoe's tilestats).
     """
 
     location: str
@@ -129,7 +129,11 @@ class PMTilesSummary:
     min_zoom: int
     max_zoom: int
     layers: dict[str, int]
-    features_in: int
+
+    @property
+    def features(self) -> int:
+        """Features over all layers."""
+        return sum(self.layers.values())
 
 
 def _tippecanoe() -> str:
@@ -168,7 +172,7 @@ def write_building_features(buildings: str, output: str) -> int:
 
 def _with_centroids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Buildings with both RPS > 0, with their footprint centroid's ``x`` and ``y``."""
-    first, second = CENTROID_VARIABLES
+    first, second = RPS_VARIABLES
     for batch in batches:
         batch = batch.filter(pc.and_(pc.greater(batch[first], 0), pc.greater(batch[second], 0)))
         xy = shapely.get_coordinates(shapely.centroid(shapely.from_wkb(batch["geometry"])))
@@ -185,11 +189,11 @@ def write_centroid_features(buildings: str, output: str) -> int:
     Returns the number of features written.
     """
     properties = {
-        v: f"round(CAST({quoted(v)} AS DOUBLE), {CENTROID_DECIMALS})" for v in CENTROID_VARIABLES
+        v: f"round(CAST({quoted(v)} AS DOUBLE), {CENTROID_DECIMALS})" for v in RPS_VARIABLES
     }
     geometry = "json_object('type', 'Point', 'coordinates', [x, y])"
     query = feature_query(properties, geometry)
-    batches = _building_batches(str(buildings), ["geometry", *CENTROID_VARIABLES])
+    batches = _building_batches(str(buildings), ["geometry", *RPS_VARIABLES])
     return _write_ndjson(_with_centroids(batches), query, output)
 
 
@@ -204,7 +208,7 @@ def write_region_features(stats: str, output: str) -> int:
     names = file.schema_arrow.names
     properties = {c: quoted(c) for c in ("GEOID", *NAME_COLUMNS) if c in names}
     properties["building_count"] = quoted("building_count")
-    for variable in CENTROID_VARIABLES:
+    for variable in RPS_VARIABLES:
         properties[mean_column(variable)] = number(mean_column(variable))
         properties[median_column(variable)] = number(median_column(variable))
     for climate in SCORED_CLIMATES:
@@ -214,7 +218,7 @@ def write_region_features(stats: str, output: str) -> int:
     return _write_ndjson(file.iter_batches(batch_size=_BATCH_ROWS), query, output)
 
 
-def summarize_pmtiles(path: str | Path, location: str, features_in: int) -> PMTilesSummary:
+def summarize_pmtiles(path: str | Path, location: str) -> PMTilesSummary:
     """Read an archive's header and metadata back into a :class:`PMTilesSummary`."""
     with open(path, "rb") as handle:
         reader = Reader(MmapSource(handle))
@@ -230,7 +234,6 @@ def summarize_pmtiles(path: str | Path, location: str, features_in: int) -> PMTi
         min_zoom=int(header["min_zoom"]),
         max_zoom=int(header["max_zoom"]),
         layers=layers,
-        features_in=features_in,
     )
 
 
@@ -275,11 +278,9 @@ def tile_features(
             f"--description=Open Climate Risk {metadata.version}: {name}",
             *options.arguments(),
         ]
-        features_in = 0
         inputs = [(layer, str(file)) for layer, files in layers.items() for file in files]
         for index, (layer, file) in enumerate(inputs):
             local = local_file(file, folder / "inputs" / f"{index:06d}.ndjson")
-            features_in += _count_lines(local)
             command.append(f"--named-layer={json.dumps({'file': str(local), 'layer': layer})}")
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -287,15 +288,10 @@ def tile_features(
                 f"tippecanoe failed with exit code {result.returncode} building {output}: "
                 f"{result.stderr.strip()[-2000:]}"
             )
-        summary = summarize_pmtiles(archive, str(output), features_in)
+        summary = summarize_pmtiles(archive, str(output))
         with atomic_output(output) as tmp:
             shutil.move(archive, tmp)
     return summary
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
 def _features_then_tiles(

@@ -140,19 +140,6 @@ class CensusPolygons:
         return pa.array(self.frame["GEOID"].to_numpy(dtype=object), type=pa.string())
 
 
-def read_census(
-    location: str, level: str, bbox: tuple[float, float, float, float] | None = None
-) -> CensusPolygons:
-    """Read and validate one census level's GeoParquet, optionally only polygons in ``bbox``.
-
-    ``bbox`` is ``(west, south, east, north)``: per-region work needs only the polygons that
-    can contain the region's building centroids (pass the extent of those centroids, or the
-    region's buffered bounds).
-    """
-    frame = gpd.read_parquet(str(location), bbox=bbox)
-    return census_polygons(frame, level, str(location))
-
-
 def census_polygons(frame: gpd.GeoDataFrame, level: str, source: str) -> CensusPolygons:
     """Validate one census level's polygons and return them ready for the roll-ups.
 
