@@ -1,6 +1,8 @@
 """Output storage: path layout, atomic writes, GeoParquet 1.1 and the Icechunk raster store."""
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -230,3 +232,41 @@ def test_conflicting_commits_give_up_after_bounded_attempts(
     assert len(attempts) == 3
     assert store.committed_regions() == {}
     assert np.all(store.read_region(tiny_grid, "y0_x1")["bp_2011"].values == 2.0)
+
+
+WRITER = """
+import sys
+import numpy as np
+import xarray as xr
+from ocr_assets.regions import demo_grid
+from ocr_assets.storage import RasterStore, store_window
+
+grid = demo_grid(region_rows=120, region_cols=90, n_region_rows=2, n_region_cols=3)
+store = RasterStore(sys.argv[1])
+for region_id in sys.argv[2:]:
+    lat_slice, lon_slice = store_window(grid, region_id)
+    values = np.full((120, 90), float(region_id[1] + region_id[4]), np.float32)
+    data = xr.Dataset(
+        {"bp_2011": (("latitude", "longitude"), values)},
+        coords={"latitude": grid.latitude()[lat_slice], "longitude": grid.longitude()[lon_slice]},
+    )
+    store.ensure_layout(grid, data, {})
+    store.write_region(grid, region_id, data)
+"""
+
+
+def test_concurrent_commits_from_processes_all_land(tmp_path: Path, tiny_grid: RegionGrid) -> None:
+    location = str(tmp_path / "ocr.icechunk")
+    halves = (["y0_x0", "y0_x1", "y0_x2"], ["y1_x0", "y1_x1", "y1_x2"])
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, location, *half], stderr=subprocess.PIPE)
+        for half in halves
+    ]
+    for writer in writers:
+        _, stderr = writer.communicate(timeout=120)
+        assert writer.returncode == 0, stderr.decode()
+    store = RasterStore(location)
+    assert sorted(store.committed_regions()) == sorted(tiny_grid.all_region_ids())
+    for region_id in tiny_grid.all_region_ids():
+        values = store.read_region(tiny_grid, region_id)["bp_2011"].values
+        assert np.all(values == float(region_id[1] + region_id[4])), region_id
