@@ -199,6 +199,15 @@ def test_sample_nearest() -> None:
     lat = np.array([coords["latitude"][5] - 0.4 * ARCSEC, coords["latitude"][0]])
     out = sample_nearest(ds, lon, lat)["v"]
     assert out[0] == 5 * W + 3 and np.isnan(out[1])
+    # points exactly on the grid's outer (pixel) edges belong to the edge pixels
+    east = coords["longitude"][-1] + ARCSEC / 2
+    north = coords["latitude"][-1] + ARCSEC / 2
+    edge = sample_nearest(
+        ds,
+        np.array([east, coords["longitude"][0] - ARCSEC / 2]),
+        np.array([north, coords["latitude"][0] - ARCSEC / 2]),
+    )["v"]
+    assert edge.tolist() == [H * W - 1, 0]
 
 
 def test_kernel_geometry_comes_from_the_centre_pixel() -> None:

@@ -148,14 +148,16 @@ def sample_nearest(
     if lon.shape != lat.shape:
         raise ValueError(f"sample_nearest: {lon.shape} longitudes vs {lat.shape} latitudes")
     indices = []
+    inside = np.ones(lon.shape, dtype=bool)
     for dim, values in (("latitude", lat), ("longitude", lon)):
         coord = np.asarray(ds[dim].values, dtype=np.float64)
         step = (coord[-1] - coord[0]) / (coord.size - 1) if coord.size > 1 else 1.0
+        half = 0.5 * step * (1.0 + 1e-9)  # a point on the grid's outer edge is inside
+        inside &= (values >= coord[0] - half) & (values <= coord[-1] + half)
         idx = np.floor((values - coord[0]) / step + 0.5).astype(np.int64)
-        indices.append(idx)
-    i, j = indices
-    inside = (i >= 0) & (i < ds.sizes["latitude"]) & (j >= 0) & (j < ds.sizes["longitude"])
-    ic, jc = np.where(inside, i, 0), np.where(inside, j, 0)
+        indices.append(np.clip(idx, 0, coord.size - 1))
+    ic, jc = indices
+    ic, jc = np.where(inside, ic, 0), np.where(inside, jc, 0)
     out: dict[str, np.ndarray] = {}
     for name, da in ds.data_vars.items():
         values = np.asarray(da.transpose(*GRID_DIMS).values)[ic, jc].astype(np.float32)
