@@ -1,0 +1,219 @@
+"""Helpers for the GitHub Actions deploy workflow: ``python -m ocr_assets.deploy.ci COMMAND``.
+
+``context`` (standard library only: runs from a bare checkout, before installing anything)
+    Reads the triggering event and decides whether to deploy, the Coiled software environment
+    name, the git ref to build and deploy, the production version and the image name. Writes
+    ``deploy``, ``name``, ``ref``, ``version`` and ``image`` to ``$GITHUB_OUTPUT``.
+``configure`` (needs the installed package)
+    Loads the environment's env file, applies the job's regions / wipe / version / software
+    environment, validates everything by building the deployment plan, exports the variables
+    to ``$GITHUB_ENV`` for the following steps, and writes ``url`` and ``run_tags`` to
+    ``$GITHUB_OUTPUT``.
+
+Outside Actions (no ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV``) the ``key=value`` lines are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocr_assets.deploy.naming import DeploymentError, software_env_name, version_from_tag
+
+#: Pull request labels that deploy the PR to QA.
+QA_LABELS: frozenset[str] = frozenset({"e2e", "QA/QC"})
+#: Marker in a pull request's title or body that deploys it to QA.
+QA_MARKER = "[e2e]"
+#: Registry the deployment image is pushed to.
+IMAGE_REGISTRY = "ghcr.io"
+#: The branch whose pushes deploy to staging.
+MAIN_BRANCH = "main"
+
+
+@dataclass(frozen=True)
+class DeployContext:
+    """What the triggering event asks of the deploy workflow.
+
+    Attributes:
+        deploy: Whether any deploy job should run.
+        name: Coiled software environment name (also the image tag).
+        ref: Git ref (commit or tag) to build and deploy.
+        version: Production version, empty outside production.
+        image: Image reference ``ghcr.io/{owner}/{repo}:{name}``.
+    """
+
+    deploy: bool
+    name: str
+    ref: str
+    version: str
+    image: str
+
+    def outputs(self) -> dict[str, str]:
+        """Step outputs (``deploy`` as ``true``/``false``)."""
+        return {
+            "deploy": "true" if self.deploy else "false",
+            "name": self.name,
+            "ref": self.ref,
+            "version": self.version,
+            "image": self.image,
+        }
+
+
+def wants_qa(pull_request: Mapping[str, Any]) -> bool:
+    """Whether a pull request asks for a QA deployment (label or ``[e2e]`` marker)."""
+    labels = {label.get("name", "") for label in pull_request.get("labels") or []}
+    text = f"{pull_request.get('title') or ''}\n{pull_request.get('body') or ''}"
+    return bool(labels & QA_LABELS) or QA_MARKER in text
+
+
+def deploy_context(
+    event_name: str,
+    event: Mapping[str, Any],
+    ref_name: str,
+    sha: str,
+    repository: str,
+    production_tag: str = "",
+) -> DeployContext:
+    """Work out the deploy context of one workflow run.
+
+    Args:
+        event_name: ``GITHUB_EVENT_NAME``.
+        event: The event payload (``GITHUB_EVENT_PATH``'s JSON).
+        ref_name: ``GITHUB_REF_NAME`` (branch or tag).
+        sha: ``GITHUB_SHA``.
+        repository: ``GITHUB_REPOSITORY`` (``owner/name``).
+        production_tag: The manual dispatch's ``production_tag`` input (empty: not a re-run).
+
+    Raises:
+        DeploymentError: for an unsupported event, or a release / production tag that is not
+            a semantic version.
+    """
+    version = ""
+    ref = sha
+    if event_name == "pull_request":
+        pull_request = event.get("pull_request") or {}
+        deploy = wants_qa(pull_request)
+        name = software_env_name(f"pr-{pull_request.get('number', '')}")
+    elif event_name == "push":
+        deploy = ref_name == MAIN_BRANCH
+        name = software_env_name(ref_name)
+    elif event_name == "release":
+        tag = (event.get("release") or {}).get("tag_name", "")
+        version = version_from_tag(tag, "release tag")
+        deploy = True
+        name = software_env_name(f"v{version}")
+    elif event_name == "workflow_dispatch":
+        deploy = True
+        if production_tag.strip():
+            version = version_from_tag(production_tag)
+            name = software_env_name(f"v{version}")
+            ref = f"refs/tags/{production_tag.strip()}"
+        else:
+            name = software_env_name(ref_name)
+    else:
+        raise DeploymentError(f"GITHUB_EVENT_NAME={event_name!r} does not deploy")
+    image = f"{IMAGE_REGISTRY}/{repository.lower()}:{name}"
+    return DeployContext(deploy=deploy, name=name, ref=ref, version=version, image=image)
+
+
+def write_pairs(pairs: Mapping[str, str], variable: str) -> None:
+    """Append ``key=value`` lines to the file named by ``$variable`` (print them when unset).
+
+    Raises:
+        DeploymentError: when a value spans lines (it would inject further keys).
+    """
+    for key, value in pairs.items():
+        if "\n" in value or "\r" in value:
+            raise DeploymentError(f"{key}: multi-line values cannot be written to ${variable}")
+    text = "".join(f"{key}={value}\n" for key, value in pairs.items())
+    target = os.environ.get(variable)
+    if target:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def run_context(args: argparse.Namespace) -> int:
+    """``context``: write the deploy context of this run to ``$GITHUB_OUTPUT``."""
+    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    event = json.loads(Path(event_path).read_text(encoding="utf-8")) if event_path else {}
+    context = deploy_context(
+        event_name=os.environ.get("GITHUB_EVENT_NAME", ""),
+        event=event,
+        ref_name=os.environ.get("GITHUB_REF_NAME", ""),
+        sha=os.environ.get("GITHUB_SHA", ""),
+        repository=os.environ.get("GITHUB_REPOSITORY", ""),
+        production_tag=args.production_tag,
+    )
+    write_pairs(context.outputs(), "GITHUB_OUTPUT")
+    return 0
+
+
+def run_configure(args: argparse.Namespace) -> int:
+    """``configure``: validate a deployment and export its variables to ``$GITHUB_ENV``."""
+    # Imported here: ``context`` must run before the package's dependencies are installed.
+    from ocr_assets.deploy.envfile import layered_variables
+    from ocr_assets.deploy.environments import DEPLOYMENT_RUN_TAG
+    from ocr_assets.deploy.plan import build_plan
+
+    flags = {
+        name: value
+        for name, value in (
+            ("OCR_REGIONS", args.regions),
+            ("OCR_WIPE", args.wipe),
+            ("OCR_VERSION", args.version),
+            ("COILED_SOFTWARE_ENV_NAME", args.software_env),
+        )
+        if value
+    }
+    variables = layered_variables(args.environment, flags, os.environ, args.env_file)
+    plan = build_plan(variables)
+    write_pairs(variables, "GITHUB_ENV")
+    write_pairs(
+        {
+            "url": plan.url or "",
+            "run_tags": json.dumps({DEPLOYMENT_RUN_TAG: plan.environment}),
+        },
+        "GITHUB_OUTPUT",
+    )
+    print(plan.render(), file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m ocr_assets.deploy.ci``."""
+    parser = argparse.ArgumentParser(prog="python -m ocr_assets.deploy.ci")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    context = subparsers.add_parser("context", help="deploy context of this workflow run")
+    context.add_argument("--production-tag", default="", help="manual production re-run tag")
+    context.set_defaults(handler=run_context)
+    configure = subparsers.add_parser("configure", help="validate and export a deployment")
+    configure.add_argument("--environment", required=True)
+    configure.add_argument("--regions", default="", help="empty: the environment's default")
+    configure.add_argument("--wipe", default="", help="true/false; empty: false")
+    configure.add_argument("--version", default="", help="semantic version (production)")
+    configure.add_argument("--software-env", default="", help="Coiled software environment")
+    configure.add_argument("--env-file", help="default: the environment's file in this folder")
+    configure.set_defaults(handler=run_configure)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one helper; configuration errors print one line and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except DeploymentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

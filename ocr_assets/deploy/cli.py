@@ -1,0 +1,96 @@
+"""The ``ocr-assets`` command line: one sub-command per deployment task.
+
+Each sub-command is registered by a function ``add_<name>_command(subparsers)`` listed in
+:data:`COMMANDS`; it adds its parser and sets ``handler``, a function of the parsed arguments
+returning the exit status. A :class:`~ocr_assets.deploy.naming.DeploymentError` raised by a
+handler is printed as one line naming the setting, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from ocr_assets.deploy.envfile import layered_variables
+from ocr_assets.deploy.environments import ENVIRONMENTS
+from ocr_assets.deploy.naming import DeploymentError
+from ocr_assets.deploy.plan import build_plan
+
+#: Exit status of a configuration error.
+EXIT_CONFIG_ERROR = 2
+
+
+def add_plan_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``plan``: print what a deployment would do, without touching data."""
+    parser = subparsers.add_parser(
+        "plan",
+        help="show what a deployment would do (outputs, regions, branches, retries, compute)",
+        description=(
+            "Show what a deployment of ENV would do: the storage URI of every output, the "
+            "regions, the optional branches, retries and every asset's compute size. Settings "
+            "come from the environment's env file in the current folder (or --env-file), then "
+            "OCR_* variables of the process, then the options below."
+        ),
+    )
+    parser.add_argument("--environment", "-e", required=True, choices=ENVIRONMENTS)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--regions", help="region IDs (comma or space separated), 'qa', 'staging' or 'all'"
+    )
+    parser.add_argument("--version", help="semantic version (production requires one)")
+    parser.add_argument("--storage-root", help="local folder or s3://bucket/prefix")
+    parser.add_argument(
+        "--wipe",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="wipe the environment's outputs first (refused in production)",
+    )
+    parser.add_argument("--env-file", help="environment file to read instead of the default")
+    parser.set_defaults(handler=run_plan)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Print the plan of ``args.environment``."""
+    flags = {
+        name: value
+        for name, value in (
+            ("OCR_REGIONS", args.regions),
+            ("OCR_VERSION", args.version),
+            ("OCR_STORAGE_ROOT", args.storage_root),
+            ("OCR_WIPE", None if args.wipe is None else str(args.wipe).lower()),
+        )
+        if value is not None
+    }
+    variables = layered_variables(args.environment, flags, os.environ, args.env_file)
+    plan = build_plan(variables)
+    print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.render())
+    return 0
+
+
+#: Sub-command registrations, in help order.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_plan_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ocr-assets`` parser with every sub-command of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="ocr-assets",
+        description="Open Climate Risk wildfire pipeline: deployment tools.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in COMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``ocr-assets``; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except DeploymentError as exc:
+        print(f"ocr-assets {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR

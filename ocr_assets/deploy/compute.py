@@ -1,0 +1,450 @@
+"""Compute for the assets: a local Dask cluster by default, Coiled clusters sized per asset.
+
+Sizes follow the seed's batch jobs (:data:`SIZES`): region processing (and the other per-region
+assets) on the default worker type, the roll-ups on one large VM each with a scheduler of the same type, the three PMTiles
+assets with 250 GB disks. Every Coiled cluster uses spot instances with on-demand fallback in
+us-west-2, is tagged ``Project=OCR`` / ``Environment`` / ``Asset``, and runs the software
+environment named by ``COILED_SOFTWARE_ENV_NAME`` (package sync when unset).
+
+Two variables adjust this per deployment:
+
+- ``OCR_COMPUTE``: ``local`` or ``coiled``; unset means the environment's default (local for
+  ``local``, Coiled elsewhere). ``OCR_COMPUTE=local`` runs any environment's configuration on
+  a local cluster.
+- ``OCR_COMPUTE_OVERRIDES``: JSON ``{"<asset key>" | "*": {field: value}}`` where fields are
+  ``vm_type``, ``scheduler_vm_type``, ``disk_size_gb``, ``n_workers`` (Coiled sizing) and
+  ``threads_per_worker`` (local sizing); ``"*"`` applies to every asset, an asset's own entry
+  wins over it.
+
+Clusters are made by :func:`make_cluster` through an injectable factory, so tests can record
+exactly what ``coiled.Cluster`` would be asked for without reaching Coiled. Region processing
+maps over regions with per-region retries in :func:`map_regions`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ocr_assets.deploy.environments import get_policy
+from ocr_assets.deploy.layout import ASSET_KEYS
+from ocr_assets.deploy.naming import DeploymentError
+
+logger = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("local", "coiled")
+#: Coiled's worker type for region processing (the seed's default).
+DEFAULT_WORKER_VM_TYPE = "m8g.2xlarge"
+SPOT_POLICY = "spot_with_fallback"
+COILED_REGION = "us-west-2"
+#: Shut an idle Coiled cluster down after this long.
+IDLE_TIMEOUT = "20 minutes"
+#: Dagster concurrency pool of the steps that start Coiled clusters (see docker/dagster.yaml).
+COILED_POOL = "coiled"
+#: The seed's warning when no software environment is named.
+PACKAGE_SYNC_WARNING = "COILED_SOFTWARE_ENV_NAME not set; Coiled will use package sync"
+#: Local cluster shape: one in-process worker (no re-import of the entry script) with threads.
+LOCAL_N_WORKERS = 1
+LOCAL_THREADS_PER_WORKER = 2
+#: Base wait between region retries; attempt ``n`` waits ``n`` times this.
+RETRY_DELAY_SECONDS = 5.0
+
+_MAX_ERROR_TEXT = 300
+
+
+@dataclass(frozen=True)
+class Size:
+    """The Coiled size of one asset's cluster.
+
+    Attributes:
+        vm_type: Worker instance type.
+        scheduler_vm_type: Scheduler instance type (``None``: Coiled's default).
+        disk_size_gb: Worker disk in GB (``None``: Coiled's default).
+        n_workers: Number of workers.
+    """
+
+    vm_type: str
+    scheduler_vm_type: str | None = None
+    disk_size_gb: int | None = None
+    n_workers: int = 1
+
+
+_ROLLUP_TILES = Size("c8g.12xlarge", "c8g.12xlarge", disk_size_gb=250)
+
+#: Per-asset sizes, as the seed sizes its jobs.
+SIZES: dict[str, Size] = {
+    "wind_direction_distribution": Size(DEFAULT_WORKER_VM_TYPE),
+    # Phase 01: one task per region, mapped over the selected regions.
+    "region_risk_rasters": Size(DEFAULT_WORKER_VM_TYPE, n_workers=20),
+    "region_buildings": Size(DEFAULT_WORKER_VM_TYPE, n_workers=20),
+    # Per-region inputs of the roll-ups (statistics partials, tile features): light, mapped.
+    "region_statistics_partials": Size(DEFAULT_WORKER_VM_TYPE, n_workers=20),
+    "region_tile_features": Size(DEFAULT_WORKER_VM_TYPE, n_workers=20),
+    "risk_pyramid": Size("m8g.4xlarge", "m8g.4xlarge"),
+    "buildings_geoparquet": Size("c8g.12xlarge", "c8g.12xlarge"),
+    "region_summary_stats": Size("m8g.16xlarge", "m8g.16xlarge"),
+    "region_analysis_files": Size("r8g.4xlarge", "r8g.4xlarge"),
+    "regional_pmtiles": _ROLLUP_TILES,
+    "building_pmtiles": _ROLLUP_TILES,
+    "building_centroid_pmtiles": _ROLLUP_TILES,
+}
+
+_OVERRIDE_FIELDS: dict[str, tuple[type, bool]] = {
+    # field: (type, may be null)
+    "vm_type": (str, False),
+    "scheduler_vm_type": (str, True),
+    "disk_size_gb": (int, True),
+    "n_workers": (int, False),
+    "threads_per_worker": (int, False),
+}
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What cluster one asset gets in one environment.
+
+    Attributes:
+        backend: ``local`` or ``coiled``.
+        environment: The deployment environment.
+        asset_key: The asset the cluster computes.
+        n_workers: Number of workers.
+        vm_type: Coiled worker instance type (``None`` for local clusters).
+        scheduler_vm_type: Coiled scheduler instance type (``None``: Coiled's default / local).
+        disk_size_gb: Coiled worker disk (``None``: Coiled's default / local).
+        threads_per_worker: Threads of each local worker (``None`` for Coiled).
+        software: Coiled software environment (``None``: package sync).
+        name: Coiled cluster name; ``None`` lets Coiled pick a unique one. Coiled attaches to a
+            running cluster of the same name, so give a per-run name if one is set at all.
+        spot_policy: Coiled purchase option.
+        region: Coiled cloud region.
+    """
+
+    backend: str
+    environment: str
+    asset_key: str
+    n_workers: int
+    vm_type: str | None = None
+    scheduler_vm_type: str | None = None
+    disk_size_gb: int | None = None
+    threads_per_worker: int | None = None
+    software: str | None = None
+    name: str | None = None
+    spot_policy: str = SPOT_POLICY
+    region: str = COILED_REGION
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Cloud tags of the cluster's VMs."""
+        return {"Project": "OCR", "Environment": self.environment, "Asset": self.asset_key}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan's view: backend, VM types, disk, worker count (and threads when local)."""
+        summary: dict[str, Any] = {
+            "backend": self.backend,
+            "vm_type": self.vm_type,
+            "scheduler_vm_type": self.scheduler_vm_type,
+            "disk_size_gb": self.disk_size_gb,
+            "n_workers": self.n_workers,
+        }
+        if self.backend == "local":
+            summary["threads_per_worker"] = self.threads_per_worker
+        else:
+            summary["spot_policy"] = self.spot_policy
+            summary["region"] = self.region
+            summary["software"] = self.software
+        return summary
+
+
+def parse_backend(value: str, variable: str = "OCR_COMPUTE") -> str:
+    """Return ``value`` when it names a compute backend.
+
+    Raises:
+        DeploymentError: naming ``variable`` otherwise.
+    """
+    if value not in BACKENDS:
+        raise DeploymentError(
+            f"{variable}={value!r} is not a compute backend; use one of {', '.join(BACKENDS)}"
+        )
+    return value
+
+
+def parse_overrides(
+    value: str | Mapping[str, Any], variable: str = "OCR_COMPUTE_OVERRIDES"
+) -> dict[str, dict[str, Any]]:
+    """Validate compute overrides given as JSON text or a mapping (empty text: none).
+
+    Raises:
+        DeploymentError: naming ``variable`` and the offending asset key, field or value.
+    """
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise DeploymentError(f"{variable} is not valid JSON: {exc}") from exc
+    if not isinstance(value, Mapping):
+        raise DeploymentError(f"{variable} must be a JSON object of asset key -> sizes")
+    parsed: dict[str, dict[str, Any]] = {}
+    for key, entry in value.items():
+        if key != "*" and key not in ASSET_KEYS:
+            raise DeploymentError(
+                f"{variable}: unknown asset key {key!r}; use '*' or one of {', '.join(ASSET_KEYS)}"
+            )
+        if not isinstance(entry, Mapping):
+            raise DeploymentError(f"{variable}[{key!r}] must be an object of field -> value")
+        for field, item in entry.items():
+            if field not in _OVERRIDE_FIELDS:
+                raise DeploymentError(
+                    f"{variable}[{key!r}]: unknown field {field!r}; use one of "
+                    f"{', '.join(_OVERRIDE_FIELDS)}"
+                )
+            kind, nullable = _OVERRIDE_FIELDS[field]
+            if item is None and nullable:
+                continue
+            valid = (
+                isinstance(item, str) and bool(item.strip())
+                if kind is str
+                else isinstance(item, int) and not isinstance(item, bool) and item >= 1
+            )
+            if not valid:
+                wanted = "a non-empty string" if kind is str else "a positive integer"
+                raise DeploymentError(
+                    f"{variable}[{key!r}][{field!r}]={item!r} must be {wanted}"
+                    + (" or null" if nullable else "")
+                )
+        parsed[key] = dict(entry)
+    return parsed
+
+
+def cluster_spec(
+    environment: str,
+    asset_key: str,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ClusterSpec:
+    """The cluster ``asset_key`` gets in ``environment``.
+
+    Args:
+        environment: The deployment environment.
+        asset_key: One of :data:`~ocr_assets.deploy.layout.ASSET_KEYS`.
+        environ: Variables to read ``OCR_COMPUTE``, ``OCR_COMPUTE_OVERRIDES`` and
+            ``COILED_SOFTWARE_ENV_NAME`` from (default: ``os.environ``).
+        overrides: Overrides in the ``OCR_COMPUTE_OVERRIDES`` format, applied after (over)
+            those of ``environ``.
+
+    Raises:
+        DeploymentError: naming the setting, for an unknown environment, asset key, backend
+            or malformed override.
+    """
+    policy = get_policy(environment)
+    if asset_key not in SIZES:
+        raise DeploymentError(
+            f"unknown asset key {asset_key!r}; expected one of {', '.join(ASSET_KEYS)}"
+        )
+    env = os.environ if environ is None else environ
+    backend = parse_backend(env.get("OCR_COMPUTE") or policy.compute)
+    merged: dict[str, Any] = {}
+    for source in (
+        parse_overrides(env.get("OCR_COMPUTE_OVERRIDES", "")),
+        parse_overrides(overrides or {}, "compute overrides"),
+    ):
+        merged.update(source.get("*", {}))
+        merged.update(source.get(asset_key, {}))
+    if backend == "local":
+        return ClusterSpec(
+            backend="local",
+            environment=environment,
+            asset_key=asset_key,
+            n_workers=LOCAL_N_WORKERS,
+            threads_per_worker=merged.get("threads_per_worker", LOCAL_THREADS_PER_WORKER),
+        )
+    size = SIZES[asset_key]
+    return ClusterSpec(
+        backend="coiled",
+        environment=environment,
+        asset_key=asset_key,
+        n_workers=merged.get("n_workers", size.n_workers),
+        vm_type=merged.get("vm_type", size.vm_type),
+        scheduler_vm_type=merged.get("scheduler_vm_type", size.scheduler_vm_type),
+        disk_size_gb=merged.get("disk_size_gb", size.disk_size_gb),
+        software=env.get("COILED_SOFTWARE_ENV_NAME") or None,
+    )
+
+
+def local_cluster_kwargs(spec: ClusterSpec) -> dict[str, Any]:
+    """Keyword arguments of ``distributed.LocalCluster`` for a local spec.
+
+    Workers are threads of this process (``processes=False``): no pickling of the region
+    functions and no re-import of the entry script; the dashboard binds to a free loopback port.
+    """
+    return {
+        "n_workers": spec.n_workers,
+        "threads_per_worker": spec.threads_per_worker,
+        "processes": False,
+        "dashboard_address": "127.0.0.1:0",
+    }
+
+
+def coiled_cluster_kwargs(spec: ClusterSpec) -> dict[str, Any]:
+    """Keyword arguments of ``coiled.Cluster`` for a Coiled spec.
+
+    Logs :data:`PACKAGE_SYNC_WARNING` when the spec names no software environment: Coiled then
+    synchronises the local packages (its default without ``software``/``container``).
+    """
+    kwargs: dict[str, Any] = {
+        "n_workers": spec.n_workers,
+        "worker_vm_types": [spec.vm_type],
+        "spot_policy": spec.spot_policy,
+        "region": spec.region,
+        "tags": spec.tags,
+        "idle_timeout": IDLE_TIMEOUT,
+    }
+    if spec.scheduler_vm_type:
+        kwargs["scheduler_vm_types"] = [spec.scheduler_vm_type]
+    if spec.disk_size_gb:
+        kwargs["worker_disk_size"] = spec.disk_size_gb
+    if spec.name:
+        kwargs["name"] = spec.name
+    if spec.software:
+        kwargs["software"] = spec.software
+    else:
+        logger.warning(PACKAGE_SYNC_WARNING)
+    return kwargs
+
+
+#: Makes a cluster from keyword arguments; the cluster is a context manager that closes it.
+ClusterFactory = Callable[..., AbstractContextManager[Any]]
+
+
+def make_cluster(spec: ClusterSpec, factory: ClusterFactory | None = None) -> Any:
+    """Create the cluster of ``spec``: use it as ``with make_cluster(spec) as cluster: ...``.
+
+    Args:
+        spec: From :func:`cluster_spec`.
+        factory: Called with the backend's keyword arguments; defaults to
+            ``distributed.LocalCluster`` or ``coiled.Cluster`` (imported only when used).
+
+    Returns:
+        The factory's cluster, usable with ``distributed.Client(cluster)``.
+    """
+    if spec.backend == "local":
+        kwargs = local_cluster_kwargs(spec)
+        if factory is None:
+            from distributed import LocalCluster as factory
+    else:
+        kwargs = coiled_cluster_kwargs(spec)
+        if factory is None:
+            from coiled import Cluster as factory
+    return factory(**kwargs)
+
+
+class _Future(Protocol):
+    def result(self) -> Any:
+        """The task's value, or raise its exception."""
+
+
+class MapClient(Protocol):
+    """The part of ``distributed.Client`` that :func:`map_regions` uses."""
+
+    def map(self, func: Callable[..., Any], *iterables: Iterable[Any], pure: bool = ...) -> Any:
+        """Submit ``func`` over the items; return one future per item."""
+
+
+class RegionRetriesExhausted(RuntimeError):
+    """Some regions still failed after every retry; the successful ones are kept.
+
+    Attributes:
+        failed: Region ID -> the exception of its last attempt.
+        succeeded: Region ID -> result, for every region that succeeded.
+        attempts: How many times the failing regions were tried.
+    """
+
+    def __init__(
+        self, failed: Mapping[str, BaseException], succeeded: Mapping[str, Any], attempts: int
+    ) -> None:
+        self.failed = dict(failed)
+        self.succeeded = dict(succeeded)
+        self.attempts = attempts
+        details = "; ".join(
+            f"{rid}: {type(exc).__name__}: {str(exc)[:_MAX_ERROR_TEXT]}"
+            for rid, exc in self.failed.items()
+        )
+        total = len(self.failed) + len(self.succeeded)
+        super().__init__(
+            f"{len(self.failed)} of {total} region(s) still failed after {attempts} attempt(s): "
+            f"{', '.join(self.failed)} ({details})"
+        )
+
+
+def map_regions(
+    client: MapClient,
+    fn: Callable[[str], Any],
+    region_ids: Iterable[str],
+    retries: int,
+    delay: float = RETRY_DELAY_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Run ``fn(region_id)`` for every region on the cluster, retrying the failed ones.
+
+    The seed's "map over remaining regions": attempt 1 maps over every region; each further
+    attempt maps over those that failed, after waiting ``delay x attempt`` seconds (5 s, 10 s,
+    ...), up to ``retries`` retries.
+
+    Args:
+        client: A ``distributed.Client`` (or anything with the same ``map``).
+        fn: The per-region function; its return value is kept.
+        region_ids: The regions, each once.
+        retries: Retries after the first attempt (0: try once).
+        delay: Base wait in seconds.
+        sleep: Called with each wait (injectable for tests).
+        log: Logger for retry notices (default: this module's).
+
+    Returns:
+        Region ID -> result, in the order given.
+
+    Raises:
+        RegionRetriesExhausted: listing every region that still failed, with the results of
+            the others.
+        ValueError: for a negative ``retries`` or a repeated region ID.
+    """
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries!r}")
+    regions = list(region_ids)
+    if len(set(regions)) != len(regions):
+        raise ValueError("region_ids holds a region more than once")
+    log = log or logger
+    results: dict[str, Any] = {}
+    remaining = regions
+    attempt = 1
+    while True:
+        futures = client.map(fn, remaining, pure=False)
+        failed: dict[str, BaseException] = {}
+        for region_id, future in zip(remaining, futures, strict=True):
+            try:
+                results[region_id] = future.result()
+            except Exception as exc:
+                failed[region_id] = exc
+        if not failed:
+            return {rid: results[rid] for rid in regions}
+        if attempt > retries:
+            succeeded = {rid: results[rid] for rid in regions if rid in results}
+            raise RegionRetriesExhausted(failed, succeeded, attempt)
+        wait = delay * attempt
+        log.warning(
+            "attempt %d: %d region(s) failed (%s); retrying in %g s",
+            attempt,
+            len(failed),
+            ", ".join(failed),
+            wait,
+        )
+        sleep(wait)
+        remaining = list(failed)
+        attempt += 1

@@ -1,0 +1,221 @@
+"""What a deployment would do, worked out from its variables alone (no input data needed).
+
+:func:`build_plan` turns the deployment variables (``OCR_ENVIRONMENT``, ``OCR_STORAGE_ROOT``,
+``OCR_VERSION``, ``OCR_REGIONS``, ``OCR_WIPE``, ``OCR_CREATE_PYRAMID``,
+``OCR_WRITE_REGIONAL_STATS``, ``OCR_COMPUTE``, ``OCR_COMPUTE_OVERRIDES``,
+``COILED_SOFTWARE_ENV_NAME``) into a validated :class:`DeploymentPlan`: the storage location of
+every output, the regions, the optional branches, the retries and every asset's compute. Every
+check that can fail a deployment without reading data fails here, naming the setting.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ocr_assets.deploy.compute import RETRY_DELAY_SECONDS, ClusterSpec, cluster_spec
+from ocr_assets.deploy.environments import (
+    check_wipe,
+    get_policy,
+    parse_bool,
+    read_flag,
+    resolve_version,
+    select_regions,
+    validate_storage_root,
+)
+from ocr_assets.deploy.layout import ASSET_KEYS, PARTITIONED_ASSETS, Layout
+from ocr_assets.deploy.naming import DeploymentError
+from ocr_assets.regions import RegionGrid
+
+#: Regions listed in full by :meth:`DeploymentPlan.render`; longer selections are shortened.
+_RENDER_REGIONS = 40
+
+
+@dataclass(frozen=True)
+class AssetPlan:
+    """One asset of a deployment.
+
+    Attributes:
+        key: The asset key.
+        uris: Where it writes; patterns keep ``{region_id}`` / ``{level}`` placeholders.
+        partitioned: Whether it is partitioned by region.
+        compute: The cluster it gets.
+    """
+
+    key: str
+    uris: tuple[str, ...]
+    partitioned: bool
+    compute: ClusterSpec
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{uris, partitioned, compute}`` as in the plan's JSON."""
+        return {
+            "uris": list(self.uris),
+            "partitioned": self.partitioned,
+            "compute": self.compute.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    """A validated deployment: what runs, where it writes, on what.
+
+    Attributes:
+        environment: The environment.
+        version: Semantic version (``None`` when unversioned).
+        storage_root: Normalised storage root.
+        region_selection: The selection text the regions came from.
+        regions: Selected region IDs, north-west first.
+        wipe: Whether the environment's outputs are wiped first.
+        retries: Per-region retries of region processing.
+        branches: Optional asset -> whether it runs.
+        software_env: Coiled software environment (``None``: package sync).
+        url: Where the environment is published.
+        assets: Asset key -> plan, for every asset that runs, in dependency order.
+    """
+
+    environment: str
+    version: str | None
+    storage_root: str
+    region_selection: str
+    regions: tuple[str, ...]
+    wipe: bool
+    retries: int
+    branches: Mapping[str, bool]
+    software_env: str | None
+    url: str | None
+    assets: Mapping[str, AssetPlan]
+
+    @property
+    def layout(self) -> Layout:
+        """The output layout of this deployment."""
+        return Layout(self.storage_root, self.environment, self.version)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as one JSON-serialisable object (``ocr-assets plan --json``)."""
+        return {
+            "environment": self.environment,
+            "version": self.version,
+            "storage_root": self.storage_root,
+            "regions": list(self.regions),
+            "region_selection": self.region_selection,
+            "wipe": self.wipe,
+            "retries": self.retries,
+            "retry_delay_seconds": RETRY_DELAY_SECONDS,
+            "branches": dict(self.branches),
+            "software_env": self.software_env,
+            "url": self.url,
+            "assets": {key: asset.to_dict() for key, asset in self.assets.items()},
+        }
+
+    def render(self) -> str:
+        """A readable summary for people about to spend money."""
+        backends = sorted({asset.compute.backend for asset in self.assets.values()})
+        if backends == ["local"]:
+            compute = "local Dask cluster"
+        else:
+            software = self.software_env or "package sync (COILED_SOFTWARE_ENV_NAME not set)"
+            compute = f"Coiled, software environment: {software}"
+        shown = list(self.regions)
+        if len(shown) > _RENDER_REGIONS:
+            rest = len(shown) - _RENDER_REGIONS
+            shown = [*shown[:_RENDER_REGIONS], f"... ({rest} more)"]
+        region_text = textwrap.fill(
+            ", ".join(shown), width=96, initial_indent=" " * 4, subsequent_indent=" " * 4
+        )
+        branches = ", ".join(f"{key} {'on' if on else 'off'}" for key, on in self.branches.items())
+        lines = [
+            f"Deployment plan: {self.environment}",
+            f"  version       {self.version or '(unversioned)'}",
+            f"  storage root  {self.storage_root}",
+            f"  regions       {len(self.regions)} (selection {self.region_selection!r})",
+            region_text,
+            f"  wipe          {'yes' if self.wipe else 'no'}",
+            f"  retries       {self.retries} per region, waiting {RETRY_DELAY_SECONDS:g} s x attempt",
+            f"  branches      {branches}",
+            f"  compute       {compute}",
+            f"  published at  {self.url or '-'}",
+            "",
+            "Assets",
+        ]
+        for key, asset in self.assets.items():
+            spec = asset.compute
+            if spec.backend == "local":
+                size = f"local, {spec.n_workers} worker x {spec.threads_per_worker} threads"
+            else:
+                size = f"coiled {spec.vm_type} x{spec.n_workers}"
+                if spec.scheduler_vm_type:
+                    size += f", scheduler {spec.scheduler_vm_type}"
+                if spec.disk_size_gb:
+                    size += f", disk {spec.disk_size_gb} GB"
+            partitioned = " [per region]" if asset.partitioned else ""
+            lines.append(f"  {key}{partitioned}: {size}")
+            lines.extend(f"      {uri}" for uri in asset.uris)
+        return "\n".join(lines)
+
+
+def build_plan(
+    variables: Mapping[str, str],
+    grid: RegionGrid | None = None,
+    available_regions: Iterable[str] | None = None,
+    compute_overrides: Mapping[str, Any] | None = None,
+) -> DeploymentPlan:
+    """Validate a deployment's variables and work out its plan.
+
+    Args:
+        variables: The deployment variables (e.g. ``os.environ``; other keys are ignored).
+            Unset ones take the environment's defaults.
+        grid: Grid the regions are checked against (default: the environment's, the demo grid
+            for ``local`` and the 15 x 45 CONUS grid elsewhere); pass the inputs' grid when known.
+        available_regions: Regions holding input data, when known; ``all`` then means these.
+        compute_overrides: Overrides applied over ``OCR_COMPUTE_OVERRIDES``.
+
+    Raises:
+        DeploymentError: naming the setting, for an unknown environment, a missing or malformed
+            storage root or version, a refused wipe, a bad region selection or compute setting.
+    """
+    environment = variables.get("OCR_ENVIRONMENT") or "local"
+    policy = get_policy(environment)
+    root = variables.get("OCR_STORAGE_ROOT") or policy.default_storage_root
+    if not root:
+        raise DeploymentError(
+            f"OCR_STORAGE_ROOT is required in {environment}: set it (its env file "
+            f"{policy.env_file} does) to a local folder or s3://bucket/prefix"
+        )
+    storage_root = validate_storage_root(root)
+    version = resolve_version(environment, variables.get("OCR_VERSION") or None)
+    wipe = check_wipe(environment, parse_bool(variables.get("OCR_WIPE", ""), "OCR_WIPE"))
+    selection = variables.get("OCR_REGIONS", "").strip() or policy.default_regions
+    regions = select_regions(selection, policy.grid if grid is None else grid, available_regions)
+    branches = {
+        "risk_pyramid": read_flag(variables, "OCR_CREATE_PYRAMID", policy.create_pyramid),
+        "region_analysis_files": read_flag(
+            variables, "OCR_WRITE_REGIONAL_STATS", policy.write_regional_stats
+        ),
+    }
+    layout = Layout(storage_root, environment, version)
+    assets = {
+        key: AssetPlan(
+            key=key,
+            uris=layout.asset_uris(key),
+            partitioned=key in PARTITIONED_ASSETS,
+            compute=cluster_spec(environment, key, variables, compute_overrides),
+        )
+        for key in ASSET_KEYS
+        if branches.get(key, True)
+    }
+    return DeploymentPlan(
+        environment=environment,
+        version=version,
+        storage_root=storage_root,
+        region_selection=selection,
+        regions=tuple(regions),
+        wipe=wipe,
+        retries=policy.retries,
+        branches=branches,
+        software_env=variables.get("COILED_SOFTWARE_ENV_NAME") or None,
+        url=policy.url,
+        assets=assets,
+    )

@@ -1,0 +1,307 @@
+"""Per-asset cluster sizes, the local and (fake) Coiled cluster factories, region retries."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from ocr_assets.deploy.compute import (
+    PACKAGE_SYNC_WARNING,
+    SIZES,
+    ClusterSpec,
+    RegionRetriesExhausted,
+    cluster_spec,
+    make_cluster,
+    map_regions,
+    parse_overrides,
+)
+from ocr_assets.deploy.layout import ASSET_KEYS
+from ocr_assets.deploy.naming import DeploymentError
+
+TILE_ASSETS = ("regional_pmtiles", "building_pmtiles", "building_centroid_pmtiles")
+
+
+class FakeCoiledCluster:
+    """Stands in for ``coiled.Cluster``: records every construction, starts nothing."""
+
+    calls: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        FakeCoiledCluster.calls.append(kwargs)
+        self.closed = False
+
+    def __enter__(self) -> FakeCoiledCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def fake_coiled() -> type[FakeCoiledCluster]:
+    FakeCoiledCluster.calls = []
+    return FakeCoiledCluster
+
+
+def test_every_asset_has_a_size() -> None:
+    assert set(SIZES) == set(ASSET_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("asset", "vm", "scheduler", "disk"),
+    [
+        ("region_risk_rasters", "m8g.2xlarge", None, None),
+        ("region_buildings", "m8g.2xlarge", None, None),
+        ("risk_pyramid", "m8g.4xlarge", "m8g.4xlarge", None),
+        ("buildings_geoparquet", "c8g.12xlarge", "c8g.12xlarge", None),
+        ("region_summary_stats", "m8g.16xlarge", "m8g.16xlarge", None),
+        ("region_analysis_files", "r8g.4xlarge", "r8g.4xlarge", None),
+        ("regional_pmtiles", "c8g.12xlarge", "c8g.12xlarge", 250),
+        ("building_pmtiles", "c8g.12xlarge", "c8g.12xlarge", 250),
+        ("building_centroid_pmtiles", "c8g.12xlarge", "c8g.12xlarge", 250),
+    ],
+)
+def test_seed_sizes(asset: str, vm: str, scheduler: str | None, disk: int | None) -> None:
+    spec = cluster_spec("staging", asset, environ={})
+    assert (spec.backend, spec.vm_type, spec.scheduler_vm_type, spec.disk_size_gb) == (
+        "coiled",
+        vm,
+        scheduler,
+        disk,
+    )
+    assert spec.spot_policy == "spot_with_fallback"
+    assert spec.region == "us-west-2"
+    assert spec.tags == {"Project": "OCR", "Environment": "staging", "Asset": asset}
+
+
+def test_local_environment_and_ocr_compute_local() -> None:
+    local = cluster_spec("local", "regional_pmtiles", environ={})
+    forced = cluster_spec("production", "regional_pmtiles", environ={"OCR_COMPUTE": "local"})
+    for spec in (local, forced):
+        assert spec.backend == "local"
+        assert (spec.vm_type, spec.scheduler_vm_type, spec.disk_size_gb) == (None, None, None)
+        assert spec.to_dict()["threads_per_worker"] == 2
+    assert forced.tags["Environment"] == "production"
+    assert cluster_spec("local", "risk_pyramid", {"OCR_COMPUTE": "coiled"}).backend == "coiled"
+    with pytest.raises(DeploymentError, match="OCR_COMPUTE='gpu' is not a compute backend"):
+        cluster_spec("qa", "risk_pyramid", environ={"OCR_COMPUTE": "gpu"})
+
+
+def test_overrides_from_the_environment_and_from_code() -> None:
+    environ = {
+        "OCR_COMPUTE_OVERRIDES": (
+            '{"*": {"n_workers": 3}, "region_risk_rasters": {"vm_type": "m8g.4xlarge"},'
+            ' "regional_pmtiles": {"disk_size_gb": 500, "scheduler_vm_type": null}}'
+        )
+    }
+    rasters = cluster_spec("qa", "region_risk_rasters", environ)
+    assert (rasters.vm_type, rasters.n_workers) == ("m8g.4xlarge", 3)
+    tiles = cluster_spec("qa", "regional_pmtiles", environ)
+    assert (tiles.vm_type, tiles.scheduler_vm_type, tiles.disk_size_gb) == (
+        "c8g.12xlarge",
+        None,
+        500,
+    )
+    # Overrides given in code win over the environment's.
+    pyramid = cluster_spec("qa", "risk_pyramid", environ, {"risk_pyramid": {"n_workers": 7}})
+    assert pyramid.n_workers == 7
+    local = cluster_spec("local", "risk_pyramid", {}, {"*": {"threads_per_worker": 6}})
+    assert local.threads_per_worker == 6
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ('{"region_rasters": {}}', "unknown asset key 'region_rasters'"),
+        ('{"*": {"vm": "x"}}', "unknown field 'vm'"),
+        ('{"*": {"n_workers": 0}}', "must be a positive integer"),
+        ('{"*": {"n_workers": true}}', "must be a positive integer"),
+        ('{"*": {"vm_type": null}}', "must be a non-empty string$"),
+        ('{"*": {"disk_size_gb": "big"}}', "must be a positive integer or null"),
+        ('{"*": 3}', "must be an object"),
+        ("[1]", "must be a JSON object"),
+    ],
+)
+def test_bad_overrides_name_the_setting(overrides: str, message: str) -> None:
+    with pytest.raises(DeploymentError, match=message) as info:
+        parse_overrides(overrides)
+    assert str(info.value).startswith("OCR_COMPUTE_OVERRIDES")
+
+
+def test_unknown_asset_and_environment() -> None:
+    with pytest.raises(DeploymentError, match="unknown asset key 'tiles'"):
+        cluster_spec("qa", "tiles", environ={})
+    with pytest.raises(DeploymentError, match="OCR_ENVIRONMENT='dev'"):
+        cluster_spec("dev", "risk_pyramid", environ={})
+
+
+def test_fake_coiled_factory_records_exact_kwargs(
+    fake_coiled: type[FakeCoiledCluster], caplog: pytest.LogCaptureFixture
+) -> None:
+    environ = {"COILED_SOFTWARE_ENV_NAME": "ocr-v1-2-3"}
+    spec = cluster_spec("production", "building_pmtiles", environ)
+    with caplog.at_level(logging.WARNING), make_cluster(spec, factory=fake_coiled) as cluster:
+        assert isinstance(cluster, FakeCoiledCluster)
+    assert cluster.closed
+    assert fake_coiled.calls == [
+        {
+            "n_workers": 1,
+            "worker_vm_types": ["c8g.12xlarge"],
+            "scheduler_vm_types": ["c8g.12xlarge"],
+            "worker_disk_size": 250,
+            "spot_policy": "spot_with_fallback",
+            "region": "us-west-2",
+            "tags": {"Project": "OCR", "Environment": "production", "Asset": "building_pmtiles"},
+            "idle_timeout": "20 minutes",
+            "software": "ocr-v1-2-3",
+        }
+    ]
+    assert PACKAGE_SYNC_WARNING not in caplog.text
+
+
+def test_without_software_env_coiled_uses_package_sync_and_warns(
+    fake_coiled: type[FakeCoiledCluster], caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = cluster_spec("qa", "region_risk_rasters", {"COILED_SOFTWARE_ENV_NAME": ""})
+    with caplog.at_level(logging.WARNING, logger="ocr_assets.deploy.compute"):
+        make_cluster(spec, factory=fake_coiled)
+    (kwargs,) = fake_coiled.calls
+    assert "software" not in kwargs and "container" not in kwargs
+    assert kwargs["worker_vm_types"] == ["m8g.2xlarge"]
+    assert kwargs["n_workers"] == 20
+    assert "scheduler_vm_types" not in kwargs and "worker_disk_size" not in kwargs
+    assert "COILED_SOFTWARE_ENV_NAME not set; Coiled will use package sync" in caplog.messages
+
+
+def test_a_named_spec_names_its_cluster(fake_coiled: type[FakeCoiledCluster]) -> None:
+    spec = ClusterSpec("coiled", "qa", "risk_pyramid", 1, vm_type="m8g.4xlarge", name="run-1")
+    make_cluster(spec, factory=fake_coiled)
+    assert fake_coiled.calls[0]["name"] == "run-1"
+
+
+def test_coiled_kwargs_are_parameters_of_coiled_cluster(
+    fake_coiled: type[FakeCoiledCluster],
+) -> None:
+    coiled = pytest.importorskip("coiled")
+    accepted = set(inspect.signature(coiled.Cluster.__init__).parameters)
+    for asset in ASSET_KEYS:
+        make_cluster(cluster_spec("staging", asset, {"COILED_SOFTWARE_ENV_NAME": "x"}), fake_coiled)
+    for kwargs in fake_coiled.calls:
+        assert set(kwargs) <= accepted
+
+
+def test_local_factory_gets_local_kwargs() -> None:
+    calls: ClassVar[list[dict[str, Any]]] = []
+
+    def factory(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return FakeCoiledCluster()
+
+    make_cluster(cluster_spec("local", "region_risk_rasters", {}), factory)
+    assert calls == [
+        {
+            "n_workers": 1,
+            "threads_per_worker": 2,
+            "processes": False,
+            "dashboard_address": "127.0.0.1:0",
+        }
+    ]
+
+
+# ---------------------------------------------------------------------------- map_regions
+class FakeFuture:
+    def __init__(self, fn: Callable[[str], Any], item: str) -> None:
+        self.fn, self.item = fn, item
+
+    def result(self) -> Any:
+        return self.fn(self.item)
+
+
+class FakeClient:
+    """Runs each mapped call when its result is asked for; records what was mapped."""
+
+    def __init__(self) -> None:
+        self.mapped: list[list[str]] = []
+
+    def map(self, fn: Callable[[str], Any], items: list[str], pure: bool = True) -> list[Any]:
+        assert pure is False  # retries must not get Dask's cached (failed) results
+        self.mapped.append(list(items))
+        return [FakeFuture(fn, item) for item in items]
+
+
+def flaky(failures: dict[str, int]) -> Callable[[str], str]:
+    """A region function failing each region ``failures[region]`` times, then succeeding."""
+    seen: dict[str, int] = {}
+
+    def fn(region_id: str) -> str:
+        seen[region_id] = seen.get(region_id, 0) + 1
+        if seen[region_id] <= failures.get(region_id, 0):
+            raise OSError(f"spot interruption in {region_id}")
+        return f"done {region_id}"
+
+    return fn
+
+
+def test_map_regions_retries_only_the_failed_regions_with_linear_waits() -> None:
+    client, waits = FakeClient(), []
+    fn = flaky({"y0_x1": 2, "y0_x2": 1})
+    result = map_regions(client, fn, ["y0_x0", "y0_x1", "y0_x2"], retries=3, sleep=waits.append)
+    assert result == {rid: f"done {rid}" for rid in ("y0_x0", "y0_x1", "y0_x2")}
+    assert list(result) == ["y0_x0", "y0_x1", "y0_x2"]
+    assert client.mapped == [["y0_x0", "y0_x1", "y0_x2"], ["y0_x1", "y0_x2"], ["y0_x1"]]
+    assert waits == [5.0, 10.0]
+
+
+def test_map_regions_fails_listing_the_regions_that_still_fail() -> None:
+    client, waits = FakeClient(), []
+    fn = flaky({"y1_x1": 99, "y1_x2": 99, "y1_x0": 1})
+    regions = ["y1_x0", "y1_x1", "y1_x2", "y1_x3"]
+    with pytest.raises(RegionRetriesExhausted) as info:
+        map_regions(client, fn, regions, retries=2, sleep=waits.append)
+    error = info.value
+    assert waits == [5.0, 10.0]
+    assert error.attempts == 3
+    assert list(error.failed) == ["y1_x1", "y1_x2"]
+    assert error.succeeded == {"y1_x0": "done y1_x0", "y1_x3": "done y1_x3"}
+    assert str(error).startswith("2 of 4 region(s) still failed after 3 attempt(s): y1_x1, y1_x2 (")
+    assert "OSError: spot interruption in y1_x2" in str(error)
+
+
+def test_map_regions_without_retries_and_argument_checks() -> None:
+    waits: list[float] = []
+    with pytest.raises(RegionRetriesExhausted, match="after 1 attempt"):
+        map_regions(FakeClient(), flaky({"a": 1}), ["a"], retries=0, sleep=waits.append)
+    assert waits == []
+    with pytest.raises(ValueError, match="retries must be >= 0"):
+        map_regions(FakeClient(), str, ["a"], retries=-1)
+    with pytest.raises(ValueError, match="more than once"):
+        map_regions(FakeClient(), str, ["a", "a"], retries=1)
+
+
+def fail_first_time(markers: Path, region_id: str) -> str:
+    """Fail the first call for ``y0_x1`` (state on disk: tasks are serialised to the worker)."""
+    marker = markers / region_id
+    if region_id == "y0_x1" and not marker.exists():
+        marker.touch()
+        raise OSError(f"worker lost in {region_id}")
+    return f"done {region_id}"
+
+
+def test_map_regions_on_a_real_local_cluster(tmp_path: Path) -> None:
+    """The local factory's cluster and a distributed Client, with one flaky region."""
+    distributed = pytest.importorskip("distributed")
+    waits: list[float] = []
+    spec = cluster_spec("local", "region_risk_rasters", environ={})
+    with make_cluster(spec) as cluster, distributed.Client(cluster) as client:
+        assert len(cluster.workers) == 1
+        fn = functools.partial(fail_first_time, tmp_path)
+        result = map_regions(client, fn, ["y0_x0", "y0_x1"], retries=1, sleep=waits.append)
+    assert result == {"y0_x0": "done y0_x0", "y0_x1": "done y0_x1"}
+    assert waits == [5.0]
+    assert (tmp_path / "y0_x1").exists()
