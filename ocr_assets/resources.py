@@ -24,7 +24,7 @@ from ocr_assets.storage import (
     RasterStore,
     atomic_output,
     ensure_writable,
-    local_path,
+    objects,
 )
 
 PROVIDER = "CarbonPlan"
@@ -51,7 +51,7 @@ class OutputStorage(dg.ConfigurableResource):
     """Where outputs are written for one environment (and optional version).
 
     Attributes:
-        root: Local folder (or, once supported, ``s3://bucket/prefix``) holding every output.
+        root: Local folder or ``s3://bucket/prefix`` holding every output.
         environment: ``local``, ``qa``, ``staging`` or ``production``.
         version: Optional semantic version; outputs then live under ``v{version}``.
         commit_attempts: Bound on the raster store's conflict retries per region commit.
@@ -131,11 +131,12 @@ class OutputStorage(dg.ConfigurableResource):
         Raises:
             FileNotFoundError: naming the path, when the asset has not been materialized.
         """
-        path = local_path(self.paths.wind_distribution)
-        if not path.exists():
+        location = self.paths.wind_distribution
+        if not objects.exists(location):
             raise FileNotFoundError(
-                f"{path} does not exist: materialize wind_direction_distribution first"
+                f"{location} does not exist: materialize wind_direction_distribution first"
             )
-        return xr.open_zarr(path, consolidated=False, chunks=None, decode_coords="all")[
-            "wind_distribution"
-        ]
+        fs, path = objects.filesystem(location)
+        return xr.open_zarr(
+            fs.get_mapper(path), consolidated=False, chunks=None, decode_coords="all"
+        )["wind_distribution"].load()

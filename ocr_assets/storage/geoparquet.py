@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import geopandas as gpd
 
+from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import atomic_output
-from ocr_assets.storage.paths import local_path
 
 
 def write_geoparquet(frame: gpd.GeoDataFrame, location: str) -> int:
@@ -23,4 +23,4 @@ def write_geoparquet(frame: gpd.GeoDataFrame, location: str) -> int:
             schema_version="1.1.0",
             index=False,
         )
-    return local_path(location).stat().st_size
+    return objects.size(location)

@@ -14,6 +14,15 @@ write on a fresh session. Both loops are bounded: after ``max_attempts`` the wri
 atomically (it says so itself and, measured, loses commits when two land at once), so on local
 disk commits are serialised with an advisory file lock beside the repository; object stores do
 this with conditional writes and need no lock.
+
+Remote repositories (``s3://bucket/prefix``) use Icechunk's S3 storage with credentials from the
+environment; ``AWS_ENDPOINT_URL`` selects an S3-compatible server (path-style addressing, plain
+HTTP allowed for ``http://`` endpoints). There concurrency is Icechunk's optimistic kind alone:
+a commit that lost the race rebases or is redone by the same bounded loops.
+
+Versions. :meth:`RasterStore.tag` names the current commit (production tags ``v{version}``);
+:meth:`RasterStore.open` and :meth:`RasterStore.committed_regions` read a tag instead of the
+branch when given one, so any tagged version can be read back.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -33,8 +42,9 @@ import xarray as xr
 import zarr
 
 from ocr_assets.regions import RegionGrid
+from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import ensure_writable
-from ocr_assets.storage.paths import StorageError, local_path
+from ocr_assets.storage.paths import StorageError, is_remote, local_path
 
 BRANCH = "main"
 DIMS = ("latitude", "longitude")
@@ -53,6 +63,26 @@ if "ICECHUNK_LOG" not in os.environ:
 
 class RasterStoreConflictError(RuntimeError):
     """A commit kept conflicting with concurrent writers after the allowed attempts."""
+
+
+def icechunk_storage(location: str) -> icechunk.Storage:
+    """Icechunk storage for a local folder or an ``s3://bucket/prefix`` location."""
+    if not is_remote(location):
+        return icechunk.local_filesystem_storage(str(local_path(location)))
+    scheme, _, rest = location.partition("://")
+    if scheme != "s3":
+        raise StorageError(f"{location}: the raster store supports local folders and s3:// only")
+    bucket, _, prefix = rest.partition("/")
+    endpoint = objects.endpoint_url()
+    return icechunk.s3_storage(
+        bucket=bucket,
+        prefix=prefix or None,
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+        endpoint_url=endpoint,
+        allow_http=bool(endpoint and endpoint.startswith("http://")),
+        force_path_style=endpoint is not None,
+        from_env=True,
+    )
 
 
 def store_window(grid: RegionGrid, region_id: str) -> tuple[slice, slice]:
@@ -77,13 +107,18 @@ class RasterStore:
     retry_delay: float = 0.2
 
     @property
-    def _lock_path(self) -> str:
-        return f"{local_path(self.location)}.lock"
+    def remote(self) -> bool:
+        """True for object-store repositories (no local commit lock)."""
+        return is_remote(self.location)
+
+    def _commit_lock(self) -> AbstractContextManager[None]:
+        """Serialise branch updates on local disk; object stores need no lock."""
+        return nullcontext() if self.remote else self._file_lock()
 
     @contextmanager
-    def _commit_lock(self) -> Iterator[None]:
-        """Serialise branch updates between threads and processes on local disk."""
-        with open(self._lock_path, "a") as handle:
+    def _file_lock(self) -> Iterator[None]:
+        """An advisory lock file beside the local repository (threads and processes)."""
+        with open(f"{local_path(self.location)}.lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -93,17 +128,16 @@ class RasterStore:
     @cached_property
     def repository(self) -> icechunk.Repository:
         """The repository, created (in an empty folder) if it does not exist yet."""
-        path = local_path(self.location)
-        ensure_writable(str(path.parent))
+        if not self.remote:
+            ensure_writable(str(local_path(self.location).parent))
         with self._commit_lock():
-            return icechunk.Repository.open_or_create(icechunk.local_filesystem_storage(str(path)))
+            return icechunk.Repository.open_or_create(icechunk_storage(self.location))
 
     def exists(self) -> bool:
         """True when a repository is present at ``location``."""
-        path = local_path(self.location)
-        return path.exists() and icechunk.Repository.exists(
-            icechunk.local_filesystem_storage(str(path))
-        )
+        if not self.remote and not local_path(self.location).exists():
+            return False
+        return icechunk.Repository.exists(icechunk_storage(self.location))
 
     # ------------------------------------------------------------------ committing
     def _commit(
@@ -240,9 +274,13 @@ class RasterStore:
             f"region {region_id}", {**(metadata or {}), "region_id": region_id}, write
         )
 
-    def open(self) -> xr.Dataset:
-        """The whole store as a lazily loaded dataset (latest commit on the branch)."""
-        session = self.repository.readonly_session(branch=BRANCH)
+    def open(self, tag: str | None = None) -> xr.Dataset:
+        """The whole store as a lazily loaded dataset (latest commit, or the commit of ``tag``)."""
+        session = (
+            self.repository.readonly_session(tag=tag)
+            if tag
+            else self.repository.readonly_session(branch=BRANCH)
+        )
         return xr.open_zarr(session.store, consolidated=False, chunks=None)
 
     def read_region(self, grid: RegionGrid, region_id: str) -> xr.Dataset:
@@ -250,13 +288,44 @@ class RasterStore:
         lat_slice, lon_slice = store_window(grid, region_id)
         return self.open().isel(latitude=lat_slice, longitude=lon_slice)
 
-    def committed_regions(self) -> dict[str, str]:
-        """Region IDs present in the store, each with the snapshot ID of its latest commit."""
+    def committed_regions(self, tag: str | None = None) -> dict[str, str]:
+        """Region IDs present in the store, each with the snapshot ID of its latest commit.
+
+        With ``tag``, the regions of the tagged commit's history instead of the branch's.
+        """
         if not self.exists():
             return {}
+        history = (
+            self.repository.ancestry(tag=tag) if tag else self.repository.ancestry(branch=BRANCH)
+        )
         regions: dict[str, str] = {}
-        for snapshot in self.repository.ancestry(branch=BRANCH):
+        for snapshot in history:
             region_id = snapshot.metadata.get("region_id")
             if region_id is not None and region_id not in regions:
                 regions[str(region_id)] = snapshot.id
         return regions
+
+    def tags(self) -> set[str]:
+        """The tags of the repository (empty when it does not exist)."""
+        return set(self.repository.list_tags()) if self.exists() else set()
+
+    def tag(self, name: str) -> str:
+        """Tag the branch's latest commit ``name`` and return its snapshot ID.
+
+        Re-tagging the same commit is a no-op; a tag naming another commit is kept (tags are
+        immutable, so a published version's rasters stay readable).
+
+        Raises:
+            StorageError: when ``name`` already names a different commit.
+        """
+        snapshot_id = self.repository.lookup_branch(BRANCH)
+        if name in self.tags():
+            tagged = self.repository.lookup_tag(name)
+            if tagged != snapshot_id:
+                raise StorageError(
+                    f"raster store {self.location}: tag {name!r} already names snapshot "
+                    f"{tagged}, not the latest {snapshot_id}; publish a new version instead"
+                )
+            return snapshot_id
+        self.repository.create_tag(name, snapshot_id)
+        return snapshot_id
