@@ -9,7 +9,9 @@ built by :func:`build_region_assets` for a given partitions definition.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import geopandas as gpd
@@ -79,6 +81,107 @@ def sample_buildings(
     return table.loc[complete].reset_index(drop=True), int(np.count_nonzero(~complete))
 
 
+def region_rasters(
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    region_id: str,
+    run_id: str,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Compute one region's risk rasters and commit them; return the materialization metadata.
+
+    The body of the ``region_risk_rasters`` partition, also mapped over regions by the
+    ``deploy`` job. Bad input raises a non-retryable :class:`dagster.Failure`.
+    """
+    with final_on_bad_input():
+        storage.ensure_writable()
+        inputs_catalog = catalog.catalog()
+        grid = inputs_catalog.grid
+        started = time.perf_counter()
+        inputs = inputs_catalog.region_inputs(region_id)
+        wind = science.regrid_wind_distribution(
+            storage.read_wind_distribution(),
+            inputs.crps["latitude"].values,
+            inputs.crps["longitude"].values,
+        )
+        risk = science.region_risk(
+            riley_270m=inputs.riley_270m,
+            riley_30m=inputs.riley_30m,
+            crps=inputs.crps,
+            rps=inputs.rps,
+            wind_distribution=wind,
+            bounds=inputs.bounds,
+        )
+        risk.attrs.update(storage.dataset_attrs)
+        computed = time.perf_counter()
+        store = storage.raster_store()
+        store.ensure_layout(grid, risk, risk.attrs)
+        snapshot_id = store.write_region(
+            grid,
+            region_id,
+            risk,
+            metadata={
+                "dagster_run_id": run_id,
+                "environment": storage.environment,
+                "version": storage.dataset_version,
+            },
+        )
+    written = time.perf_counter()
+    log(
+        f"region {region_id}: computed in {computed - started:.1f} s, committed snapshot "
+        f"{snapshot_id} in {written - computed:.1f} s"
+    )
+    return {
+        "snapshot_id": snapshot_id,
+        "raster_store": dg.MetadataValue.path(store.location),
+        "shape": dg.MetadataValue.json(dict(risk.sizes)),
+        "bounds": dg.MetadataValue.json(list(inputs.bounds)),
+        "variables": variable_summary(risk),
+        "rps_2011_nan_share": float(risk["rps_2011"].isnull().mean()),
+        "compute_seconds": round(computed - started, 3),
+        "commit_seconds": round(written - computed, 3),
+        "rps_2011": thumbnail_markdown(risk["rps_2011"], f"rps_2011 of {region_id}"),
+    }
+
+
+def region_buildings(
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    region_id: str,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Sample one region's rasters at its buildings and write the table; return the metadata.
+
+    The body of the ``region_buildings`` partition, also mapped over regions by the ``deploy``
+    job. Bad input (including a region missing from the raster store) raises a non-retryable
+    :class:`dagster.Failure`.
+    """
+    path = storage.paths.region_buildings(region_id)
+    with final_on_bad_input():
+        storage.ensure_writable()
+        inputs_catalog = catalog.catalog()
+        grid = inputs_catalog.grid
+        bounds = grid.bounds(region_id)
+        store = storage.raster_store()
+        if region_id not in store.committed_regions():
+            raise StorageError(
+                f"region {region_id} is not in the raster store {store.location}: "
+                "materialize region_risk_rasters for it first"
+            )
+        candidates = inputs_catalog.buildings(bbox=bounds)
+        rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
+        table, dropped = sample_buildings(candidates, rasters, bounds, region_id)
+        size = write_geoparquet(table, path)
+    log(f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN")
+    return {
+        "path": dg.MetadataValue.path(path),
+        "dagster/row_count": len(table),
+        "dropped_nan_rows": dropped,
+        "candidate_rows": len(candidates),
+        "file_size_bytes": size,
+    }
+
+
 def build_region_assets(
     partitions_def: dg.PartitionsDefinition,
     retry_policy: dg.RetryPolicy = REGION_RETRY_POLICY,
@@ -103,60 +206,14 @@ def build_region_assets(
         storage: OutputStorage,
     ) -> dg.MaterializeResult:
         """Compute the region's risk rasters from its buffered inputs and commit them."""
-        region_id = context.partition_key
-        with final_on_bad_input():
-            storage.ensure_writable()
-            inputs_catalog = catalog.catalog()
-            grid = inputs_catalog.grid
-            started = time.perf_counter()
-            inputs = inputs_catalog.region_inputs(region_id)
-            wind = science.regrid_wind_distribution(
-                storage.read_wind_distribution(),
-                inputs.crps["latitude"].values,
-                inputs.crps["longitude"].values,
-            )
-            risk = science.region_risk(
-                riley_270m=inputs.riley_270m,
-                riley_30m=inputs.riley_30m,
-                crps=inputs.crps,
-                rps=inputs.rps,
-                wind_distribution=wind,
-                bounds=inputs.bounds,
-            )
-            risk.attrs.update(storage.dataset_attrs)
-            computed = time.perf_counter()
-            store = storage.raster_store()
-            store.ensure_layout(grid, risk, risk.attrs)
-            snapshot_id = store.write_region(
-                grid,
-                region_id,
-                risk,
-                metadata={
-                    "dagster_run_id": context.run_id,
-                    "environment": storage.environment,
-                    "version": storage.dataset_version,
-                },
-            )
-        written = time.perf_counter()
-        context.log.info(
-            f"region {region_id}: computed in {computed - started:.1f} s, committed snapshot "
-            f"{snapshot_id} in {written - computed:.1f} s"
-        )
         return dg.MaterializeResult(
-            metadata={
-                "snapshot_id": snapshot_id,
-                "raster_store": dg.MetadataValue.path(store.location),
-                "shape": dg.MetadataValue.json(dict(risk.sizes)),
-                "bounds": dg.MetadataValue.json(list(inputs.bounds)),
-                "variables": variable_summary(risk),
-                "rps_2011_nan_share": float(risk["rps_2011"].isnull().mean()),
-                "compute_seconds": round(computed - started, 3),
-                "commit_seconds": round(written - computed, 3),
-                "rps_2011": thumbnail_markdown(risk["rps_2011"], f"rps_2011 of {region_id}"),
-            }
+            metadata=region_rasters(
+                catalog, storage, context.partition_key, context.run_id, context.log.info
+            )
         )
 
     @dg.asset(
+        name="region_buildings",
         partitions_def=partitions_def,
         deps=[region_risk_rasters],
         retry_policy=retry_policy,
@@ -168,40 +225,14 @@ def build_region_assets(
             "risk variables of the nearest 30 m pixel; GeoParquet 1.1."
         ),
     )
-    def region_buildings(
+    def region_buildings_asset(
         context: dg.AssetExecutionContext,
         catalog: InputCatalogResource,
         storage: OutputStorage,
     ) -> dg.MaterializeResult:
         """Sample the region's rasters at its buildings and write the table."""
-        region_id = context.partition_key
-        path = storage.paths.region_buildings(region_id)
-        with final_on_bad_input():
-            storage.ensure_writable()
-            inputs_catalog = catalog.catalog()
-            grid = inputs_catalog.grid
-            bounds = grid.bounds(region_id)
-            store = storage.raster_store()
-            if region_id not in store.committed_regions():
-                raise StorageError(
-                    f"region {region_id} is not in the raster store {store.location}: "
-                    "materialize region_risk_rasters for it first"
-                )
-            candidates = inputs_catalog.buildings(bbox=bounds)
-            rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
-            table, dropped = sample_buildings(candidates, rasters, bounds, region_id)
-            size = write_geoparquet(table, path)
-        context.log.info(
-            f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN"
-        )
         return dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(path),
-                "dagster/row_count": len(table),
-                "dropped_nan_rows": dropped,
-                "candidate_rows": len(candidates),
-                "file_size_bytes": size,
-            }
+            metadata=region_buildings(catalog, storage, context.partition_key, context.log.info)
         )
 
-    return RegionAssets(rasters=region_risk_rasters, buildings=region_buildings)
+    return RegionAssets(rasters=region_risk_rasters, buildings=region_buildings_asset)
