@@ -1,18 +1,34 @@
-"""Dagster resources: where the inputs are, and where (and how) outputs are stored.
+"""Dagster resources: where the inputs are, where (and how) outputs are stored, what computes.
 
-Assets receive these by parameter name (``catalog``, ``storage``); the Definitions build them from
-the validated :class:`~ocr_assets.settings.Settings` of the environment.
+Assets and ops receive these by parameter name (``catalog``, ``storage``, ``compute``); the
+Definitions build them from the validated :class:`~ocr_assets.settings.Settings` of the
+environment.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import xarray as xr
 from pydantic import field_validator
 
 from ocr_assets.catalog import InputCatalog
+from ocr_assets.deploy.compute import (
+    ClusterFactory,
+    ClusterSpec,
+    cluster_spec,
+    make_cluster,
+    map_regions,
+    parse_overrides,
+)
+from ocr_assets.deploy.environments import get_policy
 from ocr_assets.settings import (
     Settings,
     validate_environment,
@@ -140,3 +156,94 @@ class OutputStorage(dg.ConfigurableResource):
         return xr.open_zarr(
             fs.get_mapper(path), consolidated=False, chunks=None, decode_coords="all"
         )["wind_distribution"].load()
+
+
+def import_factory(path: str) -> ClusterFactory:
+    """The callable named ``module:attribute`` (a cluster factory).
+
+    Raises:
+        ValueError: naming the path when it is malformed or names nothing callable.
+    """
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"cluster_factory={path!r} must be 'module:attribute'")
+    factory = getattr(importlib.import_module(module_name), attribute, None)
+    if not callable(factory):
+        raise ValueError(f"cluster_factory={path!r} does not name a callable")
+    return factory
+
+
+class ComputeResource(dg.ConfigurableResource):
+    """Dask clusters for the assets: local by default, Coiled clusters sized per asset when deployed.
+
+    The cluster of an asset is :func:`~ocr_assets.deploy.compute.cluster_spec` of the environment
+    and asset (``OCR_COMPUTE=local`` forces a local cluster; ``OCR_COMPUTE_OVERRIDES`` resizes),
+    made by :func:`~ocr_assets.deploy.compute.make_cluster`.
+
+    Attributes:
+        environment: ``local``, ``qa``, ``staging`` or ``production``.
+        overrides: Compute overrides in the ``OCR_COMPUTE_OVERRIDES`` JSON format, applied over
+            those of the process environment.
+        cluster_factory: ``module:attribute`` of a callable taking the cluster keyword
+            arguments, used instead of ``distributed.LocalCluster`` / ``coiled.Cluster``
+            (tests record what Coiled would be asked for this way).
+    """
+
+    environment: str = "local"
+    overrides: str = ""
+    cluster_factory: str | None = None
+
+    @field_validator("environment")
+    @classmethod
+    def _check_environment(cls, value: str) -> str:
+        return validate_environment(value)
+
+    @field_validator("overrides")
+    @classmethod
+    def _check_overrides(cls, value: str) -> str:
+        parse_overrides(value, "compute overrides")
+        return value
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ComputeResource:
+        """The compute of the environment described by ``settings``."""
+        return cls(environment=settings.environment)
+
+    def spec(self, asset_key: str) -> ClusterSpec:
+        """The cluster ``asset_key`` gets (reads ``OCR_COMPUTE*`` and the software environment)."""
+        return cluster_spec(self.environment, asset_key, overrides=parse_overrides(self.overrides))
+
+    @property
+    def retries(self) -> int:
+        """Per-region retries of region processing in this environment."""
+        return get_policy(self.environment).retries
+
+    @contextmanager
+    def cluster(self, asset_key: str) -> Iterator[Any]:
+        """The cluster of ``asset_key``, closed on exit."""
+        factory = import_factory(self.cluster_factory) if self.cluster_factory else None
+        with make_cluster(self.spec(asset_key), factory) as cluster:
+            yield cluster
+
+    def map_regions(
+        self,
+        asset_key: str,
+        fn: Callable[[str], Any],
+        region_ids: Iterable[str],
+        log: logging.Logger | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run ``fn(region_id)`` for every region on ``asset_key``'s cluster, with retries.
+
+        Retries the failed regions after 5 s x attempt, :attr:`retries` times; raises
+        :class:`~ocr_assets.deploy.compute.RegionRetriesExhausted` listing those still failing.
+        """
+        from distributed import Client
+
+        regions = list(region_ids)
+        if not regions:
+            return {}
+        with self.cluster(asset_key) as cluster, Client(cluster) as client:
+            return map_regions(
+                client, fn, regions, self.retries, sleep=sleep or time.sleep, log=log
+            )
