@@ -7,6 +7,9 @@ be ~580 GB, while the coarse distribution is a few tens of MB and nearest-neighb
 a region's window takes well under a second.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import dagster as dg
 import numpy as np
 from odc.geo.xr import assign_crs
@@ -18,21 +21,14 @@ from ocr_assets.resources import InputCatalogResource, OutputStorage
 GROUP = "phase01"
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"xarray", "zarr"},
-    code_version="1",
-    description=(
-        "Share of fire-weather hours (FFWI at or above each pixel's 99th percentile) with wind "
-        "from each of 8 directions, on the CONUS404 grid. Regridded to 30 m per region."
-    ),
-)
-def wind_direction_distribution(
-    context: dg.AssetExecutionContext,
-    catalog: InputCatalogResource,
-    storage: OutputStorage,
-) -> dg.MaterializeResult:
-    """Compute FFWI, the p99 fire-weather mask and the 8-direction distribution; store as Zarr."""
+def wind_distribution(
+    catalog: InputCatalogResource, storage: OutputStorage, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Compute FFWI, the p99 fire-weather mask and the 8-direction distribution; store as Zarr.
+
+    The body of ``wind_direction_distribution``, also run by the ``deploy`` job; returns the
+    materialization metadata.
+    """
     with final_on_bad_input():
         storage.ensure_writable()
         weather = catalog.catalog().conus404()
@@ -53,19 +49,35 @@ def wind_direction_distribution(
         else 0.0
         for k, label in enumerate(distribution["wind_direction"].values)
     }
-    context.log.info(
+    log(
         f"wind distribution on a {' x '.join(map(str, weights.shape[:-1]))} grid "
         f"({crs}), {has_fire_weather.mean():.1%} of pixels with fire weather"
     )
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(storage.paths.wind_distribution),
-            "grid_shape": dg.MetadataValue.json(
-                dict(zip(distribution.dims, weights.shape, strict=True))
-            ),
-            "crs": str(crs),
-            "hours": int(weather.sizes["time"]),
-            "fire_weather_pixel_share": float(has_fire_weather.mean()),
-            "mean_weight_per_direction": dg.MetadataValue.json(mean_weight),
-        }
-    )
+    return {
+        "path": dg.MetadataValue.path(storage.paths.wind_distribution),
+        "grid_shape": dg.MetadataValue.json(
+            dict(zip(distribution.dims, weights.shape, strict=True))
+        ),
+        "crs": str(crs),
+        "hours": int(weather.sizes["time"]),
+        "fire_weather_pixel_share": float(has_fire_weather.mean()),
+        "mean_weight_per_direction": dg.MetadataValue.json(mean_weight),
+    }
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"xarray", "zarr"},
+    code_version="1",
+    description=(
+        "Share of fire-weather hours (FFWI at or above each pixel's 99th percentile) with wind "
+        "from each of 8 directions, on the CONUS404 grid. Regridded to 30 m per region."
+    ),
+)
+def wind_direction_distribution(
+    context: dg.AssetExecutionContext,
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+) -> dg.MaterializeResult:
+    """Compute FFWI, the p99 fire-weather mask and the 8-direction distribution; store as Zarr."""
+    return dg.MaterializeResult(metadata=wind_distribution(catalog, storage, context.log.info))

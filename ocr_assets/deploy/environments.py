@@ -21,6 +21,8 @@ The variables a deployment reads (all optional except where the table says other
   ``v{version}``;
 - ``OCR_REGIONS``: the region selection (see :func:`select_regions`), default as in the table;
 - ``OCR_WIPE``: ``true``/``false`` (default false);
+- ``OCR_FORCE``: ``true`` reprocesses regions already in the raster store (default false: the
+  store is the source of truth and committed regions are skipped);
 - ``OCR_CREATE_PYRAMID`` / ``OCR_WRITE_REGIONAL_STATS``: ``true``/``false``, empty for the
   environment's default;
 - ``OCR_COMPUTE`` / ``OCR_COMPUTE_OVERRIDES``: see :mod:`ocr_assets.deploy.compute`;
@@ -48,6 +50,7 @@ DEPLOYMENT_VARIABLES: tuple[str, ...] = (
     "OCR_VERSION",
     "OCR_REGIONS",
     "OCR_WIPE",
+    "OCR_FORCE",
     "OCR_CREATE_PYRAMID",
     "OCR_WRITE_REGIONAL_STATS",
     "OCR_COMPUTE",

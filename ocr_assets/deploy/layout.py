@@ -14,6 +14,7 @@ The layout follows the published Open Climate Risk buckets. Every output sits un
     output/fire-risk/vector/{scope}/region-analysis/{level}/
     output/fire-risk/vector/{scope}/pmtiles/{regions,buildings,building_centroids}.pmtiles
     output/fire-risk/pyramid/{scope}/pyramid.zarr
+    output/fire-risk/deployment/{scope}/deployment.json                            run record
 
 Locations are strings, a local path or an ``s3://`` URI, so one layout serves both. Folders are
 given without a trailing separator. Methods taking a region ID or level return the pattern
@@ -98,6 +99,26 @@ class Layout:
     def scope(self) -> str:
         """``{env}`` or ``{env}/v{version}``: the part of every path that names the deployment."""
         return f"{self.environment}/v{self.version}" if self.version else self.environment
+
+    @property
+    def scope_folders(self) -> tuple[str, ...]:
+        """Every folder holding this deployment's outputs: what a wipe deletes."""
+        return tuple(
+            self._scoped(stage, "fire-risk", kind)
+            for stage, kind in (
+                ("output", "tensor"),
+                ("output", "vector"),
+                ("output", "pyramid"),
+                ("output", "deployment"),
+                ("intermediate", "tensor"),
+                ("intermediate", "vector"),
+            )
+        )
+
+    @property
+    def deployment_record(self) -> str:
+        """The record of the latest deployment run (JSON: run, start, regions, completion)."""
+        return join(self._scoped("output", "fire-risk", "deployment"), "deployment.json")
 
     # ------------------------------------------------------------------ rasters
     @property

@@ -69,6 +69,7 @@ class DeploymentPlan:
         region_selection: The selection text the regions came from.
         regions: Selected region IDs, north-west first.
         wipe: Whether the environment's outputs are wiped first.
+        force: Whether regions already in the raster store are processed again.
         retries: Per-region retries of region processing.
         branches: Optional asset -> whether it runs.
         software_env: Coiled software environment (``None``: package sync).
@@ -82,6 +83,7 @@ class DeploymentPlan:
     region_selection: str
     regions: tuple[str, ...]
     wipe: bool
+    force: bool
     retries: int
     branches: Mapping[str, bool]
     software_env: str | None
@@ -102,6 +104,7 @@ class DeploymentPlan:
             "regions": list(self.regions),
             "region_selection": self.region_selection,
             "wipe": self.wipe,
+            "force": self.force,
             "retries": self.retries,
             "retry_delay_seconds": RETRY_DELAY_SECONDS,
             "branches": dict(self.branches),
@@ -133,6 +136,7 @@ class DeploymentPlan:
             f"  regions       {len(self.regions)} (selection {self.region_selection!r})",
             region_text,
             f"  wipe          {'yes' if self.wipe else 'no'}",
+            f"  reprocess     {'all selected' if self.force else 'only regions not in the raster store'}",
             f"  retries       {self.retries} per region, waiting {RETRY_DELAY_SECONDS:g} s x attempt",
             f"  branches      {branches}",
             f"  compute       {compute}",
@@ -213,6 +217,7 @@ def build_plan(
         region_selection=selection,
         regions=tuple(regions),
         wipe=wipe,
+        force=parse_bool(variables.get("OCR_FORCE", ""), "OCR_FORCE"),
         retries=policy.retries,
         branches=branches,
         software_env=variables.get("COILED_SOFTWARE_ENV_NAME") or None,
