@@ -365,11 +365,12 @@ class InputCatalog:
             bbox = tuple(float(v) for v in bbox)
         return self._read_parquet(BUILDINGS_FILE, bbox=bbox)
 
-    def census(self, level: str) -> gpd.GeoDataFrame:
+    def census(self, level: str, bbox: Bounds | None = None) -> gpd.GeoDataFrame:
         """Census polygons of one level (``nation``, ``states``, ``counties``, ``tracts``,
-        ``blocks``) with a ``GEOID`` column."""
+        ``blocks``) with a ``GEOID`` column; with ``bbox`` (west, south, east, north), only
+        the polygons whose covering bbox intersects it."""
         name = census_file(level)
-        gdf = self._read_parquet(name)
+        gdf = self._read_parquet(name, bbox=bbox)
         if "GEOID" not in gdf.columns:
             raise ValueError(
                 f"{self.path(name)}: expected a 'GEOID' column, found {list(gdf.columns)}"

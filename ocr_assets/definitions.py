@@ -8,8 +8,15 @@ Jobs:
 
 - ``phase01``: the wind distribution and, per region partition, the risk rasters, their checks
   and the region's buildings (the seed's phase 01).
-- ``all_assets``: every asset of the code location; new assets join it by being added to the
-  list in :func:`build_assets`.
+- ``phase02``: per region the statistics partials; then the consolidated building GeoParquet,
+  the summary statistics (with their blocking checks), the analysis files, the regional tiles
+  and the pyramid (the seed's phase 02 and the optional pyramid step).
+- ``phase03``: per region the tile features; then the building and building-centroid tiles.
+- ``all_assets``: every asset of the code location (the optional ones per their flags); new
+  assets join it by being added to the list in :func:`build_assets`.
+
+The optional branches (``risk_pyramid``, ``region_analysis_files``) stay in the graph, but the
+jobs select them only when their flags are on (:mod:`ocr_assets.branches`).
 """
 
 from __future__ import annotations
@@ -17,16 +24,24 @@ from __future__ import annotations
 import dagster as dg
 
 from ocr_assets.assets import (
+    build_aggregation_assets,
     build_region_assets,
     build_region_checks,
+    build_summary_checks,
+    build_tile_assets,
     wind_direction_distribution,
 )
+from ocr_assets.assets.aggregation import GROUP as PHASE02_GROUP
+from ocr_assets.assets.tiles import GROUP as PHASE03_GROUP
 from ocr_assets.assets.wind import GROUP as PHASE01_GROUP
+from ocr_assets.branches import OptionalBranches
 from ocr_assets.partitions import region_partitions
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.settings import Settings
 
 PHASE01_JOB = "phase01"
+PHASE02_JOB = "phase02"
+PHASE03_JOB = "phase03"
 ALL_ASSETS_JOB = "all_assets"
 
 
@@ -35,13 +50,32 @@ def build_assets(
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     """Every asset of the code location and its checks, regions over ``partitions_def``."""
     regions = build_region_assets(partitions_def)
-    assets = [wind_direction_distribution, regions.rasters, regions.buildings]
-    checks = [build_region_checks(regions.rasters)]
+    aggregation = build_aggregation_assets(partitions_def, regions)
+    tiles = build_tile_assets(partitions_def, regions, aggregation.summary_stats)
+    assets = [
+        wind_direction_distribution,
+        regions.rasters,
+        regions.buildings,
+        *aggregation.all,
+        *tiles.all,
+    ]
+    checks = [
+        build_region_checks(regions.rasters),
+        build_summary_checks(aggregation.summary_stats, partitions_def),
+    ]
     return assets, checks
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
-    """The Definitions of one environment: assets, checks, jobs and resources."""
+def build_definitions(
+    settings: Settings, branches: OptionalBranches | None = None
+) -> dg.Definitions:
+    """The Definitions of one environment: assets, checks, jobs and resources.
+
+    ``branches`` defaults to the flags of the process environment for ``settings.environment``.
+    """
+    if branches is None:
+        branches = OptionalBranches.from_env(settings.environment)
+    enabled = branches.selection()
     assets, checks = build_assets(region_partitions(settings.input_root))
     jobs = [
         dg.define_asset_job(
@@ -50,9 +84,22 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             description="Phase 01: wind distribution, then per region rasters and buildings.",
         ),
         dg.define_asset_job(
+            PHASE02_JOB,
+            selection=dg.AssetSelection.groups(PHASE02_GROUP) & enabled,
+            description=(
+                "Phase 02: per region the statistics partials, then building GeoParquet, "
+                "summary statistics, analysis files, regional tiles and the pyramid."
+            ),
+        ),
+        dg.define_asset_job(
+            PHASE03_JOB,
+            selection=dg.AssetSelection.groups(PHASE03_GROUP) & enabled,
+            description="Phase 03: per region the tile features, then the building tiles.",
+        ),
+        dg.define_asset_job(
             ALL_ASSETS_JOB,
-            selection=dg.AssetSelection.all(),
-            description="Every asset of the code location.",
+            selection=enabled,
+            description="Every asset of the code location (optional branches per their flags).",
         ),
     ]
     return dg.Definitions(

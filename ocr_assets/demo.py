@@ -7,13 +7,17 @@ Steps:
    data (the real inputs) is used as it is.
 2. Load the Definitions and the persistent Dagster instance (``DAGSTER_HOME``, default
    ``./.dagster``), so ``make ui`` shows every run and materialization made here.
-3. Materialize ``wind_direction_distribution`` when it is missing, then each region whose
-   rasters or buildings are missing, one run per region, printing progress; then any other
-   (roll-up) asset of the code location. A region counts as done only when the instance
-   recorded both materializations *and* its outputs exist (raster store commit, GeoParquet
-   file), so deleting outputs or the instance both lead to a recompute. ``--force`` recomputes
-   everything.
-4. Print a summary; exit non-zero naming the regions that failed.
+3. Materialize ``wind_direction_distribution`` when it is missing, then, one run per region,
+   each region's partitioned assets that are missing (rasters, buildings and the per-region
+   roll-up inputs: statistics partials, tile features), printing progress. A region asset
+   counts as done only when the instance recorded its materialization *and* its outputs exist
+   (raster store commit, files), so deleting outputs or the instance both lead to a recompute;
+   what is downstream of a recomputed asset is recomputed too.
+4. Materialize the roll-ups (every unpartitioned asset the ``all_assets`` job selects, so the
+   optional-branch flags apply) in one run: those never materialized, whose outputs are gone,
+   or older than an upstream materialization (any region (re)computed), and everything
+   downstream of them. ``--force`` recomputes everything.
+5. Print a summary with the roll-up outputs; exit non-zero naming what failed.
 """
 
 import argparse
@@ -22,13 +26,15 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 
+from ocr_assets.assets.rollup_support import REGION_OUTPUTS, ROLLUP_OUTPUTS, outputs_exist
 from ocr_assets.assets.wind import GROUP as PHASE01_GROUP
 from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE01_JOB, build_definitions
 from ocr_assets.regions import RegionGrid
@@ -38,7 +44,6 @@ from ocr_assets.synthetic import MANIFEST_FILE, generate_inputs
 
 WIND = dg.AssetKey("wind_direction_distribution")
 RASTERS = dg.AssetKey("region_risk_rasters")
-BUILDINGS = dg.AssetKey("region_buildings")
 
 #: Keep Dagster's per-event console log out of the progress lines; warnings and errors still show.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -55,6 +60,9 @@ class DemoReport:
     failed: dict[str, str] = field(default_factory=dict)
     buildings: int = 0
     seconds: float = 0.0
+    rollups: list[str] = field(default_factory=list)
+    rollups_computed: list[str] = field(default_factory=list)
+    outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def ensure_inputs(input_root: str, say: Callable[[str], None]) -> None:
@@ -102,6 +110,51 @@ def _row_count(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
 
+def _describe(metadata: Mapping[str, dg.MetadataValue]) -> str:
+    """A few numbers of a roll-up's materialization metadata, for a progress line."""
+    parts = []
+    if "dagster/row_count" in metadata:
+        parts.append(f"{metadata['dagster/row_count'].value} rows")
+    size = metadata.get("file_size_bytes") or metadata.get("consolidated_bytes")
+    if size is not None:
+        parts.append(f"{size.value / 1e6:.2f} MB")
+    if "min_zoom" in metadata and "max_zoom" in metadata:
+        parts.append(f"zoom {metadata['min_zoom'].value}..{metadata['max_zoom'].value}")
+    if "levels" in metadata and isinstance(metadata["levels"], dg.TextMetadataValue):
+        parts.append(f"levels {metadata['levels'].value}")
+    return f", {', '.join(parts)}" if parts else ""
+
+
+def stale_rollups(
+    rollups: Sequence[dg.AssetKey],
+    parents: Mapping[dg.AssetKey, AbstractSet[dg.AssetKey]],
+    instance: dg.DagsterInstance,
+    storage: OutputStorage,
+) -> list[dg.AssetKey]:
+    """The roll-ups (in ``rollups``' order, upstream first) that need materializing.
+
+    A roll-up is stale when it was never materialized, an output is missing, a parent (a region
+    asset or another roll-up) was materialized after it, or a parent roll-up is stale.
+    """
+
+    def latest(key: dg.AssetKey) -> float | None:
+        event = instance.get_latest_materialization_event(key)
+        return None if event is None else event.timestamp
+
+    stale: list[dg.AssetKey] = []
+    for key in rollups:
+        materialized = latest(key)
+        outputs = ROLLUP_OUTPUTS.get(key)
+        if (
+            materialized is None
+            or (outputs is not None and not outputs_exist(outputs(storage.paths)))
+            or any(parent in stale for parent in parents[key])
+            or any((latest(parent) or 0.0) > materialized for parent in parents[key])
+        ):
+            stale.append(key)
+    return stale
+
+
 def run_demo(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -130,28 +183,38 @@ def run_demo(
         say(f"wind_direction_distribution ... {time.perf_counter() - t0:.1f} s")
 
     report.regions = list(phase01.partitions_def.get_partition_keys())
+    all_assets = defs.resolve_job_def(ALL_ASSETS_JOB)
+    graph = defs.resolve_asset_graph()
+    selected = all_assets.asset_layer.selected_asset_keys
+    ordered = [key for key in graph.toposorted_asset_keys if key in selected]
+    region_keys = [key for key in ordered if graph.get(key).is_partitioned]
     committed = storage.raster_store().committed_regions()
-    recorded = instance.get_materialized_partitions(RASTERS) & instance.get_materialized_partitions(
-        BUILDINGS
-    )
-    todo = [
-        region_id
-        for region_id in report.regions
-        if force
-        or region_id not in recorded
-        or region_id not in committed
-        or not Path(storage.paths.region_buildings(region_id)).exists()
-    ]
+    recorded = {key: instance.get_materialized_partitions(key) for key in region_keys}
+
+    def done(key: dg.AssetKey, region_id: str) -> bool:
+        if region_id not in recorded[key]:
+            return False
+        if key == RASTERS:
+            return region_id in committed
+        outputs = REGION_OUTPUTS.get(key)
+        return outputs is None or outputs_exist(outputs(storage.paths, region_id))
+
+    todo: dict[str, list[dg.AssetKey]] = {}
+    for region_id in report.regions:
+        missing = [key for key in region_keys if force or not done(key, region_id)]
+        if missing:
+            downstream = dg.AssetSelection.assets(*missing).downstream().resolve(graph)
+            todo[region_id] = [key for key in region_keys if key in downstream]
     say(
         f"regions: {len(report.regions)} valid, {len(report.regions) - len(todo)} already "
         f"materialized, {len(todo)} to compute"
     )
-    for number, region_id in enumerate(todo, start=1):
+    for number, (region_id, keys) in enumerate(todo.items(), start=1):
         t0 = time.perf_counter()
-        result = phase01.execute_in_process(
+        result = all_assets.execute_in_process(
             instance=instance,
             partition_key=region_id,
-            asset_selection=[RASTERS, BUILDINGS],
+            asset_selection=keys,
             run_config=QUIET_RUN_CONFIG,
             raise_on_error=False,
         )
@@ -159,7 +222,10 @@ def run_demo(
         if result.success:
             report.computed.append(region_id)
             rows = _row_count(Path(storage.paths.region_buildings(region_id)))
-            say(f"[{number}/{len(todo)}] {region_id} ... {elapsed:.1f} s, {rows} buildings")
+            only = (
+                "" if keys == region_keys else f" ({', '.join(k.to_user_string() for k in keys)})"
+            )
+            say(f"[{number}/{len(todo)}] {region_id} ... {elapsed:.1f} s, {rows} buildings{only}")
         else:
             report.failed[region_id] = _failure_message(result)
             say(
@@ -167,24 +233,47 @@ def run_demo(
                 f"{report.failed[region_id]}"
             )
 
-    rollup_selection = dg.AssetSelection.all() - dg.AssetSelection.groups(PHASE01_GROUP)
-    rollups = sorted(
-        rollup_selection.resolve(defs.resolve_asset_graph()), key=lambda key: key.to_user_string()
-    )
-    stale = [key for key in rollups if instance.get_latest_materialization_event(key) is None]
-    if rollups and not report.failed and (force or report.computed or stale):
+    rollups = [
+        key
+        for key in ordered
+        if not graph.get(key).is_partitioned and graph.get(key).group_name != PHASE01_GROUP
+    ]
+    report.rollups = [key.to_user_string() for key in rollups]
+    parents = {key: graph.get(key).parent_keys for key in rollups}
+    stale = rollups if force else stale_rollups(rollups, parents, instance, storage)
+    if stale and not report.failed:
+        say(
+            f"roll-ups: {len(rollups)} selected, {len(rollups) - len(stale)} up to date, "
+            f"{len(stale)} to materialize ({', '.join(key.to_user_string() for key in stale)})"
+        )
         t0 = time.perf_counter()
-        result = defs.resolve_job_def(ALL_ASSETS_JOB).execute_in_process(
+        result = all_assets.execute_in_process(
             instance=instance,
-            asset_selection=rollups,
+            asset_selection=stale,
             run_config=QUIET_RUN_CONFIG,
             raise_on_error=False,
         )
-        names = ", ".join(key.to_user_string() for key in rollups)
-        if result.success:
-            say(f"roll-ups ({names}) ... {time.perf_counter() - t0:.1f} s")
-        else:
+        seconds = {
+            event.step_key: event.event_specific_data.duration_ms / 1000
+            for event in result.all_events
+            if event.is_step_success
+        }
+        for event in result.get_asset_materialization_events():
+            materialization = event.event_specific_data.materialization
+            name = materialization.asset_key.to_user_string()
+            report.rollups_computed.append(name)
+            say(
+                f"  {name} ... {seconds.get(event.step_key, 0.0):.1f} s"
+                f"{_describe(materialization.metadata)}"
+            )
+        say(f"roll-ups ... {time.perf_counter() - t0:.1f} s")
+        if not result.success:
             report.failed["roll-ups"] = _failure_message(result)
+    report.outputs = {
+        key.to_user_string(): ROLLUP_OUTPUTS[key](storage.paths)
+        for key in rollups
+        if key in ROLLUP_OUTPUTS and outputs_exist(ROLLUP_OUTPUTS[key](storage.paths))
+    }
 
     report.buildings = sum(
         _row_count(Path(storage.paths.region_buildings(region_id))) for region_id in report.regions
@@ -200,7 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Materialize the OCR asset graph for every valid region (what `make demo` runs).",
     )
     parser.add_argument(
-        "--force", action="store_true", help="recompute regions that are already materialized"
+        "--force",
+        action="store_true",
+        help="recompute regions and roll-ups that are already materialized",
     )
     args = parser.parse_args(argv)
 
@@ -218,8 +309,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"summary: {len(report.regions)} regions ({len(report.computed)} computed now), "
-        f"{report.buildings} buildings, {report.seconds:.1f} s"
+        f"{report.buildings} buildings, {len(report.rollups)} roll-ups "
+        f"({len(report.rollups_computed)} materialized now), {report.seconds:.1f} s"
     )
+    for name, locations in report.outputs.items():
+        where = locations[0] if len(locations) == 1 else f"{os.path.commonpath(locations)}/"
+        print(f"  {name}: {where}")
     if report.failed:
         for name, message in report.failed.items():
             print(f"failed: {name}: {message}", file=sys.stderr)

@@ -16,16 +16,33 @@ from ocr_assets.regions import demo_grid
 from ocr_assets.resources import OutputStorage
 from ocr_assets.settings import Settings, SettingsError
 
-ASSET_KEYS = {
+PHASE01_KEYS = {
     dg.AssetKey("wind_direction_distribution"),
     dg.AssetKey("region_risk_rasters"),
     dg.AssetKey("region_buildings"),
+}
+ASSET_KEYS = PHASE01_KEYS | {
+    dg.AssetKey(name)
+    for name in (
+        "region_statistics_partials",
+        "buildings_geoparquet",
+        "region_summary_stats",
+        "region_analysis_files",
+        "regional_pmtiles",
+        "risk_pyramid",
+        "region_tile_features",
+        "building_pmtiles",
+        "building_centroid_pmtiles",
+    )
 }
 CHECK_NAMES = {
     "bp_in_unit_interval",
     "rps_crps_in_percent_range",
     "grid_matches_region",
     "nan_only_where_explained",
+    "histograms_sum_to_building_count",
+    "means_within_variable_ranges",
+    "every_building_in_one_county",
 }
 
 
@@ -97,7 +114,7 @@ def test_definitions_for_inputs(synthetic_root: Path, tmp_path: Path) -> None:
     assert all(graph.get_check_spec(key).blocking for key in graph.asset_check_keys)
     assert {job.name for job in defs.resolve_all_job_defs()} >= {PHASE01_JOB, ALL_ASSETS_JOB}
     phase01 = defs.resolve_job_def(PHASE01_JOB)
-    assert phase01.asset_layer.asset_graph.get_all_asset_keys() >= ASSET_KEYS
+    assert phase01.asset_layer.selected_asset_keys == PHASE01_KEYS
 
 
 def test_partitions_fall_back_to_the_demo_grid_without_inputs(tmp_path: Path) -> None:

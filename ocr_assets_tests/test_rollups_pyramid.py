@@ -75,11 +75,13 @@ def test_values_windows_and_empty_chunks(pyramid) -> None:
     tree = xr.open_datatree(str(out), engine="zarr")
     finest = summary.windows[MAX_LEVEL]
     for level, (row0, row1, col0, col1) in summary.windows.items():
-        # Every level's window starts on whole pixels of its grid and halves the one above.
-        assert row0 % 2**level == 0 and col0 % 2**level == 0
-        assert (row1 - row0, col1 - col0) == tuple(
-            (finest[i + 1] - finest[i]) // 2 ** (MAX_LEVEL - level) for i in (0, 2)
-        )
+        # Every level's window is whole tiles of its grid, covers the window above halved, and
+        # stays within a tile of it (not 2**level pixels: memory follows the data's extent).
+        assert all(edge % TILE == 0 for edge in (row0, row1, col0, col1))
+        if level < MAX_LEVEL:
+            r0, r1, c0, c1 = summary.windows[level + 1]
+            assert row0 <= r0 // 2 and -(-r1 // 2) <= row1 <= -(-r1 // 2) + TILE
+            assert col0 <= c0 // 2 and -(-c1 // 2) <= col1 <= -(-c1 // 2) + TILE
         data = tree[str(level)].ds.isel(y=slice(row0, row1), x=slice(col0, col1))
         finite_2047 = data["rps_2047"].values[np.isfinite(data["rps_2047"].values)]
         assert finite_2047.size and np.allclose(finite_2047, 4.0)

@@ -174,8 +174,8 @@ def test_checks_catch_bad_statistics(stats) -> None:
     assert not means.passed and means.failures == 2
 
 
-def test_membership_check_catches_outside_and_repeated_buildings(
-    tmp_path: Path, census, partials
+def test_membership_check_fails_outside_and_reports_repeated_buildings(
+    tmp_path: Path, census, partials, stats
 ) -> None:
     frame = cases.building_frame(["a1"])
     frame["id"] = ["outside"]
@@ -187,9 +187,21 @@ def test_membership_check_catches_outside_and_repeated_buildings(
         for n, path in enumerate([outside, again])
     ]
     result = check_county_membership([*partials, *extra])
-    assert not result.passed
+    assert not result.passed and result.failures == 1
     assert result.counts == {"buildings": 7, "outside_counties": 1, "repeated_ids": 1}
-    assert result.examples == ("b1", "outside")
+    assert result.examples == ("outside",)
+
+    # b1 listed by two regions (a building on a region border, as published) is reported only.
+    repeated = check_county_membership([*partials, extra[1]])
+    assert repeated.passed and repeated.counts["repeated_ids"] == 1
+
+    # With the county statistics: each assigned row must be counted once there.
+    counted = check_county_membership(partials, counties=stats["counties"])
+    assert counted.passed and counted.counts["counted_in_counties"] == 5
+    broken = stats["counties"].copy()
+    broken.loc[0, "building_count"] += 1
+    miscounted = check_county_membership(partials, counties=broken)
+    assert not miscounted.passed and miscounted.failures == 1
 
 
 def test_census_without_geoid_is_rejected() -> None:

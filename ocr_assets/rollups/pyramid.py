@@ -8,8 +8,14 @@ attributes carry ``multiscales`` (path, level, crs, pixels_per_tile) plus the da
 
 As published, the finest level is reprojected once from the 30 m EPSG:4326 rasters with
 ``average`` resampling (odc-geo, i.e. GDAL warping), and each coarser level is the 2 x 2 mean
-of the level above (NaN skipped). The reprojected window is aligned to ``2**max_level`` finest
-pixels, so every coarser level's window falls on whole pixels of its own grid.
+of the level above (NaN skipped). Every level's window is grown with NaN to whole tiles of its
+own grid, so each 2 x 2 block of a coarser pixel lies inside the window above and every write
+covers whole chunks; the windows (and memory) stay within a tile of the data's extent at every
+level. (Aligning the finest window to ``2**max_level`` pixels instead would make it at least
+``2**max_level`` pixels a side: 16384 x 16384 at level 14 for a few kilometres of data.)
+
+Each level is written, then read back lazily from the store to compute the next coarser one, so
+with dask-backed input every level is computed once and memory stays bounded by the chunks.
 
 Not incremental: a region's pixels reach every level, and averaging crosses region borders.
 """
@@ -36,6 +42,8 @@ MERCATOR_HALF_WIDTH = 20037508.342789244
 #: Fill value on disk (the netCDF default the published pyramid uses); NaN in memory.
 FILL_VALUE = 9.969209968386869e36
 PROJECTION = "EPSG:3857"
+#: Tiles per side of the dask chunks a level is read back in to compute the next one.
+READ_BACK_TILES = 16
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,10 @@ def _pixel_size(level: int, pixels_per_tile: int) -> float:
 
 
 def _finest_window(ds: xr.Dataset, max_level: int, pixels_per_tile: int) -> GeoBox:
-    """The data's extent on the finest level's grid, aligned to ``2**max_level`` pixels."""
+    """The data's extent on the finest level's grid, grown to whole tiles."""
     extent = ds.odc.geobox.extent.to_crs(PROJECTION).boundingbox
     size = _pixel_size(max_level, pixels_per_tile)
-    align = 2**max_level
+    align = pixels_per_tile
     col0 = math.floor((extent.left + MERCATOR_HALF_WIDTH) / size) // align * align
     col1 = -(-math.ceil((extent.right + MERCATOR_HALF_WIDTH) / size) // align) * align
     row0 = math.floor((MERCATOR_HALF_WIDTH - extent.top) / size) // align * align
@@ -91,6 +99,22 @@ def _window(level_ds: xr.Dataset, level: int, pixels_per_tile: int) -> tuple[int
     col0 = round((float(level_ds.x[0]) - size / 2 + MERCATOR_HALF_WIDTH) / size)
     row0 = round((MERCATOR_HALF_WIDTH - float(level_ds.y[0]) - size / 2) / size)
     return row0, row0 + level_ds.sizes["y"], col0, col0 + level_ds.sizes["x"]
+
+
+def _tile_aligned(level_ds: xr.Dataset, level: int, pixels_per_tile: int) -> xr.Dataset:
+    """``level_ds`` grown with NaN to whole tiles of its level's grid."""
+    row0, row1, col0, col1 = _window(level_ds, level, pixels_per_tile)
+    pad_y = (row0 % pixels_per_tile, -row1 % pixels_per_tile)
+    pad_x = (col0 % pixels_per_tile, -col1 % pixels_per_tile)
+    if not any(pad_y + pad_x):
+        return level_ds
+    size = _pixel_size(level, pixels_per_tile)
+    rows = np.arange(row0 - pad_y[0], row1 + pad_y[1])
+    cols = np.arange(col0 - pad_x[0], col1 + pad_x[1])
+    padded = level_ds.drop_vars(["x", "y"]).pad(y=pad_y, x=pad_x, constant_values=np.nan)
+    return padded.assign_coords(
+        y=MERCATOR_HALF_WIDTH - (rows + 0.5) * size, x=-MERCATOR_HALF_WIDTH + (cols + 0.5) * size
+    )
 
 
 def _world_template(
@@ -125,7 +149,7 @@ def write_risk_pyramid(
         output: Destination Zarr group (replaced atomically).
         metadata: Dataset metadata for the root attributes.
         max_level: Finest zoom level (see :func:`level_for_resolution`).
-        pixels_per_tile: Pixels per tile side, the chunk size of every level.
+        pixels_per_tile: Pixels per tile side (even), the chunk size of every level.
         variables: Variables to include.
 
     Raises:
@@ -134,7 +158,7 @@ def write_risk_pyramid(
     missing = [v for v in variables if v not in ds.data_vars]
     if missing:
         raise ValueError(f"variables {missing} not in the dataset ({list(ds.data_vars)})")
-    if not 0 <= max_level <= 20 or pixels_per_tile < 1:
+    if not 0 <= max_level <= 20 or pixels_per_tile < 2 or pixels_per_tile % 2:
         raise ValueError(f"bad pyramid shape: max_level={max_level}, tiles={pixels_per_tile}")
     source = assign_crs(ds[list(variables)], "EPSG:4326")
     window = _finest_window(source, max_level, pixels_per_tile)
@@ -168,7 +192,8 @@ def write_risk_pyramid(
         level_ds = finest
         for level in reversed(levels):
             if level != max_level:
-                level_ds = level_ds.coarsen(y=2, x=2).mean().astype(np.float32)
+                coarser = level_ds.coarsen(y=2, x=2).mean().astype(np.float32)
+                level_ds = _tile_aligned(coarser, level, pixels_per_tile)
             attrs = {
                 "multiscales": [{"datasets": [{"path": ".", "level": level, "crs": PROJECTION}]}]
             }
@@ -184,6 +209,17 @@ def write_risk_pyramid(
                 region={"y": slice(rows0, rows1), "x": slice(cols0, cols1)},
                 mode="r+",
                 align_chunks=True,
+            )
+            # The next level is computed from this one as stored (NaN where nothing was), in
+            # dask chunks of the window only (chunking the full-world array would not scale).
+            level_ds = (
+                xr.open_zarr(str(store), group=str(level), consolidated=False, chunks=None)[
+                    list(variables)
+                ]
+                .isel(y=slice(rows0, rows1), x=slice(cols0, cols1))
+                .chunk(
+                    {"y": READ_BACK_TILES * pixels_per_tile, "x": READ_BACK_TILES * pixels_per_tile}
+                )
             )
         zarr.consolidate_metadata(str(store), zarr_format=2)
     return PyramidSummary(
