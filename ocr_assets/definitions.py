@@ -21,22 +21,19 @@ jobs select them only when their flags are on (:mod:`ocr_assets.branches`).
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
-from ocr_assets.assets import (
-    build_aggregation_assets,
-    build_region_assets,
-    build_region_checks,
-    build_summary_checks,
-    build_tile_assets,
-    wind_direction_distribution,
-)
 from ocr_assets.assets.aggregation import GROUP as PHASE02_GROUP
+from ocr_assets.assets.graph import build_assets
 from ocr_assets.assets.tiles import GROUP as PHASE03_GROUP
 from ocr_assets.assets.wind import GROUP as PHASE01_GROUP
 from ocr_assets.branches import OptionalBranches
+from ocr_assets.deploy.environments import get_policy
+from ocr_assets.deployment import build_deploy_job
 from ocr_assets.partitions import region_partitions
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.settings import Settings
 
 PHASE01_JOB = "phase01"
@@ -45,38 +42,30 @@ PHASE03_JOB = "phase03"
 ALL_ASSETS_JOB = "all_assets"
 
 
-def build_assets(
-    partitions_def: dg.PartitionsDefinition,
-) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
-    """Every asset of the code location and its checks, regions over ``partitions_def``."""
-    regions = build_region_assets(partitions_def)
-    aggregation = build_aggregation_assets(partitions_def, regions)
-    tiles = build_tile_assets(partitions_def, regions, aggregation.summary_stats)
-    assets = [
-        wind_direction_distribution,
-        regions.rasters,
-        regions.buildings,
-        *aggregation.all,
-        *tiles.all,
-    ]
-    checks = [
-        build_region_checks(regions.rasters),
-        build_summary_checks(aggregation.summary_stats, partitions_def),
-    ]
-    return assets, checks
-
-
 def build_definitions(
-    settings: Settings, branches: OptionalBranches | None = None
+    settings: Settings,
+    branches: OptionalBranches | None = None,
+    regions: str | None = None,
+    compute: ComputeResource | None = None,
 ) -> dg.Definitions:
     """The Definitions of one environment: assets, checks, jobs and resources.
 
-    ``branches`` defaults to the flags of the process environment for ``settings.environment``.
+    ``branches`` defaults to the flags of the process environment for ``settings.environment``;
+    ``regions`` (``OCR_REGIONS`` syntax) to ``OCR_REGIONS`` or the environment's default
+    selection: the region partitions are the selected regions holding input data.
+    ``compute`` defaults to the environment's clusters (tests inject a recording factory).
     """
     if branches is None:
         branches = OptionalBranches.from_env(settings.environment)
+    if regions is None:
+        regions = os.environ.get("OCR_REGIONS") or get_policy(settings.environment).default_regions
     enabled = branches.selection()
-    assets, checks = build_assets(region_partitions(settings.input_root))
+    assets, checks = build_assets(region_partitions(settings.input_root, regions))
+    rollups = [
+        asset
+        for asset in assets
+        if asset.partitions_def is None and asset.key != dg.AssetKey("wind_direction_distribution")
+    ]
     jobs = [
         dg.define_asset_job(
             PHASE01_JOB,
@@ -101,6 +90,7 @@ def build_definitions(
             selection=enabled,
             description="Every asset of the code location (optional branches per their flags).",
         ),
+        build_deploy_job(rollups, checks, branches),
     ]
     return dg.Definitions(
         assets=assets,
@@ -109,6 +99,7 @@ def build_definitions(
         resources={
             "catalog": InputCatalogResource(root=settings.input_root),
             "storage": OutputStorage.from_settings(settings),
+            "compute": compute or ComputeResource.from_settings(settings),
         },
     )
 

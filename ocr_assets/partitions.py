@@ -5,6 +5,10 @@ read from the input catalog when the Definitions load. Before any input exists (
 ``dagster definitions validate`` in CI) it falls back to every region of the demo grid, so the
 code location always loads and the asset graph is the same; runs then fail with the catalog's
 message about the missing inputs.
+
+A deployment narrows the partitions to its region selection (``OCR_REGIONS``: the QA set, the
+staging set, explicit IDs or ``all``), so the roll-ups, which read every region partition,
+are built from exactly the deployed regions.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ocr_assets.catalog import InputCatalog
+from ocr_assets.deploy.environments import select_regions
 from ocr_assets.regions import demo_grid
 
 
@@ -23,6 +28,23 @@ def valid_region_ids(input_root: str) -> list[str]:
         return demo_grid().all_region_ids()
 
 
-def region_partitions(input_root: str) -> dg.StaticPartitionsDefinition:
-    """A static partition per valid region ID, in grid order (north-west first)."""
-    return dg.StaticPartitionsDefinition(valid_region_ids(input_root))
+def region_partitions(
+    input_root: str, selection: str | None = None
+) -> dg.StaticPartitionsDefinition:
+    """A static partition per valid region ID, in grid order (north-west first).
+
+    With ``selection`` (``OCR_REGIONS`` syntax), only the selected regions.
+
+    Raises:
+        DeploymentError: naming ``OCR_REGIONS`` when the selection is malformed, lies outside
+            the grid or names regions without input data.
+    """
+    region_ids = valid_region_ids(input_root)
+    if selection is None or not selection.strip():
+        return dg.StaticPartitionsDefinition(region_ids)
+    try:
+        grid = InputCatalog(input_root).grid
+    except FileNotFoundError:
+        grid = demo_grid()
+    chosen = set(select_regions(selection, grid, region_ids))
+    return dg.StaticPartitionsDefinition([rid for rid in region_ids if rid in chosen])

@@ -29,6 +29,7 @@ from ocr_assets.deploy.compute import (
     parse_overrides,
 )
 from ocr_assets.deploy.environments import get_policy
+from ocr_assets.deploy.layout import Layout
 from ocr_assets.settings import (
     Settings,
     validate_environment,
@@ -36,7 +37,6 @@ from ocr_assets.settings import (
     validate_version,
 )
 from ocr_assets.storage import (
-    OutputPaths,
     RasterStore,
     atomic_output,
     ensure_writable,
@@ -103,9 +103,9 @@ class OutputStorage(dg.ConfigurableResource):
         )
 
     @property
-    def paths(self) -> OutputPaths:
+    def paths(self) -> Layout:
         """The output layout under ``root``."""
-        return OutputPaths(self.root, self.environment, self.version)
+        return Layout(self.root, self.environment, self.version)
 
     @property
     def dataset_version(self) -> str:

@@ -81,6 +81,7 @@ def test_valid_settings() -> None:
             "OCR_ENVIRONMENT": "production",
             "OCR_STORAGE_ROOT": "s3://carbonplan-ocr/output/",
             "OCR_VERSION": "1.2.3-rc.1",
+            "AWS_PROFILE": "ocr-deploy",
         }
     )
     assert settings.storage_root == "s3://carbonplan-ocr/output"

@@ -55,24 +55,15 @@ def test_layout_paths() -> None:
         plain.asset_uris("tiles")
 
 
-@pytest.mark.parametrize(("root", "version"), [(ROOT, None), ("/srv/ocr", "1.2.3")])
-def test_layout_agrees_with_the_storage_paths(root: str, version: str | None) -> None:
-    """Until the storage layer reads its paths from here, both must name the same places."""
+def test_the_storage_layer_uses_the_layout() -> None:
+    """One source of paths: the storage layer's ``OutputPaths`` is the deployment ``Layout``."""
+    from ocr_assets.resources import OutputStorage
     from ocr_assets.storage.paths import OutputPaths
 
-    storage = OutputPaths(root, "staging", version)
-    layout = Layout(root, "staging", version)
-    shared = [
-        name
-        for name in dir(OutputPaths)
-        if not name.startswith("_") and name in dir(Layout) and name not in ("root", "version")
-    ]
-    assert {"raster_store", "wind_distribution", "region_buildings_dir"} <= set(shared)
-    for name in shared:
-        mine, theirs = getattr(layout, name), getattr(storage, name)
-        if callable(mine):
-            mine, theirs = mine("y1_x2"), theirs("y1_x2")
-        assert mine == theirs, name
+    assert OutputPaths is Layout
+    storage = OutputStorage(root=ROOT, environment="production", version="1.2.3")
+    assert storage.paths == Layout(ROOT, "production", "1.2.3")
+    assert storage.raster_store().location == storage.paths.raster_store
 
 
 def variables(environment: str, **extra: str) -> dict[str, str]:

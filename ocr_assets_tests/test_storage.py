@@ -67,7 +67,7 @@ def test_versioned_paths_and_s3_roots() -> None:
     assert paths.region_buildings("y0_x1").endswith(
         "vector/production/v1.2.3/geoparquet-regions/y0_x1.parquet"
     )
-    with pytest.raises(StorageError, match="local folders only"):
+    with pytest.raises(StorageError, match="is remote; this operation needs a local path"):
         local_path(paths.raster_store)
 
 

@@ -21,6 +21,8 @@ from ocr_assets.deploy.plan import build_plan
 
 #: Exit status of a configuration error.
 EXIT_CONFIG_ERROR = 2
+#: Exit status of ``verify`` when an output is missing or stale.
+EXIT_VERIFY_FAILED = 1
 
 
 def add_plan_command(subparsers: argparse._SubParsersAction) -> None:
@@ -70,8 +72,69 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_verify_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``verify``: read back every published output of a deployment."""
+    parser = subparsers.add_parser(
+        "verify",
+        help="read back every published output; fail naming what is missing or stale",
+        description=(
+            "Read back every output of ENV's deployment (raster store commits per region, "
+            "GeoParquet metadata, statistics rows, PMTiles headers and layers, analysis files "
+            "and pyramid when their branch is on). Exits 1 naming each output that is missing "
+            "or older than the run (--since, default the start recorded by the deploy job)."
+        ),
+    )
+    parser.add_argument("--environment", "-e", required=True, choices=ENVIRONMENTS)
+    parser.add_argument(
+        "--regions",
+        help="region selection to check (default: the regions of the last deployment run)",
+    )
+    parser.add_argument("--since", help="ISO 8601 run start; outputs must not be older")
+    parser.add_argument("--version", help="semantic version (production requires one)")
+    parser.add_argument("--storage-root", help="local folder or s3://bucket/prefix")
+    parser.add_argument("--env-file", help="environment file to read instead of the default")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify ``args.environment``'s outputs; 0 when all are there and fresh, else 1."""
+    # Imported here: reading outputs back needs the storage stack, ``plan`` does not.
+    from ocr_assets.deploy.verify import parse_time, verify_outputs
+
+    flags = {
+        name: value
+        for name, value in (
+            ("OCR_REGIONS", args.regions),
+            ("OCR_VERSION", args.version),
+            ("OCR_STORAGE_ROOT", args.storage_root),
+        )
+        if value is not None
+    }
+    variables = layered_variables(args.environment, flags, os.environ, args.env_file)
+    plan = build_plan(variables)
+    try:
+        since = parse_time(args.since) if args.since else None
+    except ValueError as exc:
+        raise DeploymentError(str(exc)) from exc
+    verification = verify_outputs(
+        plan.layout,
+        list(plan.regions) if args.regions else None,
+        dict(plan.branches),
+        since,
+    )
+    if args.json:
+        print(json.dumps(verification.to_dict(), indent=2))
+    else:
+        print(verification.render(), file=sys.stdout if verification.ok else sys.stderr)
+    return 0 if verification.ok else EXIT_VERIFY_FAILED
+
+
 #: Sub-command registrations, in help order.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_plan_command]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_plan_command,
+    add_verify_command,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

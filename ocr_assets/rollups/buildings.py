@@ -34,8 +34,8 @@ import shapely
 from ocr_assets.rollups._sources import parquet_file
 from ocr_assets.rollups.schema import REGION_BUILDING_TYPES, DatasetMetadata
 from ocr_assets.rollups.validation import validate_block_geoids, validate_region_schema
+from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import atomic_output
-from ocr_assets.storage.paths import local_path
 
 #: Hive partition columns and the GEOID character ranges they come from.
 PARTITIONS: dict[str, tuple[int, int]] = {"state_fips": (0, 2), "county_fips": (2, 5)}
@@ -203,7 +203,7 @@ def consolidate_buildings(
         consolidated=str(consolidated),
         hive=str(hive),
         rows=extent.rows,
-        consolidated_bytes=local_path(str(consolidated)).stat().st_size,
+        consolidated_bytes=objects.size(str(consolidated)),
         hive_bytes=hive_bytes,
         hive_files=hive_files,
         counties=counties,

@@ -1,0 +1,38 @@
+"""The asset graph of the code location, for a given region partitioning.
+
+One composition shared by the Definitions (:mod:`ocr_assets.definitions`) and the ``deploy``
+job's cluster workers (:mod:`ocr_assets.deployment`), which rebuild the region-partitioned
+assets for one region without loading the code location.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ocr_assets.assets.aggregation import build_aggregation_assets
+from ocr_assets.assets.aggregation_checks import build_summary_checks
+from ocr_assets.assets.checks import build_region_checks
+from ocr_assets.assets.regions import build_region_assets
+from ocr_assets.assets.tiles import build_tile_assets
+from ocr_assets.assets.wind import wind_direction_distribution
+
+
+def build_assets(
+    partitions_def: dg.PartitionsDefinition,
+) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """Every asset of the code location and its checks, regions over ``partitions_def``."""
+    regions = build_region_assets(partitions_def)
+    aggregation = build_aggregation_assets(partitions_def, regions)
+    tiles = build_tile_assets(partitions_def, regions, aggregation.summary_stats)
+    assets = [
+        wind_direction_distribution,
+        regions.rasters,
+        regions.buildings,
+        *aggregation.all,
+        *tiles.all,
+    ]
+    checks = [
+        build_region_checks(regions.rasters),
+        build_summary_checks(aggregation.summary_stats, partitions_def),
+    ]
+    return assets, checks

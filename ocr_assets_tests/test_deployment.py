@@ -1,0 +1,171 @@
+"""The ``deploy`` job on local storage, and ``ocr-assets verify`` reading its outputs back.
+
+One scenario per test on the tiny synthetic inputs (two regions): deploy, verify, delete an
+output, verify names it; redeploy skips regions already in the raster store (and ``OCR_FORCE``
+reprocesses them); a production deployment asks Coiled for the seed's sizes (recorded by the fake
+factory, run locally), tags the raster store with its version, which reads back after a newer
+version; wiping production is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ocr_assets.branches import OptionalBranches
+from ocr_assets.deploy.cli import main
+from ocr_assets.deploy.layout import Layout
+from ocr_assets.resources import ComputeResource
+from ocr_assets.settings import Settings
+from ocr_assets.storage import RasterStore
+from ocr_assets_tests import compute_fakes
+from ocr_assets_tests.deploy_fixtures import clean_deploy_env  # noqa: F401 (fixture)
+from ocr_assets_tests.deploy_jobs import partitions_materialized, persistent_instance, run_deploy
+
+pytestmark = pytest.mark.integration
+
+REGIONS = "y0_x1, y1_x1"
+ROLLUPS_ONLY = OptionalBranches(create_pyramid=False, write_regional_stats=False)
+
+
+@pytest.fixture
+def env(clean_deploy_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:  # noqa: F811
+    """No deployment variable set in the process environment."""
+    return clean_deploy_env
+
+
+def verify(*args: str) -> int:
+    return main(["verify", *args])
+
+
+def test_deploy_then_verify_catches_a_deleted_output(
+    env: pytest.MonkeyPatch,
+    synthetic_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = tmp_path / "data"
+    settings = Settings(storage_root=str(root), input_root=str(synthetic_root))
+    instance = persistent_instance(tmp_path)
+    branches = OptionalBranches(create_pyramid=True, write_regional_stats=True)
+    result = run_deploy(env, instance, settings, REGIONS, branches)
+    assert result.success
+    for key in ("region_risk_rasters", "region_buildings", "region_tile_features"):
+        assert partitions_materialized(instance, key) == {"y0_x1": 1, "y1_x1": 1}, key
+    for key in ("buildings_geoparquet", "region_analysis_files", "risk_pyramid"):
+        assert partitions_materialized(instance, key) == {None: 1}, key
+
+    env.setenv("OCR_CREATE_PYRAMID", "true")
+    env.setenv("OCR_WRITE_REGIONAL_STATS", "true")
+    args = ["--environment", "local", "--storage-root", str(root)]
+    assert verify(*args) == 0
+    assert "every output is present and fresh" in capsys.readouterr().out
+
+    layout = Layout(str(root), "local")
+    Path(layout.building_pmtiles).unlink()
+    shutil.rmtree(layout.region_analysis("tracts"))
+    assert verify(*args) == 1
+    report = capsys.readouterr().err
+    assert f"building_pmtiles: missing ({layout.building_pmtiles})" in report
+    assert "region_analysis_files[tracts]: missing" in report
+    assert "region_buildings" not in report
+
+    # Anything written before the given run start is stale.
+    assert verify(*args, "--since", "2999-01-01T00:00:00") == 1
+    assert "region_risk_rasters[y0_x1]: commit older than the run" in capsys.readouterr().err
+
+
+def test_redeploy_skips_committed_regions_unless_forced(
+    env: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
+) -> None:
+    settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(synthetic_root))
+    instance = persistent_instance(tmp_path)
+    assert run_deploy(env, instance, settings, "y0_x1", ROLLUPS_ONLY).success
+    # A new runner (fresh instance): the raster store says y0_x1 is done.
+    fresh = persistent_instance(tmp_path / "second")
+    assert run_deploy(env, fresh, settings, REGIONS, ROLLUPS_ONLY).success
+    assert partitions_materialized(fresh, "region_risk_rasters") == {"y1_x1": 1}
+    assert partitions_materialized(fresh, "regional_pmtiles") == {None: 1}
+    assert run_deploy(env, fresh, settings, REGIONS, ROLLUPS_ONLY, OCR_FORCE="true").success
+    assert partitions_materialized(fresh, "region_risk_rasters") == {"y0_x1": 1, "y1_x1": 2}
+
+
+def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
+    env: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
+) -> None:
+    root = str(tmp_path / "data")
+    compute_fakes.CALLS.clear()
+    compute = ComputeResource(environment="production", cluster_factory=compute_fakes.FACTORY_PATH)
+    for version, regions in (("1.0.0", "y0_x1"), ("1.1.0", REGIONS)):
+        settings = Settings(
+            environment="production",
+            storage_root=root,
+            input_root=str(synthetic_root),
+            version=version,
+        )
+        instance = persistent_instance(tmp_path / version)
+        result = run_deploy(env, instance, settings, regions, ROLLUPS_ONLY, compute=compute)
+        assert result.success
+    (first, second) = compute_fakes.CALLS
+    assert first["worker_vm_types"] == ["m8g.2xlarge"] and first["n_workers"] == 20
+    assert first["tags"]["Environment"] == "production"
+    assert second["tags"]["Asset"] == "region_risk_rasters"
+
+    # Rollback: every version stays readable at its own path and tag.
+    old = RasterStore(Layout(root, "production", "1.0.0").raster_store)
+    new = RasterStore(Layout(root, "production", "1.1.0").raster_store)
+    assert old.tags() == {"v1.0.0"} and new.tags() == {"v1.1.0"}
+    assert set(old.committed_regions(tag="v1.0.0")) == {"y0_x1"}
+    assert set(new.committed_regions(tag="v1.1.0")) == {"y0_x1", "y1_x1"}
+    assert float(old.open(tag="v1.0.0")["rps_2011"].notnull().sum()) > 0
+    assert verify("--environment", "production", "--version", "1.0.0", "--storage-root", root) == 0
+
+    # A published version is immutable: adding a region to it is refused before any compute.
+    settings = Settings(
+        environment="production",
+        storage_root=root,
+        input_root=str(synthetic_root),
+        version="1.0.0",
+    )
+    result = run_deploy(
+        env,
+        persistent_instance(tmp_path / "again"),
+        settings,
+        REGIONS,
+        ROLLUPS_ONLY,
+        raise_on_error=False,
+        compute=compute,
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("prepare_deployment")
+    assert failure is not None
+    assert "version 1.0.0 is already published (raster store tag v1.0.0)" in str(
+        failure.error.message
+    )
+
+
+def test_production_wipe_is_refused_before_anything_runs(
+    env: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
+) -> None:
+    settings = Settings(
+        environment="production",
+        storage_root=str(tmp_path / "data"),
+        input_root=str(synthetic_root),
+        version="2.0.0",
+    )
+    result = run_deploy(
+        env,
+        dg.DagsterInstance.ephemeral(),
+        settings,
+        REGIONS,
+        ROLLUPS_ONLY,
+        raise_on_error=False,
+        OCR_WIPE="true",
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("prepare_deployment")
+    assert failure is not None and "OCR_WIPE=true refused" in str(failure.user_failure_data)
+    assert not (tmp_path / "data").exists()
