@@ -32,13 +32,14 @@ def endpoint_url() -> str | None:
 def filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem of ``location`` and the path on it.
 
-    A fresh (uncached) S3 filesystem per call, so a changed ``AWS_ENDPOINT_URL`` or credential
-    variable takes effect at once.
+    Filesystems are fsspec's cached instances, one per endpoint (``AWS_ENDPOINT_URL`` is part of
+    the key, so pointing it elsewhere takes effect at once); creating an S3 client per call
+    would cost more than most of the requests made with it.
     """
     if not is_remote(location):
         return LocalFileSystem(), str(location)
     protocol = location.split("://", 1)[0]
-    options: dict[str, object] = {"skip_instance_cache": True}
+    options: dict[str, object] = {}
     if protocol == "s3" and endpoint_url():
         options["endpoint_url"] = endpoint_url()
     fs = fsspec.filesystem(protocol, **options)
@@ -106,15 +107,21 @@ def upload(source: Path, location: str) -> None:
         return
     parent, name = posixpath.split(target)
     staging = posixpath.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
+    relative = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
     try:
-        files = [p for p in source.rglob("*") if p.is_file()]
-        for file in files:
-            fs.put_file(str(file), posixpath.join(staging, file.relative_to(source).as_posix()))
+        # Lists of paths: s3fs sends the requests concurrently.
+        if relative:
+            fs.put(
+                [str(source / name) for name in relative],
+                [posixpath.join(staging, name) for name in relative],
+            )
         if fs.exists(target):
             fs.rm(target, recursive=True)
-        for file in files:
-            relative = file.relative_to(source).as_posix()
-            fs.copy(posixpath.join(staging, relative), posixpath.join(target, relative))
+        if relative:
+            fs.copy(
+                [posixpath.join(staging, name) for name in relative],
+                [posixpath.join(target, name) for name in relative],
+            )
     finally:
         if fs.exists(staging):
             fs.rm(staging, recursive=True)
