@@ -92,6 +92,14 @@ def test_redeploy_skips_committed_regions_unless_forced(
     assert run_deploy(env, fresh, settings, REGIONS, ROLLUPS_ONLY, OCR_FORCE="true").success
     assert partitions_materialized(fresh, "region_risk_rasters") == {"y0_x1": 1, "y1_x1": 2}
 
+    # A wipe deletes the environment's outputs first: y1_x1 is gone, y0_x1 computed again.
+    env.delenv("OCR_FORCE")
+    assert run_deploy(env, fresh, settings, "y0_x1", ROLLUPS_ONLY, OCR_WIPE="true").success
+    assert partitions_materialized(fresh, "region_risk_rasters") == {"y0_x1": 2, "y1_x1": 2}
+    layout = Layout(settings.storage_root, "local")
+    assert not Path(layout.region_buildings("y1_x1")).exists()
+    assert set(RasterStore(layout.raster_store).committed_regions()) == {"y0_x1"}
+
 
 def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
     env: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
