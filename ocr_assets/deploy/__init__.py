@@ -7,6 +7,7 @@
 ``layout``         where every output lives under a storage root (the one source of paths)
 ``compute``        per-asset cluster sizes, local / Coiled cluster factories, region retries
 ``plan``           the validated plan of a deployment (``ocr-assets plan``)
+``verify``         reading every published output back (``ocr-assets verify``)
 ``cli``            the ``ocr-assets`` command line
 ``ci``             helpers for the GitHub Actions workflows (``python -m ocr_assets.deploy.ci``)
 =================  ========================================================================
