@@ -111,6 +111,16 @@ def footprint(kernel: np.ndarray) -> Footprint:
     )
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _reflect101(i, n):  # pragma: no cover - numba
+    """Index ``i`` mirrored into ``0..n-1`` without repeating the edge (BORDER_REFLECT_101)."""
+    if i < 0:
+        return -i
+    if i >= n:
+        return 2 * (n - 1) - i
+    return i
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numba
     """Prefix sums (float64) and positive-cell counts (int32) of reflect-101 padded ``arr``.
@@ -123,22 +133,13 @@ def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numb
     wp = w + 2 * pad
     if axis == 1:
         for r in numba.prange(hp):
-            sr = r - pad
-            if sr < 0:
-                sr = -sr
-            elif sr >= h:
-                sr = 2 * (h - 1) - sr
+            sr = _reflect101(r - pad, h)
             acc = 0.0
             cnt = 0
             sums[r, 0] = 0.0
             counts[r, 0] = 0
             for c in range(wp):
-                sc = c - pad
-                if sc < 0:
-                    sc = -sc
-                elif sc >= w:
-                    sc = 2 * (w - 1) - sc
-                v = arr[sr, sc]
+                v = arr[sr, _reflect101(c - pad, w)]
                 acc += v
                 if v > 0:
                     cnt += 1
@@ -153,18 +154,9 @@ def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numb
                 sums[0, c] = 0.0
                 counts[0, c] = 0
             for r in range(hp):
-                sr = r - pad
-                if sr < 0:
-                    sr = -sr
-                elif sr >= h:
-                    sr = 2 * (h - 1) - sr
+                sr = _reflect101(r - pad, h)
                 for c in range(c0, c1):
-                    sc = c - pad
-                    if sc < 0:
-                        sc = -sc
-                    elif sc >= w:
-                        sc = 2 * (w - 1) - sc
-                    v = arr[sr, sc]
+                    v = arr[sr, _reflect101(c - pad, w)]
                     sums[r + 1, c] = sums[r, c] + v
                     counts[r + 1, c] = counts[r, c] + (1 if v > 0 else 0)
 

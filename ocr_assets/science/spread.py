@@ -194,13 +194,19 @@ def _accumulate(composite, spread, nan, weights, order, d):  # pragma: no cover 
             composite[y, x] = term if d == 0 else np.float32(composite[y, x] + term)
 
 
-def _composite_attrs() -> dict[str, object]:
-    return {
-        "long_name": "wind-weighted composite burn probability",
-        "units": "1",
-        "direction_labels": list(DIRECTIONS),
-        "note": "NaN where the wind distribution is all zero (no fire-weather hours) or NaN",
-    }
+def _composite_array(values: np.ndarray, coords: object) -> xr.DataArray:
+    return xr.DataArray(
+        values,
+        dims=GRID_DIMS,
+        coords=coords,
+        name="wind_weighted_bp",
+        attrs={
+            "long_name": "wind-weighted composite burn probability",
+            "units": "1",
+            "direction_labels": list(DIRECTIONS),
+            "note": "NaN where the wind distribution is all zero (no fire-weather hours) or NaN",
+        },
+    )
 
 
 def weighted_composite(spread: xr.Dataset, wind_distribution: xr.DataArray) -> xr.DataArray:
@@ -221,13 +227,7 @@ def weighted_composite(spread: xr.Dataset, wind_distribution: xr.DataArray) -> x
     for d, direction in enumerate(DIRECTIONS):
         values = np.ascontiguousarray(np.asarray(spread[direction].values, dtype=np.float32))
         _accumulate(composite, values, np.isnan(values), weights, order, d)
-    return xr.DataArray(
-        composite,
-        dims=GRID_DIMS,
-        coords=template.coords,
-        name="wind_weighted_bp",
-        attrs=_composite_attrs(),
-    )
+    return _composite_array(composite, template.coords)
 
 
 def wind_informed_burn_probability(
@@ -257,13 +257,7 @@ def wind_informed_burn_probability(
         for d, direction in enumerate(DIRECTIONS):
             spread_direction(arr, footprint(kernels[direction]), iterations, workspace, out=spread)
             _accumulate(composite, spread, nan, weights, order, d)
-    return xr.DataArray(
-        composite,
-        dims=GRID_DIMS,
-        coords=bp.coords,
-        name="wind_weighted_bp",
-        attrs=_composite_attrs(),
-    )
+    return _composite_array(composite, bp.coords)
 
 
 def _composite_on_gpu(
