@@ -17,12 +17,21 @@ from collections.abc import Callable, Sequence
 from ocr_assets.deploy.envfile import layered_variables
 from ocr_assets.deploy.environments import ENVIRONMENTS
 from ocr_assets.deploy.naming import DeploymentError
-from ocr_assets.deploy.plan import build_plan
+from ocr_assets.deploy.plan import DeploymentPlan, build_plan
 
 #: Exit status of a configuration error.
 EXIT_CONFIG_ERROR = 2
 #: Exit status of ``verify`` when an output is missing or stale.
 EXIT_VERIFY_FAILED = 1
+
+
+def _layered_plan(args: argparse.Namespace, *options: tuple[str, str | None]) -> DeploymentPlan:
+    """The plan of ``args.environment``: its env file (or ``args.env_file``), then ``OCR_*``
+    variables of the process, then the ``(variable, value)`` options given (``None``: unset).
+    """
+    flags = {name: value for name, value in options if value is not None}
+    variables = layered_variables(args.environment, flags, os.environ, args.env_file)
+    return build_plan(variables)
 
 
 def add_plan_command(subparsers: argparse._SubParsersAction) -> None:
@@ -56,18 +65,13 @@ def add_plan_command(subparsers: argparse._SubParsersAction) -> None:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Print the plan of ``args.environment``."""
-    flags = {
-        name: value
-        for name, value in (
-            ("OCR_REGIONS", args.regions),
-            ("OCR_VERSION", args.version),
-            ("OCR_STORAGE_ROOT", args.storage_root),
-            ("OCR_WIPE", None if args.wipe is None else str(args.wipe).lower()),
-        )
-        if value is not None
-    }
-    variables = layered_variables(args.environment, flags, os.environ, args.env_file)
-    plan = build_plan(variables)
+    plan = _layered_plan(
+        args,
+        ("OCR_REGIONS", args.regions),
+        ("OCR_VERSION", args.version),
+        ("OCR_STORAGE_ROOT", args.storage_root),
+        ("OCR_WIPE", None if args.wipe is None else str(args.wipe).lower()),
+    )
     print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.render())
     return 0
 
@@ -102,17 +106,12 @@ def run_verify(args: argparse.Namespace) -> int:
     # Imported here: reading outputs back needs the storage stack, ``plan`` does not.
     from ocr_assets.deploy.verify import parse_time, verify_outputs
 
-    flags = {
-        name: value
-        for name, value in (
-            ("OCR_REGIONS", args.regions),
-            ("OCR_VERSION", args.version),
-            ("OCR_STORAGE_ROOT", args.storage_root),
-        )
-        if value is not None
-    }
-    variables = layered_variables(args.environment, flags, os.environ, args.env_file)
-    plan = build_plan(variables)
+    plan = _layered_plan(
+        args,
+        ("OCR_REGIONS", args.regions),
+        ("OCR_VERSION", args.version),
+        ("OCR_STORAGE_ROOT", args.storage_root),
+    )
     try:
         since = parse_time(args.since) if args.since else None
     except ValueError as exc:
