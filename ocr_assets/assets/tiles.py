@@ -164,20 +164,15 @@ def build_tile_assets(
         context: dg.AssetExecutionContext, storage: OutputStorage
     ) -> dg.MaterializeResult:
         """Tile every region's footprint features."""
-        started = time.perf_counter()
-        output = storage.paths.building_pmtiles
-        with final_on_bad_input():
-            storage.ensure_writable()
-            summary, region_ids = tile_regions(
-                context,
-                partitions_def,
-                storage,
-                BUILDING_FEATURES,
-                output,
-                BUILDING_TILES,
-                "building risk",
-            )
-        return _tiles_result(context, summary, region_ids, time.perf_counter() - started)
+        return _tile_archive(
+            context,
+            partitions_def,
+            storage,
+            BUILDING_FEATURES,
+            storage.paths.building_pmtiles,
+            BUILDING_TILES,
+            "building risk",
+        )
 
     @dg.asset(
         deps=[features_dep, summary_stats],
@@ -193,26 +188,40 @@ def build_tile_assets(
         context: dg.AssetExecutionContext, storage: OutputStorage
     ) -> dg.MaterializeResult:
         """Tile every region's centroid features."""
-        started = time.perf_counter()
-        output = storage.paths.building_centroid_pmtiles
-        with final_on_bad_input():
-            storage.ensure_writable()
-            summary, region_ids = tile_regions(
-                context,
-                partitions_def,
-                storage,
-                CENTROID_FEATURES,
-                output,
-                CENTROID_TILES,
-                "building centroid risk",
-            )
-        return _tiles_result(context, summary, region_ids, time.perf_counter() - started)
+        return _tile_archive(
+            context,
+            partitions_def,
+            storage,
+            CENTROID_FEATURES,
+            storage.paths.building_centroid_pmtiles,
+            CENTROID_TILES,
+            "building centroid risk",
+        )
 
     return TileAssets(
         features=region_tile_features,
         buildings=building_pmtiles,
         centroids=building_centroid_pmtiles,
     )
+
+
+def _tile_archive(
+    context: dg.AssetExecutionContext,
+    partitions_def: dg.PartitionsDefinition,
+    storage: OutputStorage,
+    file_name: str,
+    output: str,
+    options: TileOptions,
+    name: str,
+) -> dg.MaterializeResult:
+    """Materialize one archive: :func:`tile_regions` timed, with :func:`_tiles_result`."""
+    started = time.perf_counter()
+    with final_on_bad_input():
+        storage.ensure_writable()
+        summary, region_ids = tile_regions(
+            context, partitions_def, storage, file_name, output, options, name
+        )
+    return _tiles_result(context, summary, region_ids, time.perf_counter() - started)
 
 
 def _tiles_result(
