@@ -32,6 +32,7 @@ from ocr_assets.assets.rollup_support import (
     folder_size,
     partition_region_ids,
     pmtiles_metadata,
+    region_buildings_files,
     regions_metadata,
     require_regions,
     upstream_regions,
@@ -141,9 +142,7 @@ def build_aggregation_assets(
         paths = storage.paths
         with final_on_bad_input():
             storage.ensure_writable()
-            (buildings,) = existing_region_outputs(
-                [region_id], paths.region_buildings, "region_buildings", paths.region_buildings_dir
-            )
+            (buildings,) = region_buildings_files(paths, [region_id])
             inputs = catalog.catalog()
             bbox = grown(inputs.grid.bounds(region_id), CENSUS_MARGIN_DEG)
             census = census_levels(inputs, bbox=bbox)
@@ -186,9 +185,7 @@ def build_aggregation_assets(
         region_ids = partition_region_ids(context, partitions_def)
         with final_on_bad_input():
             storage.ensure_writable()
-            files = existing_region_outputs(
-                region_ids, paths.region_buildings, "region_buildings", paths.region_buildings_dir
-            )
+            files = region_buildings_files(paths, region_ids)
             written = consolidate_buildings(
                 files,
                 paths.consolidated_buildings,

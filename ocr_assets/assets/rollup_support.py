@@ -87,6 +87,13 @@ def existing_region_outputs(
     return [locations[region_id] for region_id in region_ids]
 
 
+def region_buildings_files(paths: OutputPaths, region_ids: Sequence[str]) -> list[str]:
+    """The ``region_buildings`` file of every region, after checking that each exists."""
+    return existing_region_outputs(
+        region_ids, paths.region_buildings, "region_buildings", paths.region_buildings_dir
+    )
+
+
 def upstream_regions(context: dg.AssetExecutionContext, key: dg.AssetKey) -> list[str] | None:
     """The ``built_from_regions`` of ``key``'s latest materialization, if it recorded them."""
     event = context.instance.get_latest_materialization_event(key)

@@ -26,6 +26,7 @@ from ocr_assets.assets.rollup_support import (
     existing_region_outputs,
     partition_region_ids,
     pmtiles_metadata,
+    region_buildings_files,
     regions_metadata,
 )
 from ocr_assets.resources import OutputStorage
@@ -128,9 +129,7 @@ def build_tile_assets(
         paths = storage.paths
         with final_on_bad_input():
             storage.ensure_writable()
-            (buildings,) = existing_region_outputs(
-                [region_id], paths.region_buildings, "region_buildings", paths.region_buildings_dir
-            )
+            (buildings,) = region_buildings_files(paths, [region_id])
             # Both files appear together: written into a fresh folder swapped in at the end.
             with atomic_output(paths.tile_features(region_id)) as folder:
                 footprints = write_building_features(buildings, str(folder / BUILDING_FEATURES))
