@@ -9,6 +9,7 @@ import pytest
 
 from ocr_assets.assets import wind_direction_distribution
 from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.science import DIRECTIONS
 
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
@@ -27,16 +28,7 @@ def test_wind_direction_distribution(synthetic_root: Path, tmp_path: Path) -> No
     storage = OutputStorage(root=str(tmp_path))
     distribution = storage.read_wind_distribution()
     assert distribution.dims == ("y", "x", "wind_direction")
-    assert distribution["wind_direction"].values.tolist() == [
-        "N",
-        "NE",
-        "E",
-        "SE",
-        "S",
-        "SW",
-        "W",
-        "NW",
-    ]
+    assert distribution["wind_direction"].values.tolist() == list(DIRECTIONS)
     assert distribution.odc.crs is not None
     totals = distribution.sum("wind_direction").values
     assert np.all((np.abs(totals - 1) < 1e-5) | (totals == 0))
@@ -47,16 +39,7 @@ def test_wind_direction_distribution(synthetic_root: Path, tmp_path: Path) -> No
     assert shape == dict(zip(distribution.dims, distribution.shape, strict=True))
     share = metadata["fire_weather_pixel_share"].value
     assert share == pytest.approx(float(np.mean(totals > 0)))
-    assert set(metadata["mean_weight_per_direction"].value) == {
-        "N",
-        "NE",
-        "E",
-        "SE",
-        "S",
-        "SW",
-        "W",
-        "NW",
-    }
+    assert set(metadata["mean_weight_per_direction"].value) == set(DIRECTIONS)
 
 
 def test_missing_weather_input_is_named_and_writes_nothing(

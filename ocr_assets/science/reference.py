@@ -18,8 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-#: Wind directions in the order of the distribution's last axis (indices 0..7).
-DIRECTIONS: tuple[str, ...] = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+from .kernels import DIRECTIONS  # order of the distribution's last axis (indices 0..7)
 
 #: Correlation results below this are set to 0 (published behaviour; it relies on the
 #: filter being exact where no valid pixel is under the kernel).
