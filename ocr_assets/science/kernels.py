@@ -14,6 +14,9 @@ import numpy as np
 DIRECTIONS: tuple[str, ...] = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 """Wind-direction labels, in the order of the classes 0..7."""
 
+DIRECTION_DIM = "wind_direction"
+"""Name of the dimension that holds the 8 directions in distributions."""
+
 KERNEL_SIZE = 81
 KERNEL_ANCHOR = KERNEL_SIZE // 2  # (40, 40): the published filter anchors at the centre cell
 EARTH_RADIUS_M = 6_371_000.0

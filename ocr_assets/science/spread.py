@@ -16,11 +16,10 @@ import numpy as np
 import xarray as xr
 
 from ._filters import SpreadWorkspace, footprint, spread_direction
-from .kernels import DIRECTIONS, KERNEL_SIZE, wind_kernels
+from .kernels import DIRECTION_DIM, DIRECTIONS, KERNEL_SIZE, wind_kernels
 
 BACKENDS = ("cpu", "cupy")
 GRID_DIMS = ("latitude", "longitude")
-DIRECTION_DIM = "wind_direction"
 _REGULAR_RTOL = 1e-6
 
 
