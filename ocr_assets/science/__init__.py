@@ -9,7 +9,7 @@ from .conus404 import (
     rotate_winds_to_earth,
     wind_speed_and_direction,
 )
-from .kernels import DIRECTION_DIM, DIRECTIONS, wind_kernels
+from .kernels import DIRECTION_DIM, DIRECTIONS, kernel_footprints, wind_kernels
 from .region import BUILDING_VARIABLES, VARIABLES, crop, region_risk, sample_nearest
 from .riley import (
     gap_fill,
@@ -40,6 +40,7 @@ __all__ = [
     "fosberg_fire_weather_index",
     "gap_fill",
     "gaussian_kernel_size",
+    "kernel_footprints",
     "region_risk",
     "regrid_wind_distribution",
     "relative_humidity_from_dewpoint",

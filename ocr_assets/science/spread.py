@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ._filters import SpreadWorkspace, footprint, spread_direction
-from .kernels import DIRECTION_DIM, DIRECTIONS, KERNEL_SIZE, wind_kernels
+from .kernels import DIRECTION_DIM, DIRECTIONS, wind_kernels
 
 BACKENDS = ("cpu", "cupy")
 GRID_DIMS = ("latitude", "longitude")
@@ -55,12 +55,6 @@ def check_grid(
             raise ValueError(f"{what}: missing coordinate {dim!r}")
     dlat = _regular_ascending(np.asarray(da["latitude"].values), "latitude", what)
     dlon = _regular_ascending(np.asarray(da["longitude"].values), "longitude", what)
-    h, w = da.shape[:2]
-    if h < KERNEL_SIZE or w < KERNEL_SIZE:
-        raise ValueError(
-            f"{what}: raster of {h} x {w} pixels is smaller than the {KERNEL_SIZE} x "
-            f"{KERNEL_SIZE} spreading kernel"
-        )
     return dlat, dlon
 
 
