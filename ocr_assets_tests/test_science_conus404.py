@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -185,14 +186,27 @@ def test_distribution_of_the_windiest_hours_in_earth_relative_directions() -> No
     assert (dist.values[0, 3] == 0).all()  # constant FFWI: the strict mask selects nothing
 
 
+def refuse_to_compute(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the chain computed something while building the graph")
+
+
 def test_distribution_is_lazy_on_dask_and_equals_the_eager_result() -> None:
     ds, _ = conus404()
     eager = fire_weather_wind_distribution(ds)
-    chunked = ds.chunk({"time": 100, "y": 1, "x": 2})  # time split: the chain rejoins it
-    lazy = fire_weather_wind_distribution(chunked)
+    with dask.config.set(scheduler=refuse_to_compute):
+        lazy = fire_weather_wind_distribution(ds.chunk({"time": -1, "y": 1, "x": 2}))
     assert isinstance(lazy.data, da.Array)
-    assert lazy.data.chunks[:2] == ((1, 1), (2, 2))  # one task per pixel block
+    assert lazy.data.chunks == ((1, 1), (2, 2), (8,))  # one task chain per pixel block
     np.testing.assert_array_equal(lazy.compute().values, eager.values)
+
+
+def test_split_time_is_rechunked_to_whole_series_in_bounded_pixel_blocks() -> None:
+    ds, _ = conus404()
+    # 300 float32 hours are 1200 bytes a pixel: a 2400-byte budget gives 1 x 2 pixel blocks
+    with dask.config.set(scheduler=refuse_to_compute):
+        lazy = fire_weather_wind_distribution(ds.chunk({"time": 50}), block_bytes=2400)
+    assert lazy.data.chunks == ((1, 1), (2, 2), (8,))
+    np.testing.assert_array_equal(lazy.values, fire_weather_wind_distribution(ds).values)
 
 
 def test_distribution_refuses_a_dataset_without_rotation_constants() -> None:

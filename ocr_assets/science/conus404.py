@@ -20,12 +20,16 @@ in one chunk, and the chain rechunks it so when needed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import xarray as xr
 
 from ._checks import KELVIN_UNITS, SPEED_UNITS, require_float, require_units
 from .wind import fire_weather_mask, fosberg_fire_weather_index, wind_direction_distribution
 
+BLOCK_BYTES = 256 * 2**20
+"""Target size of one variable's chunk when the chain has to rechunk ``time`` into one chunk."""
 CALM_WIND_M_S = 0.5
 """Winds slower than this get direction 0 ("calm"), as on the Beaufort scale."""
 
@@ -139,7 +143,18 @@ def _check_conus404(ds: xr.Dataset) -> None:
             )
 
 
-def fire_weather_wind_distribution(ds: xr.Dataset, quantile: float = 0.99) -> xr.DataArray:
+def _whole_time_chunks(ds: xr.Dataset, block_bytes: int) -> xr.Dataset:
+    """Rechunk to whole time series in square-ish pixel blocks of about ``block_bytes`` each."""
+    itemsize = max(ds[name].dtype.itemsize for name in _WEATHER_VARIABLES)
+    pixels = max(1, block_bytes // (ds.sizes["time"] * itemsize))
+    by = min(ds.sizes["y"], max(1, math.isqrt(pixels)))
+    bx = min(ds.sizes["x"], max(1, pixels // by))
+    return ds.chunk({"time": -1, "y": by, "x": bx})
+
+
+def fire_weather_wind_distribution(
+    ds: xr.Dataset, quantile: float = 0.99, *, block_bytes: int = BLOCK_BYTES
+) -> xr.DataArray:
     """The wind-direction distribution of fire-weather hours, from raw CONUS404 variables.
 
     ``ds`` holds T2, TD2 (K), U10, V10 (m s-1) with dims ``(time, y, x)`` and SINALPHA, COSALPHA
@@ -150,12 +165,16 @@ def fire_weather_wind_distribution(ds: xr.Dataset, quantile: float = 0.99) -> xr
 
     Returns float32 ``(y, x, wind_direction)`` named ``wind_direction_distribution``, labelled
     N, NE, E, SE, S, SW, W, NW: the fraction of fire-weather hours per direction, all zeros where
-    a pixel has none. Lazy when ``ds`` is dask-backed: the result is computed per pixel block
-    (``time`` is put in one chunk when it is not already).
+    a pixel has none.
+
+    Lazy when ``ds`` is dask-backed: the result is one task chain per pixel block, so a dask
+    cluster spreads the work. Blocks must hold whole time series; when ``time`` is split, the
+    dataset is rechunked to whole series in pixel blocks of about ``block_bytes`` per variable
+    (the full 1979-2022 record is ~1.5 MB per float32 pixel, so ~170 pixels per block).
     """
     _check_conus404(ds)
     if ds.chunks and len(ds.chunks.get("time", ())) > 1:
-        ds = ds.chunk({"time": -1})
+        ds = _whole_time_chunks(ds, block_bytes)
     hurs = relative_humidity_from_dewpoint(ds["T2"], ds["TD2"])
     u, v = rotate_winds_to_earth(ds["U10"], ds["V10"], ds["SINALPHA"], ds["COSALPHA"])
     speed, direction = wind_speed_and_direction(u, v)
