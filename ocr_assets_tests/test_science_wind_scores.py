@@ -77,9 +77,18 @@ def test_ffwi_invalid_humidity_is_nan() -> None:
     assert np.isnan(out.values[:3]).all() and np.isfinite(out.values[3])
 
 
-def test_ffwi_refuses_a_temperature_in_celsius() -> None:
-    with pytest.raises(ValueError, match="'degC'"):
-        fosberg_fire_weather_index(arr(20.0, "%"), arr(25.0, "degC"), arr(3.0, "m s-1"))
+@pytest.mark.parametrize(
+    ("units", "bad"),
+    [
+        (("%", "degC", "m s-1"), "'degC'"),
+        (("1", "K", "m s-1"), "'1'"),
+        (("%", "K", "mph"), "'mph'"),
+    ],
+)
+def test_ffwi_refuses_other_units(units: tuple[str, str, str], bad: str) -> None:
+    h, t, u = units
+    with pytest.raises(ValueError, match=bad):
+        fosberg_fire_weather_index(arr(20.0, h), arr(290.0, t), arr(3.0, u))
 
 
 def test_wind_is_used_in_metres_per_second_not_mph() -> None:
