@@ -122,7 +122,9 @@ def test_geoid_and_fips_read_back_as_strings(written) -> None:
     assert set(frame["state_fips"]) == {"06"} and set(frame["county_fips"]) == {"001", "003"}
     # Without the sidecar's schema pyarrow infers integers from the folder names: the reason
     # the sidecar lists them.
-    assert pa.types.is_integer(pads.dataset(hive, partitioning="hive").schema.field("state_fips").type)
+    assert pa.types.is_integer(
+        pads.dataset(hive, partitioning="hive").schema.field("state_fips").type
+    )
     glob = f"{hive}/*/*/*.parquet"
     query = (
         f"SELECT GEOID, state_fips, county_fips FROM read_parquet('{glob}', hive_partitioning=true, "

@@ -232,7 +232,9 @@ def test_archives_are_byte_identical_wherever_they_are_built(tmp_path: Path, inp
         folder = tmp_path / run / "deeper"
         folder.mkdir(parents=True)
         buildings = folder / "buildings.pmtiles"
-        building_pmtiles(list(regions.values()), str(buildings), cases.METADATA, scratch=str(folder))
+        building_pmtiles(
+            list(regions.values()), str(buildings), cases.METADATA, scratch=str(folder)
+        )
         region = folder / "regions.pmtiles"
         regional_pmtiles(stats, str(region), cases.METADATA, scratch=str(folder))
         built.append((buildings.read_bytes(), region.read_bytes()))

@@ -53,6 +53,8 @@ from ocr_assets.storage.geoparquet import BBOX_FIELDS
 
 #: Hive partition columns and the GEOID character ranges they come from.
 PARTITIONS: dict[str, tuple[int, int]] = {"state_fips": (0, 2), "county_fips": (2, 5)}
+#: Type of the partition columns (folder names): strings, for the leading zeros.
+PARTITION_TYPE = pa.string()
 #: Name of the schema sidecar of the hive copy.
 COMMON_METADATA = "_common_metadata"
 
@@ -86,8 +88,9 @@ class ConsolidatedBuildings:
     sources: tuple[str, ...]
 
 
-def _table_schema() -> pa.Schema:
-    """Arrow schema of the consolidated table: the region building table plus ``bbox``."""
+def consolidated_schema() -> pa.Schema:
+    """Arrow schema of the consolidated file and of each hive file (published column order):
+    the region building table, ``geometry`` (WKB) and the ``bbox`` covering column."""
     fields = [pa.field(name, t) for name, t in REGION_BUILDING_TYPES.items()]
     return pa.schema([*fields, pa.field("geometry", pa.binary()), pa.field("bbox", _BBOX_TYPE)])
 
@@ -178,10 +181,10 @@ def consolidate_buildings(
     sources = tuple(str(location) for location in region_files)
     files = [parquet_file(location) for location in sources]
     metas = [validate_region_schema(f.schema_arrow, s) for f, s in zip(files, sources, strict=True)]
-    schema = _table_schema()
+    schema = consolidated_schema()
     dataset_pairs = metadata.vector()
     geometry_types = _union_types(metas, files)
-    partition_fields = [pa.field(name, pa.string()) for name in PARTITIONS]
+    partition_fields = [pa.field(name, PARTITION_TYPE) for name in PARTITIONS]
     # Each hive file is GeoParquet on its own: no bbox there (only known at the end).
     stream_schema = pa.schema(
         [*schema, *partition_fields],

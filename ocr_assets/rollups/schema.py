@@ -203,7 +203,9 @@ class DatasetMetadata:
 
     def __post_init__(self) -> None:
         if not self.version.strip() or any(c in self.version for c in "\r\n"):
-            raise ValueError(f"DatasetMetadata.version must be one non-empty line: {self.version!r}")
+            raise ValueError(
+                f"DatasetMetadata.version must be one non-empty line: {self.version!r}"
+            )
 
     @classmethod
     def for_version(cls, version: str | None) -> DatasetMetadata:

@@ -174,7 +174,9 @@ def _aggregate_sql(level: str, relation: str) -> str:
         raise ValueError(f"unknown census level {level!r}; expected one of {LEVELS}")
     parts = [f'"{level}" AS GEOID', "count(*) AS building_count"]
     parts += [f'sum(CAST("{v}" AS DOUBLE)) AS "{_SUM.format(v)}"' for v in STATISTICS_VARIABLES]
-    parts += [f'median(CAST("{v}" AS DOUBLE)) AS "{median_column(v)}"' for v in STATISTICS_VARIABLES]
+    parts += [
+        f'median(CAST("{v}" AS DOUBLE)) AS "{median_column(v)}"' for v in STATISTICS_VARIABLES
+    ]
     for climate in SCORED_CLIMATES:
         parts += [
             f'count(*) FILTER (WHERE "{histogram_index_column(climate)}" = {k}) '
@@ -323,7 +325,9 @@ def _merged_columns() -> pd.DataFrame:
         for climate in SCORED_CLIMATES
         for k in range(HISTOGRAM_LENGTH)
     ]
-    return pd.DataFrame({name: pd.Series(dtype=str if name == "GEOID" else float) for name in names})
+    return pd.DataFrame(
+        {name: pd.Series(dtype=str if name == "GEOID" else float) for name in names}
+    )
 
 
 def _statistics_frame(

@@ -98,11 +98,16 @@ class Tileset:
         """tippecanoe's arguments writing ``output`` from ``layers`` (layer -> files)."""
         if self.layer is None:
             inputs = [
-                arg for layer, files in layers.items() for f in files for arg in ("-L", f"{layer}:{f}")
+                arg
+                for layer, files in layers.items()
+                for f in files
+                for arg in ("-L", f"{layer}:{f}")
             ]
             return ["-o", output, *inputs, "-n", self.name, *self.options]
         if set(layers) != {self.layer}:
-            raise ValueError(f"tileset {self.name!r} has one layer {self.layer!r}, got {list(layers)}")
+            raise ValueError(
+                f"tileset {self.name!r} has one layer {self.layer!r}, got {list(layers)}"
+            )
         files = [str(file) for file in layers[self.layer]]
         return ["-o", output, "-l", self.layer, "-n", self.name, *self.options, *files]
 
@@ -226,9 +231,7 @@ def write_centroid_features(buildings: str, output: str) -> int:
     }
     geometry = "json_object('type', 'Point', 'coordinates', [x, y])"
     query = feature_query(properties, geometry)
-    batches = _building_batches(
-        str(buildings), ["geometry", *CENTROID_TILE_PROPERTIES.values()]
-    )
+    batches = _building_batches(str(buildings), ["geometry", *CENTROID_TILE_PROPERTIES.values()])
     return _write_ndjson(_with_centroids(batches), query, output)
 
 
@@ -455,9 +458,7 @@ def regional_pmtiles(
     if unknown:
         raise ValueError(f"unknown census level(s) {sorted(unknown)}; expected {LEVELS}")
     inputs = [(level, str(stats[level])) for level in REGION_LAYERS if level in stats]
-    return _features_then_tiles(
-        inputs, write_region_features, output, tileset, metadata, scratch
-    )
+    return _features_then_tiles(inputs, write_region_features, output, tileset, metadata, scratch)
 
 
 def building_pmtiles(
@@ -469,9 +470,7 @@ def building_pmtiles(
 ) -> PMTilesSummary:
     """Building footprints of all regions with the seven variables, layer ``risk``."""
     inputs = [(BUILDING_LAYER, str(path)) for path in region_files]
-    return _features_then_tiles(
-        inputs, write_building_features, output, tileset, metadata, scratch
-    )
+    return _features_then_tiles(inputs, write_building_features, output, tileset, metadata, scratch)
 
 
 def building_centroid_pmtiles(
@@ -483,6 +482,4 @@ def building_centroid_pmtiles(
 ) -> PMTilesSummary:
     """Building centroids with RPS 2011/2047 (3 decimals, both > 0), layer ``risk``."""
     inputs = [(BUILDING_LAYER, str(path)) for path in region_files]
-    return _features_then_tiles(
-        inputs, write_centroid_features, output, tileset, metadata, scratch
-    )
+    return _features_then_tiles(inputs, write_centroid_features, output, tileset, metadata, scratch)
