@@ -26,6 +26,7 @@ from ocr_assets.rollups import (
     CENTROID_TILES,
     LEVELS,
     REGION_TILES,
+    DatasetMetadata,
     Tileset,
     building_centroid_pmtiles,
     building_pmtiles,
@@ -37,8 +38,9 @@ from ocr_assets.rollups import (
     write_summary_statistics,
 )
 from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE
-from ocr_assets.rollups.schema import STATISTICS_VARIABLES, analysis_columns
+from ocr_assets.rollups.schema import RISK_VARIABLES, STATISTICS_VARIABLES, analysis_columns
 from ocr_assets.rollups.tiles import rewrite_pmtiles_metadata
+from ocr_assets.science import BUILDING_VARIABLES, VARIABLES
 from ocr_assets_tests import rollups_cases as cases
 
 
@@ -283,3 +285,22 @@ def test_metadata_rewrite_keeps_every_tile_with_leaf_directories(tmp_path: Path)
         assert reader.metadata() == {"note": "x" * 5000}
         for tile_id in rng.sample(sorted(tiles), 100):  # reading each tile decodes its leaf
             assert reader.get(*tileid_to_zxy(tile_id)) == tiles[tile_id]
+
+
+def test_metadata_dicts_are_the_published_ones() -> None:
+    common = ["version", "provider", "terms_of_access", "data_sources"]
+    vector, raster = cases.METADATA.vector(), cases.METADATA.raster()
+    assert list(vector) == [*common, "license_name", "license_url", "notice"]
+    assert list(raster) == [*common, "license_name", "license_url"]
+    assert {k: vector[k] for k in common} == {k: raster[k] for k in common}
+    assert (vector["license_name"], raster["license_name"]) == ("ODBL", "CC-BY-4.0")
+    assert vector["notice"].startswith("Contains information from the Overture Maps Foundation")
+    assert DatasetMetadata.for_version(None).version == "unversioned"
+    assert DatasetMetadata.for_version("1.2.3").vector()["version"] == "1.2.3"
+    with pytest.raises(ValueError, match="one non-empty line"):
+        DatasetMetadata("1.2\n3")
+
+
+def test_published_variable_order_covers_the_science_variables() -> None:
+    assert sorted(RISK_VARIABLES) == sorted(VARIABLES)
+    assert sorted(STATISTICS_VARIABLES) == sorted(BUILDING_VARIABLES)
