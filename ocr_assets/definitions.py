@@ -60,7 +60,9 @@ def build_definitions(
     if regions is None:
         regions = os.environ.get("OCR_REGIONS") or get_policy(settings.environment).default_regions
     enabled = branches.selection()
-    assets, checks = build_assets(region_partitions(settings.input_root, regions))
+    assets, checks = build_assets(
+        region_partitions(settings.input_root, regions, settings.environment)
+    )
     rollups = [
         asset
         for asset in assets

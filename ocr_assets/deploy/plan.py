@@ -67,7 +67,7 @@ class DeploymentPlan:
         version: Semantic version (``None`` when unversioned).
         storage_root: Normalised storage root.
         region_selection: The selection text the regions came from.
-        regions: Selected region IDs, north-west first.
+        regions: Selected region IDs, south-west first.
         wipe: Whether the environment's outputs are wiped first.
         force: Whether regions already in the raster store are processed again.
         retries: Per-region retries of region processing.
@@ -172,7 +172,8 @@ def build_plan(
         variables: The deployment variables (e.g. ``os.environ``; other keys are ignored).
             Unset ones take the environment's defaults.
         grid: Grid the regions are checked against (default: the environment's, the demo grid
-            for ``local`` and the 15 x 45 CONUS grid elsewhere); pass the inputs' grid when known.
+            for ``local`` and the published 17 x 47 CONUS grid elsewhere); pass the inputs' grid
+            when known.
         available_regions: Regions holding input data, when known; ``all`` then means these.
         compute_overrides: Overrides applied over ``OCR_COMPUTE_OVERRIDES``.
 
