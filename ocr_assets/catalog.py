@@ -105,7 +105,7 @@ def grid_of(store: str, ds: xr.Dataset, var: str) -> RegionGrid:
             raise ValueError(
                 f"{store}: coordinate {name!r} needs at least 2 values, found {coord.size}"
             )
-        step = (coord[-1] - coord[0]) / (coord.size - 1)
+        step = float((coord[-1] - coord[0]) / (coord.size - 1))
         if not step > 0:
             raise ValueError(f"{store}: coordinate {name!r} must be ascending, it is not")
         steps[name] = step
