@@ -64,9 +64,10 @@ DEPLOYMENT_JOB = "deploy"
 #: running deployment per value of this tag.
 DEPLOYMENT_RUN_TAG = "ocr/deployment"
 
-#: The seed's three QA places (central Washington) in the published numbering (``y0`` the
-#: southernmost band of the published grid, ``CONUS_GRID``). The seed's diagram calls them
-#: ``y2_x5``-``y2_x7``, counted from the north on an older grid where those IDs are ocean.
+#: The seed's three QA places (Washington, 121.5-117.3 W, 48.3-50.1 N) in the published
+#: numbering (``y0`` the southernmost band of the published grid, ``CONUS_GRID``). The seed's
+#: diagram calls them ``y2_x5``-``y2_x7``, counted from the north on an older grid; on the
+#: published grid those IDs are ocean.
 QA_REGIONS: tuple[str, ...] = ("y14_x5", "y14_x6", "y14_x7")
 
 

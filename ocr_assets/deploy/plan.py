@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ocr_assets.data import published_valid_region_ids
 from ocr_assets.deploy.compute import RETRY_DELAY_SECONDS, ClusterSpec, cluster_spec
 from ocr_assets.deploy.environments import (
     check_wipe,
@@ -174,7 +175,9 @@ def build_plan(
         grid: Grid the regions are checked against (default: the environment's, the demo grid
             for ``local`` and the published 17 x 47 CONUS grid elsewhere); pass the inputs' grid
             when known.
-        available_regions: Regions holding input data, when known; ``all`` then means these.
+        available_regions: Regions holding input data, when known (by default the shipped
+            valid IDs of the published grid in the environments on the published inputs);
+            ``all`` then means these.
         compute_overrides: Overrides applied over ``OCR_COMPUTE_OVERRIDES``.
 
     Raises:
@@ -193,6 +196,8 @@ def build_plan(
     version = resolve_version(environment, variables.get("OCR_VERSION") or None)
     wipe = check_wipe(environment, parse_bool(variables.get("OCR_WIPE", ""), "OCR_WIPE"))
     selection = variables.get("OCR_REGIONS", "").strip() or policy.default_regions
+    if grid is None and available_regions is None and policy.published_inputs:
+        available_regions = published_valid_region_ids()
     regions = select_regions(selection, policy.grid if grid is None else grid, available_regions)
     branches = {
         "risk_pyramid": read_flag(variables, "OCR_CREATE_PYRAMID", policy.create_pyramid),
