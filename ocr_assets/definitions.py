@@ -60,9 +60,7 @@ def build_definitions(
     if regions is None:
         regions = os.environ.get("OCR_REGIONS") or get_policy(settings.environment).default_regions
     enabled = branches.selection()
-    assets, checks = build_assets(
-        region_partitions(settings.input_root, regions, settings.environment)
-    )
+    assets, checks = build_assets(region_partitions(settings.input_root, regions))
     rollups = [
         asset
         for asset in assets

@@ -2,15 +2,16 @@
 
 Building them does no I/O when the inputs' grid is known in advance:
 
-- the ``qa``, ``staging`` and ``production`` environments read the published inputs, whose
-  grid is the published CONUS grid; its 405 valid region IDs ship with the package
-  (:mod:`ocr_assets.data`), so the stores are not opened when the code location loads;
-- elsewhere (``local``: the demo, tests, a cut-out of the real grid) the valid IDs are a
-  property of whatever inputs the root holds, read through the input catalog (from its cached
-  ``valid_region_ids.json``, computed from CRPS once when missing). Before any input exists (a
-  fresh clone, ``dagster definitions validate`` in CI) they are the demo grid's valid IDs,
-  which ship with the package too, so the code location always loads and the asset graph is the
-  same; runs then fail with the catalog's message about the missing inputs.
+- inputs in the published bucket (``OCR_INPUT_ROOT`` at or below ``s3://carbonplan-ocr``, which
+  the input layout mirrors) are the published data sets on the published CONUS grid; its 405
+  valid region IDs ship with the package (:mod:`ocr_assets.data`), so no store is opened when
+  the code location loads;
+- any other root (the demo, tests, a cut-out of the real grid) holds inputs whose valid IDs are
+  read through the input catalog (from its cached ``valid_region_ids.json``, computed from CRPS
+  once when missing). Before any input exists (a fresh clone, ``dagster definitions validate``
+  in CI) they are the demo grid's valid IDs, which ship with the package too, so the code
+  location always loads and the asset graph is the same; runs then fail with the catalog's
+  message about the missing inputs.
 
 A deployment narrows the partitions to its region selection (``OCR_REGIONS``: the QA set, the
 staging set, explicit IDs or ``all``), so the roll-ups, which read every region partition,
@@ -23,18 +24,27 @@ import dagster as dg
 
 from ocr_assets.catalog import InputCatalog
 from ocr_assets.data import demo_valid_region_ids, published_valid_region_ids
-from ocr_assets.deploy.environments import get_policy, select_regions
+from ocr_assets.deploy.environments import select_regions
 from ocr_assets.regions import CONUS_GRID, RegionGrid
 
+#: The bucket of the published inputs.
+PUBLISHED_BUCKET = "s3://carbonplan-ocr"
 
-def valid_region_ids(input_root: str, environment: str = "local") -> tuple[RegionGrid, list[str]]:
-    """The grid and valid region IDs of the environment's inputs under ``input_root``.
 
-    Environments on the published inputs get the shipped list without opening the inputs;
-    otherwise the catalog's, and the demo grid's shipped list when the inputs are absent.
+def on_published_inputs(input_root: str) -> bool:
+    """Whether ``input_root`` lies in the published bucket (whose inputs are on the published
+    grid); decided from the text alone."""
+    root = input_root.rstrip("/")
+    return root == PUBLISHED_BUCKET or root.startswith(PUBLISHED_BUCKET + "/")
+
+
+def valid_region_ids(input_root: str) -> tuple[RegionGrid, list[str]]:
+    """The grid and valid region IDs of the inputs under ``input_root``.
+
+    The published inputs get the shipped list without opening them; other roots the catalog's,
+    or the demo grid's shipped list when the inputs are absent.
     """
-    policy = get_policy(environment)
-    if policy.published_inputs:
+    if on_published_inputs(input_root):
         return CONUS_GRID, published_valid_region_ids()
     catalog = InputCatalog(input_root)
     try:
@@ -45,7 +55,7 @@ def valid_region_ids(input_root: str, environment: str = "local") -> tuple[Regio
 
 
 def region_partitions(
-    input_root: str, selection: str | None = None, environment: str = "local"
+    input_root: str, selection: str | None = None
 ) -> dg.StaticPartitionsDefinition:
     """A static partition per valid region ID, in grid order (south-west first).
 
@@ -55,7 +65,7 @@ def region_partitions(
         DeploymentError: naming ``OCR_REGIONS`` when the selection is malformed, lies outside
             the grid or names regions without input data.
     """
-    grid, region_ids = valid_region_ids(input_root, environment)
+    grid, region_ids = valid_region_ids(input_root)
     if selection is None or not selection.strip():
         return dg.StaticPartitionsDefinition(region_ids)
     chosen = set(select_regions(selection, grid, region_ids))

@@ -127,20 +127,24 @@ def test_partitions_fall_back_to_the_demo_grid_without_inputs(tmp_path: Path) ->
     assert set(region_ids) < set(grid.all_region_ids())
 
 
-def test_published_environments_load_partitions_without_reading_inputs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_published_inputs_give_partitions_without_reading_them(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def no_io(*args: object, **kwargs: object) -> None:
         raise AssertionError("the input catalog was used while loading the code location")
 
     monkeypatch.setattr(InputCatalog, "__init__", no_io)
-    grid, region_ids = valid_region_ids(str(tmp_path / "no-inputs"), "production")
-    assert grid is CONUS_GRID and region_ids == published_valid_region_ids()
-    staging = region_partitions(str(tmp_path), "staging", "staging").get_partition_keys()
+    for root in ("s3://carbonplan-ocr", "s3://carbonplan-ocr/", "s3://carbonplan-ocr/input"):
+        grid, region_ids = valid_region_ids(root)
+        assert grid is CONUS_GRID and region_ids == published_valid_region_ids()
+    staging = region_partitions("s3://carbonplan-ocr", "staging").get_partition_keys()
     assert len(staging) == 47 and staging[0] == "y5_x7"  # grid order, south-west first
-    assert region_partitions(str(tmp_path), "qa", "qa").get_partition_keys() == [
+    assert region_partitions("s3://carbonplan-ocr", "qa").get_partition_keys() == [
         "y14_x5", "y14_x6", "y14_x7",
     ]  # fmt: skip
+    # Another bucket is not the published inputs: the catalog is asked.
+    with pytest.raises(AssertionError, match="input catalog was used"):
+        valid_region_ids("s3://carbonplan-ocr-copy/input")
 
 
 def test_package_exports_defs_lazily() -> None:

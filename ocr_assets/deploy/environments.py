@@ -128,9 +128,6 @@ class EnvironmentPolicy:
         url: Where the deployment is published, if anywhere.
         default_storage_root: Storage root when neither the env file nor the process sets one.
         grid: The region grid selections are checked against when the inputs are not at hand.
-        published_inputs: Whether the environment reads the published inputs (on ``grid``, the
-            published CONUS grid): its region partitions are then the valid region IDs shipped
-            with the package, and loading the code location opens no input store.
     """
 
     name: str
@@ -145,7 +142,6 @@ class EnvironmentPolicy:
     url: str | None
     default_storage_root: str | None
     grid: RegionGrid
-    published_inputs: bool
 
 
 POLICIES: dict[str, EnvironmentPolicy] = {
@@ -162,7 +158,6 @@ POLICIES: dict[str, EnvironmentPolicy] = {
         url=None,
         default_storage_root="./data",
         grid=demo_grid(),
-        published_inputs=False,
     ),
     "qa": EnvironmentPolicy(
         name="qa",
@@ -177,7 +172,6 @@ POLICIES: dict[str, EnvironmentPolicy] = {
         url="https://ocr.qa.carbonplan.org",
         default_storage_root=None,
         grid=CONUS_GRID,
-        published_inputs=True,
     ),
     "staging": EnvironmentPolicy(
         name="staging",
@@ -192,7 +186,6 @@ POLICIES: dict[str, EnvironmentPolicy] = {
         url="https://ocr.staging.carbonplan.org",
         default_storage_root=None,
         grid=CONUS_GRID,
-        published_inputs=True,
     ),
     "production": EnvironmentPolicy(
         name="production",
@@ -207,7 +200,6 @@ POLICIES: dict[str, EnvironmentPolicy] = {
         url="https://carbonplan.org/research/climate-risk",
         default_storage_root=None,
         grid=CONUS_GRID,
-        published_inputs=True,
     ),
 }
 
