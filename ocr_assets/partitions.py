@@ -23,19 +23,9 @@ from __future__ import annotations
 import dagster as dg
 
 from ocr_assets.catalog import InputCatalog
-from ocr_assets.data import demo_valid_region_ids, published_valid_region_ids
+from ocr_assets.data import demo_valid_region_ids, on_published_inputs, published_valid_region_ids
 from ocr_assets.deploy.environments import select_regions
 from ocr_assets.regions import CONUS_GRID, RegionGrid
-
-#: The bucket of the published inputs.
-PUBLISHED_BUCKET = "s3://carbonplan-ocr"
-
-
-def on_published_inputs(input_root: str) -> bool:
-    """Whether ``input_root`` lies in the published bucket (whose inputs are on the published
-    grid); decided from the text alone."""
-    root = input_root.rstrip("/")
-    return root == PUBLISHED_BUCKET or root.startswith(PUBLISHED_BUCKET + "/")
 
 
 def valid_region_ids(input_root: str) -> tuple[RegionGrid, list[str]]:

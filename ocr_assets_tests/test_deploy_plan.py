@@ -103,10 +103,17 @@ def test_staging_plan_is_the_published_staging_set() -> None:
     assert plan.url == "https://ocr.staging.carbonplan.org"
 
 
+def test_plan_on_the_published_inputs_selects_among_their_valid_regions() -> None:
+    published = {"OCR_INPUT_ROOT": "s3://carbonplan-ocr"}
+    plan = build_plan(variables("production", OCR_VERSION="1.2.3", **published))
+    assert plan.regions == tuple(published_valid_region_ids()) and len(plan.regions) == 405
+    with pytest.raises(DeploymentError, match=r"1 region\(s\) hold no input data: y2_x5"):
+        build_plan(variables("qa", OCR_REGIONS="y2_x5 y14_x5", **published))
+
+
 def test_production_plan_is_versioned_and_never_wipes() -> None:
     plan = build_plan(variables("production", OCR_VERSION="1.2.3"))
-    # "all" on the published inputs: the regions holding data.
-    assert plan.regions == tuple(published_valid_region_ids()) and len(plan.regions) == 405
+    assert len(plan.regions) == 17 * 47  # inputs unknown: every region of the grid
     for asset in plan.assets.values():
         for uri in asset.uris:
             assert "/production/v1.2.3/" in uri, uri
@@ -243,7 +250,6 @@ def test_cli_readable_summary(
         (["--environment", "production", "--version", "1.0.0", "--wipe"], "OCR_WIPE=true refused"),
         (["--environment", "production"], "OCR_VERSION is required in production"),
         (["--environment", "qa", "--regions", "y14_x5 y40_x2"], "outside the 17 x 47"),
-        (["--environment", "qa", "--regions", "y2_x5"], "hold no input data: y2_x5"),
     ],
 )
 def test_cli_errors_exit_2_naming_the_setting(

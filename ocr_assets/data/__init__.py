@@ -22,6 +22,9 @@ from typing import Any
 PUBLISHED_VALID_REGION_IDS_FILE = "valid_region_ids.json"
 DEMO_VALID_REGION_IDS_FILE = "demo_valid_region_ids.json"
 
+#: The bucket of the published inputs (``OCR_INPUT_ROOT`` mirrors its layout).
+PUBLISHED_BUCKET = "s3://carbonplan-ocr"
+
 
 def _load(name: str) -> Any:
     return json.loads(resources.files(__name__).joinpath(name).read_text())
@@ -52,3 +55,10 @@ def demo_valid_region_ids() -> tuple[dict[str, Any], list[str]]:
     """The demo grid's parameters (``RegionGrid.to_dict()``) and its valid region IDs."""
     grid, region_ids = _demo()
     return dict(grid), list(region_ids)
+
+
+def on_published_inputs(input_root: str) -> bool:
+    """Whether an input root lies in the published bucket, whose inputs are on the published
+    grid (so :func:`published_valid_region_ids` are theirs); decided from the text alone."""
+    root = input_root.rstrip("/")
+    return root == PUBLISHED_BUCKET or root.startswith(PUBLISHED_BUCKET + "/")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ocr_assets.data import published_valid_region_ids
+from ocr_assets.data import on_published_inputs, published_valid_region_ids
 from ocr_assets.deploy.compute import RETRY_DELAY_SECONDS, ClusterSpec, cluster_spec
 from ocr_assets.deploy.environments import (
     check_wipe,
@@ -28,7 +28,7 @@ from ocr_assets.deploy.environments import (
 )
 from ocr_assets.deploy.layout import ASSET_KEYS, PARTITIONED_ASSETS, Layout
 from ocr_assets.deploy.naming import DeploymentError
-from ocr_assets.regions import CONUS_GRID, RegionGrid
+from ocr_assets.regions import RegionGrid
 
 #: Regions listed in full by :meth:`DeploymentPlan.render`; longer selections are shortened.
 _RENDER_REGIONS = 40
@@ -175,8 +175,9 @@ def build_plan(
         grid: Grid the regions are checked against (default: the environment's, the demo grid
             for ``local`` and the published 17 x 47 CONUS grid elsewhere); pass the inputs' grid
             when known.
-        available_regions: Regions holding input data, when known (by default on the
-            published grid, its valid IDs shipped with the package); ``all`` then means these.
+        available_regions: Regions holding input data, when known; ``all`` then means these.
+            By default, for inputs in the published bucket (``OCR_INPUT_ROOT``), the valid IDs
+            of the published grid shipped with the package; otherwise unknown.
         compute_overrides: Overrides applied over ``OCR_COMPUTE_OVERRIDES``.
 
     Raises:
@@ -195,7 +196,7 @@ def build_plan(
     version = resolve_version(environment, variables.get("OCR_VERSION") or None)
     wipe = check_wipe(environment, parse_bool(variables.get("OCR_WIPE", ""), "OCR_WIPE"))
     selection = variables.get("OCR_REGIONS", "").strip() or policy.default_regions
-    if grid is None and available_regions is None and policy.grid == CONUS_GRID:
+    if available_regions is None and on_published_inputs(variables.get("OCR_INPUT_ROOT", "")):
         available_regions = published_valid_region_ids()
     regions = select_regions(selection, policy.grid if grid is None else grid, available_regions)
     branches = {
