@@ -50,7 +50,7 @@ def sample_buildings(
     A building belongs to the region when its footprint centroid lies in the region's
     half-open pixel-edge box ``[west, east) x [south, north)`` (the grid's outer east and north
     edges closed; :meth:`RegionGrid.region_indices`), so every building of the grid belongs to
-    exactly one region, also on a border (the published selection loses or repeats some).
+    exactly one region, also on a border (the published selection loses some).
     Values come from the pixel nearest to the centroid; buildings with any NaN value are
     dropped.
 
