@@ -36,7 +36,8 @@ from odc.geo.xr import assign_crs
 from pyproj import CRS, Transformer
 from upath import UPath
 
-from ocr_assets.regions import Bounds, RegionGrid
+from ocr_assets.data import published_valid_region_ids
+from ocr_assets.regions import CONUS_GRID, Bounds, RegionGrid
 
 SCOTT_STORE = "scott-et-al-2024-30m-4326.zarr"
 CONUS404_STORE = "conus404-hourly.zarr"
@@ -48,10 +49,8 @@ RILEY_YEARS: tuple[int, ...] = (2011, 2047)
 #: Census levels, coarsest first.
 CENSUS_LEVELS: tuple[str, ...] = ("nation", "states", "counties", "tracts", "blocks")
 
-#: Pixel size of the Scott (and Riley 30 m) grid in degrees: 1 arc-second.
-PIXEL_SIZE_DEGREES = 1 / 3600
-#: Tolerance on the 30 m grid's coordinate spacing, degrees.
-PIXEL_SIZE_TOLERANCE = 1e-9
+#: Pixel size of the Scott (and Riley 30 m) grid in degrees (about 34 m by 25 m at 40 N).
+PIXEL_SIZE_DEGREES = CONUS_GRID.pixel_size
 #: Pixel size of the Riley native grid, metres (EPSG:5070).
 RILEY_RESOLUTION_M = 270.0
 #: Extra coarse pixels kept around a region's buffered window in ``riley_270m``.
@@ -62,10 +61,10 @@ HOW_TO_GENERATE = (
     "`python -m ocr_assets.synthetic --root {root}`"
 )
 
-# Grid parameters stored in the Scott store's attributes (see ocr_assets.synthetic).
-_GRID_ATTRS = ("west", "north", "region_rows", "region_cols", "n_region_rows", "n_region_cols")
 # A coordinate may be off its expected pixel centre by this fraction of a pixel.
 _COORD_TOLERANCE_PX = 1e-3
+# The two axes' steps may differ by this fraction of a pixel.
+_STEP_TOLERANCE = 1e-9
 
 
 def riley_store(year: int, resolution: str) -> str:
@@ -84,6 +83,136 @@ def census_file(level: str) -> str:
     if level not in CENSUS_LEVELS:
         raise ValueError(f"unknown census level {level!r}: expected one of {CENSUS_LEVELS}")
     return f"census/{level}.parquet"
+
+
+def grid_of(store: str, ds: xr.Dataset, var: str) -> RegionGrid:
+    """The region grid of ``ds[var]``: pixel size, origin and shape from its coordinates, the
+    region size from its storage chunks (the last chunk of an axis may be partial).
+
+    Raises:
+        ValueError: naming ``store``, the expected and the found value, when the variable is
+            not on ascending, regular ``(latitude, longitude)`` EPSG:4326 coordinates with one
+            step along both axes, or has no usable chunking.
+    """
+    da = _data_var(ds, var, store)
+    if da.dims != ("latitude", "longitude"):
+        raise ValueError(f"{store}: {var} dims must be ('latitude', 'longitude'), found {da.dims}")
+    _check_crs(store, _crs_of(ds, var), 4326)
+    axes = {name: np.asarray(ds[name].values, dtype=np.float64) for name in da.dims}
+    steps = {}
+    for name, coord in axes.items():
+        if coord.size < 2:
+            raise ValueError(
+                f"{store}: coordinate {name!r} needs at least 2 values, found {coord.size}"
+            )
+        step = float((coord[-1] - coord[0]) / (coord.size - 1))
+        if not step > 0:
+            raise ValueError(f"{store}: coordinate {name!r} must be ascending, it is not")
+        steps[name] = step
+    pixel_size = steps["latitude"]
+    if abs(steps["longitude"] - pixel_size) > _STEP_TOLERANCE * pixel_size:
+        raise ValueError(
+            f"{store}: the pixel size must be the same along both axes, found "
+            f"{pixel_size!r} (latitude) and {steps['longitude']!r} (longitude)"
+        )
+    for name, coord in axes.items():
+        centres = coord[0] + np.arange(coord.size) * pixel_size
+        worst = int(np.argmax(np.abs(coord - centres)))
+        if abs(coord[worst] - centres[worst]) > _COORD_TOLERANCE_PX * pixel_size:
+            raise ValueError(
+                f"{store}: coordinate {name!r} must be regular with step {pixel_size!r} "
+                f"(within {_COORD_TOLERANCE_PX} pixel), found {float(coord[worst])!r} at index "
+                f"{worst} where {float(centres[worst])!r} was expected"
+            )
+    region_rows, region_cols = _region_chunks(store, da)
+    return RegionGrid(
+        west=float(axes["longitude"][0] - pixel_size / 2),
+        south=float(axes["latitude"][0] - pixel_size / 2),
+        pixel_size=float(pixel_size),
+        height=int(axes["latitude"].size),
+        width=int(axes["longitude"].size),
+        region_rows=region_rows,
+        region_cols=region_cols,
+    )
+
+
+def _region_chunks(store: str, da: xr.DataArray) -> tuple[int, int]:
+    """``(rows, cols)`` of the storage chunks of ``da`` (the dask chunks when not stored):
+    uniform along each axis except for a smaller last chunk."""
+    encoded = da.encoding.get("chunks")
+    if encoded is not None:
+        rows, cols = (int(c) for c in encoded)
+        return rows, cols
+    if da.chunks is None:
+        raise ValueError(f"{store}: {da.name} has no chunking; expected one chunk per region")
+    sizes = []
+    for name, chunks in zip(da.dims, da.chunks, strict=True):
+        first = int(chunks[0])
+        if any(int(c) != first for c in chunks[:-1]) or int(chunks[-1]) > first:
+            raise ValueError(
+                f"{store}: {da.name} chunks along {name!r} must be uniform except a smaller "
+                f"last chunk, found {tuple(int(c) for c in chunks)}"
+            )
+        sizes.append(first)
+    return sizes[0], sizes[1]
+
+
+def same_geometry(a: RegionGrid, b: RegionGrid) -> bool:
+    """Whether two grids have the same shape and chunks, and origins and pixel sizes within a
+    thousandth of a pixel (over the whole grid) of each other; the buffer is not compared."""
+    shape_a = (a.height, a.width, a.region_rows, a.region_cols)
+    shape_b = (b.height, b.width, b.region_rows, b.region_cols)
+    tol = _COORD_TOLERANCE_PX * b.pixel_size
+    return (
+        shape_a == shape_b
+        and abs(a.west - b.west) <= tol
+        and abs(a.south - b.south) <= tol
+        and abs(a.pixel_size - b.pixel_size) * max(a.height, a.width) <= tol
+    )
+
+
+def valid_region_ids_of(crps: xr.DataArray, grid: RegionGrid) -> list[str]:
+    """Region IDs of ``grid`` where ``crps`` (latitude, longitude ascending, the grid's shape)
+    holds any non-NaN value, in grid order; one dask task per region."""
+    if crps.shape != (grid.height, grid.width):
+        raise ValueError(
+            f"CRPS of shape {crps.shape} does not match the grid {(grid.height, grid.width)}"
+        )
+    blocks = crps.chunk({"latitude": grid.region_rows, "longitude": grid.region_cols}).data
+    any_valid = blocks.map_blocks(
+        lambda block: (~np.isnan(block)).any(keepdims=True),
+        chunks=((1,) * grid.n_region_rows, (1,) * grid.n_region_cols),
+        dtype=bool,
+    ).compute()
+    return [
+        grid.region_id(row, col)
+        for row in range(grid.n_region_rows)
+        for col in range(grid.n_region_cols)
+        if any_valid[row, col]
+    ]
+
+
+def _read_valid_region_ids(path: UPath, grid: RegionGrid) -> list[str]:
+    """The IDs cached in ``path`` (``valid_region_ids.json``), checked against ``grid``."""
+    doc = json.loads(path.read_text())
+    if not isinstance(doc, dict) or "region_ids" not in doc or "grid" not in doc:
+        raise ValueError(f"{path}: expected a JSON object with 'region_ids' and 'grid'")
+    try:
+        stored = RegionGrid(**doc["grid"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path}: its grid {doc['grid']} is not a valid grid description ({error}); "
+            "delete the file to recompute it"
+        ) from error
+    if not same_geometry(stored, grid):
+        raise ValueError(
+            f"{path}: cached for grid {doc['grid']}, but the CRPS store has grid "
+            f"{grid.to_dict()}; delete the file to recompute it"
+        )
+    region_ids = list(doc["region_ids"])
+    for region_id in region_ids:
+        grid.parse(region_id)
+    return region_ids
 
 
 def valid_region_ids_document(region_ids: Sequence[str], grid: RegionGrid) -> dict[str, Any]:
@@ -228,79 +357,21 @@ class InputCatalog:
 
     @cached_property
     def grid(self) -> RegionGrid:
-        """The region grid of the inputs, read from the Scott store and validated.
+        """The region grid of the inputs, read from the Scott store's ``CRPS`` and validated.
 
-        The store must be in EPSG:4326 with ascending 1/3600 degree coordinates and chunks of
-        exactly one region; grid parameters stored in its attributes (``west``, ``north``,
-        ``region_rows``...) must agree with its coordinates. Without those attributes the
-        origin comes from the coordinates and the region size from the chunking.
+        Pixel size, origin and shape come from the coordinates, the region size from the
+        storage chunks (the last chunk of each axis may be partial). The store must be in
+        EPSG:4326 with dims ``(latitude, longitude)``, both ascending and regular with the same
+        step. A store whose geometry is the published grid's (within a thousandth of a pixel)
+        gets :data:`~ocr_assets.regions.CONUS_GRID` itself.
+
+        Raises:
+            ValueError: naming the store, the expected and the found value, for any mismatch.
         """
         store = str(self.path(SCOTT_STORE))
         ds = self.scott()
-        crps = ds["CRPS"]
-        if crps.dims != ("latitude", "longitude"):
-            raise ValueError(
-                f"{store}: CRPS dims must be ('latitude', 'longitude'), found {crps.dims}"
-            )
-        _check_crs(store, _crs_of(ds, "CRPS"), 4326)
-        lat = np.asarray(ds["latitude"].values, dtype=np.float64)
-        lon = np.asarray(ds["longitude"].values, dtype=np.float64)
-        ps = PIXEL_SIZE_DEGREES
-        _check_spacing(store, "latitude", lat, ps, PIXEL_SIZE_TOLERANCE)
-        _check_spacing(store, "longitude", lon, ps, PIXEL_SIZE_TOLERANCE)
-
-        chunks = crps.encoding.get("chunks")
-        if chunks is None:
-            raise ValueError(f"{store}: CRPS has no chunk encoding; expected one chunk per region")
-        attrs = ds.attrs
-        if all(key in attrs for key in _GRID_ATTRS):
-            grid = RegionGrid(
-                west=float(attrs["west"]),
-                north=float(attrs["north"]),
-                pixel_size=ps,
-                region_rows=int(attrs["region_rows"]),
-                region_cols=int(attrs["region_cols"]),
-                n_region_rows=int(attrs["n_region_rows"]),
-                n_region_cols=int(attrs["n_region_cols"]),
-                buffer_degrees=float(attrs.get("buffer_degrees", 0.15)),
-            )
-        else:
-            rows, cols = (int(c) for c in chunks)
-            if lat.size % rows or lon.size % cols:
-                raise ValueError(
-                    f"{store}: shape {(lat.size, lon.size)} must be a whole number of "
-                    f"chunks {(rows, cols)} (one chunk per region)"
-                )
-            grid = RegionGrid(
-                west=float(lon[0] - ps / 2),
-                north=float(lat[-1] + ps / 2),
-                pixel_size=ps,
-                region_rows=rows,
-                region_cols=cols,
-                n_region_rows=lat.size // rows,
-                n_region_cols=lon.size // cols,
-            )
-        expected_chunks = (grid.region_rows, grid.region_cols)
-        if tuple(int(c) for c in chunks) != expected_chunks:
-            raise ValueError(
-                f"{store}: chunks must be one region {expected_chunks}, found {tuple(chunks)}"
-            )
-        if (lat.size, lon.size) != (grid.height, grid.width):
-            raise ValueError(
-                f"{store}: shape must be {(grid.height, grid.width)} for the grid in its "
-                f"attributes, found {(lat.size, lon.size)}"
-            )
-        tol = _COORD_TOLERANCE_PX * ps
-        for name, found, expected in (
-            ("longitude", lon[0], grid.longitude()[0]),
-            ("latitude", lat[-1], grid.latitude()[-1]),
-        ):
-            if abs(found - expected) > tol:
-                raise ValueError(
-                    f"{store}: first pixel centre of {name!r} must be {expected!r} for the "
-                    f"grid in its attributes, found {float(found)!r}"
-                )
-        return grid
+        grid = grid_of(store, ds, "CRPS")
+        return CONUS_GRID if same_geometry(grid, CONUS_GRID) else grid
 
     def riley_30m(self, year: int) -> xr.DataArray:
         """Riley et al. 2025 ``BP`` of ``year`` on the 30 m grid (lazy, same shape as Scott).
@@ -379,49 +450,30 @@ class InputCatalog:
 
     # ------------------------------------------------------------------ regions
     def valid_region_ids(self) -> list[str]:
-        """Region IDs with any non-NaN CRPS, in grid order.
+        """Region IDs with any non-NaN CRPS, in grid order (south-west first).
 
-        Read from ``valid_region_ids.json``; when that file is missing they are computed from
-        the CRPS store (one pass over the data) and, for a local root, cached in it.
+        On the published grid, the list shipped with the package. On any other grid (the
+        demo's, a cut-out of the real grid) they are read from ``valid_region_ids.json`` under
+        the root; when that file is missing they are computed from the CRPS store (one pass
+        over the data) and cached: in that file for a local root, in memory otherwise.
         """
+        return list(self._valid_region_ids)
+
+    @cached_property
+    def _valid_region_ids(self) -> tuple[str, ...]:
         grid = self.grid
+        if grid == CONUS_GRID:
+            return tuple(published_valid_region_ids())
         path = self.path(VALID_REGION_IDS_FILE)
         if path.exists():
-            doc = json.loads(path.read_text())
-            if not isinstance(doc, dict) or "region_ids" not in doc or "grid" not in doc:
-                raise ValueError(f"{path}: expected a JSON object with 'region_ids' and 'grid'")
-            stored = RegionGrid(**doc["grid"])
-            if not _same_grid(stored, grid):
-                raise ValueError(
-                    f"{path}: cached for grid {doc['grid']}, but the CRPS store has grid "
-                    f"{grid.to_dict()}; delete the file to recompute it"
-                )
-            region_ids = list(doc["region_ids"])
-            for region_id in region_ids:
-                grid.parse(region_id)
-            return region_ids
+            return tuple(_read_valid_region_ids(path, grid))
         region_ids = self._compute_valid_region_ids()
         if self._is_local:
             _write_json_atomically(path.path, valid_region_ids_document(region_ids, grid))
-        return region_ids
+        return tuple(region_ids)
 
     def _compute_valid_region_ids(self) -> list[str]:
-        grid = self.grid
-        any_valid = (
-            self.scott()["CRPS"]
-            .notnull()
-            .coarsen(latitude=grid.region_rows, longitude=grid.region_cols)
-            .any()
-            .values
-        )
-        # latitude is ascending: the last block row is region row 0 (the northernmost).
-        any_valid = any_valid[::-1]
-        return [
-            grid.region_id(row, col)
-            for row in range(grid.n_region_rows)
-            for col in range(grid.n_region_cols)
-            if any_valid[row, col]
-        ]
+        return valid_region_ids_of(self.scott()["CRPS"], self.grid)
 
     def region_inputs(self, region_id: str) -> RegionInputs:
         """Load the inputs of one region's buffered window into memory.
@@ -431,13 +483,13 @@ class InputCatalog:
         """
         grid = self.grid
         rows, cols = grid.buffered_window(region_id)
-        index = {"latitude": grid.latitude_index(rows), "longitude": cols}
+        index = {"latitude": rows, "longitude": cols}
         scott = self.scott()
         crps = scott["CRPS"].isel(index).load()
 
         region_rows, region_cols = grid.window(region_id)
         inner = crps.isel(
-            latitude=slice(rows.stop - region_rows.stop, rows.stop - region_rows.start),
+            latitude=slice(region_rows.start - rows.start, region_rows.stop - rows.start),
             longitude=slice(region_cols.start - cols.start, region_cols.stop - cols.start),
         )
         if not bool(inner.notnull().any()):
@@ -504,16 +556,6 @@ def _with_coords(da: xr.DataArray, coords: dict[str, np.ndarray], store: UPath) 
                 "degrees, they do not"
             )
     return da.assign_coords(coords)
-
-
-def _same_grid(a: RegionGrid, b: RegionGrid) -> bool:
-    tol = _COORD_TOLERANCE_PX * PIXEL_SIZE_DEGREES
-    da, db = a.to_dict(), b.to_dict()
-    return all(
-        abs(da[k] - db[k]) <= tol if isinstance(da[k], float) else da[k] == db[k]
-        for k in da
-        if k != "buffer_degrees"
-    )
 
 
 def _write_json_atomically(path: str, doc: dict[str, Any]) -> None:

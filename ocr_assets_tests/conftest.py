@@ -1,9 +1,10 @@
 """Shared, generic pytest fixtures for the whole suite (reuse them; don't regenerate inputs).
 
-- ``tiny_grid`` (session): a demo-style ``RegionGrid`` of 2 x 3 regions of 120 x 90 px at
-  1 arc-second from (-121.0 W, 40.0 N), buffer 0.15 degree (larger than the grid, so every
-  buffered window is the whole grid). On it, ``y0_x0`` is all ocean and the valid regions are
-  ``TINY_VALID_REGION_IDS`` (``y0_x1, y0_x2, y1_x0, y1_x1, y1_x2``); ``TINY_BUILDINGS`` and
+- ``tiny_grid`` (session): a demo-style ``RegionGrid`` of 2 x 3 whole regions of 120 x 90 px
+  on the published pixel lattice (the demo's origin), buffer 0.15 degree (larger than the grid,
+  so every buffered window is the whole grid). On it, ``y0_x0`` (south-west) is all ocean and
+  the valid regions are ``TINY_VALID_REGION_IDS`` (``y0_x1, y0_x2, y1_x0, y1_x1, y1_x2``);
+  ``TINY_BUILDINGS`` and
   ``TINY_HOURS`` are the sizes below (import them: ``from ocr_assets_tests.conftest import``).
 - ``synthetic_root`` (session): a folder holding the complete synthetic inputs
   (``ocr_assets.synthetic.generate_inputs``) on ``tiny_grid`` with 2000 buildings and 240
@@ -38,7 +39,9 @@ _bucket_numbers = itertools.count()
 @pytest.fixture(scope="session")
 def tiny_grid() -> RegionGrid:
     """2 x 3 regions of 120 x 90 px (see the module docstring)."""
-    return demo_grid(region_rows=120, region_cols=90, n_region_rows=2, n_region_cols=3)
+    return demo_grid(
+        region_rows=120, region_cols=90, n_region_rows=2, n_region_cols=3, partial=False
+    )
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from ocr_assets import science
 from ocr_assets.assets import build_region_assets, build_region_checks, wind_direction_distribution
-from ocr_assets.assets.regions import BORDER_TOLERANCE_DEG, sample_buildings
+from ocr_assets.assets.regions import sample_buildings
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.storage import RasterStore, RasterStoreConflictError, store_window
@@ -120,11 +120,9 @@ def test_region_buildings(
     assert len(table) > 0
     assert (table["region_id"] == "y0_x1").all()
     assert not table[list(science.VARIABLES)].isna().any().any()
-    west, south, east, north = tiny_grid.bounds("y0_x1")
     centroids = shapely.centroid(np.asarray(table.geometry.values))
     x, y = shapely.get_x(centroids), shapely.get_y(centroids)
-    tol = BORDER_TOLERANCE_DEG
-    assert np.all((x >= west - tol) & (x <= east + tol) & (y >= south - tol) & (y <= north + tol))
+    assert tiny_grid.contains("y0_x1", x, y).all()
     assert json.loads(pq.ParquetFile(path).schema_arrow.metadata[b"geo"])["version"] == "1.1.0"
 
     (materialization,) = result.asset_materializations_for_node("region_buildings")
@@ -134,32 +132,39 @@ def test_region_buildings(
     assert metadata["dropped_nan_rows"].value + len(table) <= metadata["candidate_rows"].value
 
 
-def test_buildings_on_a_border_belong_to_both_regions(tiny_grid: RegionGrid) -> None:
-    west, south, east, north = tiny_grid.bounds("y0_x1")
-    # Centroids: on the east edge, at the centre of the north-west pixel, west of the region.
+def test_every_building_belongs_to_exactly_one_region(tiny_grid: RegionGrid) -> None:
+    """Half-open region boxes on the centroid: no gap, no duplicate, borders included."""
     size = tiny_grid.pixel_size
-    points = [
-        (east, (south + north) / 2),
-        (west + size / 2, north - size / 2),
-        (west - size, north - size),
-    ]
+    west, south, east, north = tiny_grid.bounds("y0_x1")
+    g_west, g_south, g_east, g_north = tiny_grid.total_bounds
+    points = {
+        "inside": (west + size / 2, north - size / 2),
+        "on the west border": (west, (south + north) / 2),  # -> y0_x1
+        "on the east border": (east, (south + north) / 2),  # -> y0_x2
+        "on the north border": ((west + east) / 2, north),  # -> y1_x1
+        "on the inner corner": (east, north),  # -> y1_x2
+        "on the grid's east edge": (g_east, (south + north) / 2),  # -> y0_x2 (closed edge)
+        "on the grid's north-east corner": (g_east, g_north),  # -> y1_x2
+        "on the grid's south-west corner": (g_west, g_south),  # -> y0_x0
+        "west of the grid": (g_west - size, g_south + size),  # -> none
+    }
     buildings = gpd.GeoDataFrame(
         {
-            "id": ["edge", "inside", "outside"],
-            "GEOID": ["060010001001000"] * 3,
-            "state": ["CA"] * 3,
-            "county": ["Alameda"] * 3,
+            "id": list(points),
+            "GEOID": ["060010001001000"] * len(points),
+            "state": ["CA"] * len(points),
+            "county": ["Alameda"] * len(points),
         },
         geometry=[
             shapely.box(px - size / 4, py - size / 4, px + size / 4, py + size / 4)
-            for px, py in points
+            for px, py in points.values()
         ],
         crs="EPSG:4326",
     )
 
     def rasters(region_id: str, nan_column: int | None = None) -> xr.Dataset:
         lat_slice, lon_slice = store_window(tiny_grid, region_id)
-        shape = (tiny_grid.region_rows, tiny_grid.region_cols)
+        shape = (lat_slice.stop - lat_slice.start, lon_slice.stop - lon_slice.start)
         values = np.ones(shape, np.float32)
         if nan_column is not None:
             values[:, nan_column] = np.nan
@@ -171,18 +176,26 @@ def test_buildings_on_a_border_belong_to_both_regions(tiny_grid: RegionGrid) -> 
             },
         )
 
-    here, dropped = sample_buildings(
-        buildings, rasters("y0_x1"), tiny_grid.bounds("y0_x1"), "y0_x1"
-    )
-    assert here["id"].tolist() == ["edge", "inside"] and dropped == 0
-    east_of, _ = sample_buildings(buildings, rasters("y0_x2"), tiny_grid.bounds("y0_x2"), "y0_x2")
-    assert east_of["id"].tolist() == ["edge"]
-    assert (east_of["region_id"] == "y0_x2").all()
+    owners: dict[str, list[str]] = {name: [] for name in points}
+    for region_id in tiny_grid.all_region_ids():
+        table, dropped = sample_buildings(buildings, rasters(region_id), tiny_grid, region_id)
+        assert dropped == 0 and (table["region_id"] == region_id).all()
+        for name in table["id"]:
+            owners[name].append(region_id)
+    assert owners == {
+        "inside": ["y0_x1"],
+        "on the west border": ["y0_x1"],
+        "on the east border": ["y0_x2"],
+        "on the north border": ["y1_x1"],
+        "on the inner corner": ["y1_x2"],
+        "on the grid's east edge": ["y0_x2"],
+        "on the grid's north-east corner": ["y1_x2"],
+        "on the grid's south-west corner": ["y0_x0"],
+        "west of the grid": [],
+    }
     # A NaN at the building's pixel drops it.
-    kept, dropped = sample_buildings(
-        buildings, rasters("y0_x1", nan_column=0), tiny_grid.bounds("y0_x1"), "y0_x1"
-    )
-    assert kept["id"].tolist() == ["edge"] and dropped == 1
+    kept, dropped = sample_buildings(buildings, rasters("y0_x1", nan_column=0), tiny_grid, "y0_x1")
+    assert kept["id"].tolist() == [] and dropped == 2
 
 
 def test_failing_check_blocks_the_buildings(

@@ -8,6 +8,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import dask.array
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -23,41 +24,44 @@ from ocr_assets.catalog import (
     InputCatalog,
     census_file,
     riley_store,
+    same_geometry,
 )
-from ocr_assets.regions import RegionGrid
+from ocr_assets.data import published_valid_region_ids
+from ocr_assets.regions import CONUS_GRID, RegionGrid
 from ocr_assets_tests.conftest import TINY_VALID_REGION_IDS
 
-PS = 1 / 3600
+R = CONUS_GRID.pixel_size
 
 
-def _write(ds: xr.Dataset, path: Path, chunks: dict[str, tuple[int, ...]]) -> None:
+def _write(ds: xr.Dataset, path: Path, chunks: dict[str, tuple[int, ...]], **kwargs: object) -> None:
     for name, shape in chunks.items():
         ds[name].encoding = {**ds[name].encoding, "chunks": shape}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        ds.to_zarr(path, zarr_format=3, consolidated=True)
+        ds.to_zarr(path, zarr_format=3, consolidated=True, **kwargs)
 
 
 def _scott_like(
     root: Path,
     *,
-    spacing: float = PS,
+    west: float = -100.0,
+    south: float = 40.0,
+    shape: tuple[int, int] = (8, 15),
+    spacing: tuple[float, float] = (R, R),
     crs: str | None = "EPSG:4326",
-    chunks: tuple[int, int] = (4, 5),
-    grid_attrs: bool = True,
+    chunks: tuple[int, int] = (3, 4),
     descending: bool = False,
+    values: np.ndarray | None = None,
 ) -> None:
-    """A tiny Scott-like store of 8 x 15 px (2 x 3 regions of 4 x 5 px) from (-100, 40)."""
-    lat = 40.0 - (np.arange(8)[::-1] + 0.5) * spacing
-    lon = -100.0 + (np.arange(15) + 0.5) * spacing
+    """A tiny Scott-like store; by default 8 x 15 px in chunks of 3 x 4 (partial last chunks:
+    3 x 4 regions) from (-100, 40) at the published pixel size."""
+    lat = south + (np.arange(shape[0]) + 0.5) * spacing[0]
+    lon = west + (np.arange(shape[1]) + 0.5) * spacing[1]
     if descending:
         lat = lat[::-1]
-    values = np.ones((8, 15), dtype=np.float32)
+    values = np.ones(shape, dtype=np.float32) if values is None else values
     dims = ("latitude", "longitude")
     attrs: dict[str, object] = {} if crs is None else {"crs": crs}
-    if grid_attrs:
-        attrs |= {"west": -100.0, "north": 40.0, "pixel_size": spacing, "region_rows": 4,
-                  "region_cols": 5, "n_region_rows": 2, "n_region_cols": 3}
     ds = xr.Dataset({v: (dims, values) for v in ("CRPS", "RPS", "BP")},
                     coords={"latitude": lat, "longitude": lon}, attrs=attrs)
     _write(ds, root / SCOTT_STORE, dict.fromkeys(("CRPS", "RPS", "BP"), chunks))
@@ -87,20 +91,15 @@ def test_missing_input_names_path_and_how_to_generate(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- grid validation
-def test_grid_from_attributes(tmp_path: Path) -> None:
+def test_grid_from_coordinates_and_partial_chunks(tmp_path: Path) -> None:
     _scott_like(tmp_path)
     grid = InputCatalog(tmp_path).grid
-    assert grid == RegionGrid(west=-100.0, north=40.0, region_rows=4, region_cols=5,
-                              n_region_rows=2, n_region_cols=3)
-
-
-def test_grid_inferred_from_coordinates_and_chunks(tmp_path: Path) -> None:
-    _scott_like(tmp_path, grid_attrs=False)
-    grid = InputCatalog(tmp_path).grid
-    assert (grid.region_rows, grid.region_cols, grid.n_region_rows, grid.n_region_cols) == (
-        4, 5, 2, 3)
-    assert grid.west == pytest.approx(-100.0, abs=1e-12)
-    assert grid.north == pytest.approx(40.0, abs=1e-12)
+    assert (grid.height, grid.width, grid.region_rows, grid.region_cols) == (8, 15, 3, 4)
+    assert (grid.n_region_rows, grid.n_region_cols) == (3, 4)
+    assert grid.pixel_size == pytest.approx(R, rel=1e-12)
+    assert (grid.west, grid.south) == pytest.approx((-100.0, 40.0), abs=1e-12)
+    assert grid.window("y2_x3") == (slice(6, 8), slice(12, 15))
+    assert grid.buffer_degrees == 0.15
 
 
 @pytest.mark.parametrize(
@@ -108,10 +107,9 @@ def test_grid_inferred_from_coordinates_and_chunks(tmp_path: Path) -> None:
     [
         ({"crs": "EPSG:3857"}, r"CRS must be EPSG:4326, found EPSG:3857"),
         ({"crs": None}, r"CRS must be EPSG:4326, found no CRS"),
-        ({"spacing": 2 / 3600}, r"'latitude' spacing must be 0.000277.*found a step of 0.000555"),
-        ({"descending": True}, r"'latitude' spacing must be 0.000277.*found a step of -0.000277"),
-        ({"chunks": (8, 5)}, r"chunks must be one region \(4, 5\), found \(8, 5\)"),
-        ({"chunks": (3, 5), "grid_attrs": False}, r"whole number of chunks \(3, 5\)"),
+        ({"spacing": (R, 2 * R)}, r"same along both axes, found 0.000307.*and 0.000615"),
+        ({"descending": True}, r"'latitude' must be ascending"),
+        ({"shape": (1, 15)}, r"'latitude' needs at least 2 values, found 1"),
     ],
 )
 def test_grid_validation_errors(tmp_path: Path, kwargs: dict, expected: str) -> None:
@@ -121,8 +119,69 @@ def test_grid_validation_errors(tmp_path: Path, kwargs: dict, expected: str) -> 
     assert SCOTT_STORE in str(err.value)
 
 
+def test_irregular_coordinates_are_refused(tmp_path: Path) -> None:
+    _scott_like(tmp_path)
+    path = tmp_path / SCOTT_STORE
+    ds = xr.open_zarr(path).load()
+    lon = ds["longitude"].values.copy()
+    lon[7] += 0.01 * R
+    ds = ds.assign_coords(longitude=lon)
+    shutil.rmtree(path)
+    _write(ds, path, dict.fromkeys(("CRPS", "RPS", "BP"), (3, 4)))
+    with pytest.raises(ValueError, match=r"'longitude' must be regular .* at index 7") as err:
+        _ = InputCatalog(tmp_path).grid
+    assert SCOTT_STORE in str(err.value)
+
+
 def test_grid_of_synthetic_inputs(synthetic_catalog: InputCatalog, tiny_grid: RegionGrid) -> None:
-    assert synthetic_catalog.grid == tiny_grid
+    assert same_geometry(synthetic_catalog.grid, tiny_grid)
+    assert synthetic_catalog.grid.buffer_degrees == tiny_grid.buffer_degrees
+
+
+def test_published_geometry_is_the_conus_grid_with_the_shipped_ids(tmp_path: Path) -> None:
+    """A store with the published geometry (metadata only: no chunk is written, so every
+    CRPS read would be NaN) is the published grid; its valid IDs come from the package."""
+    g = CONUS_GRID
+    crps = dask.array.zeros((g.height, g.width), dtype=np.float32, chunks=(6000, 4500))
+    ds = xr.Dataset(
+        {v: (("latitude", "longitude"), crps) for v in ("CRPS", "RPS", "BP")},
+        coords={"latitude": g.latitude(), "longitude": g.longitude()},
+        attrs={"crs": "EPSG:4326"},
+    )
+    _write(ds, tmp_path / SCOTT_STORE, dict.fromkeys(("CRPS", "RPS", "BP"), (6000, 4500)),
+           compute=False)
+    catalog = InputCatalog(tmp_path)
+    assert catalog.grid is CONUS_GRID
+    assert catalog.valid_region_ids() == published_valid_region_ids()
+    assert not (tmp_path / VALID_REGION_IDS_FILE).exists()
+
+
+def test_cut_out_of_the_real_grid_computes_and_caches_its_ids(tmp_path: Path) -> None:
+    """Same pixel size and lattice as the published grid, another origin and shape."""
+    origin_rows, origin_cols = 30000, 63000  # the south-west corner of y5_x14
+    values = np.full((7, 10), np.nan, dtype=np.float32)
+    values[6, 9] = 1.0  # data only in the partial north-east region ...
+    values[0, 0] = 2.0  # ... and the south-west one
+    _scott_like(
+        tmp_path,
+        west=CONUS_GRID.west + origin_cols * R,
+        south=CONUS_GRID.south + origin_rows * R,
+        shape=(7, 10),
+        chunks=(3, 4),
+        values=values,
+    )
+    catalog = InputCatalog(tmp_path)
+    grid = catalog.grid
+    assert grid != CONUS_GRID and (grid.n_region_rows, grid.n_region_cols) == (3, 3)
+    assert grid.bounds("y0_x0")[:2] == pytest.approx(CONUS_GRID.bounds("y5_x14")[:2], abs=1e-9)
+    assert catalog.valid_region_ids() == ["y0_x0", "y2_x2"]
+    cached = json.loads((tmp_path / VALID_REGION_IDS_FILE).read_text())
+    assert cached["region_ids"] == ["y0_x0", "y2_x2"]
+    assert same_geometry(RegionGrid(**cached["grid"]), grid)
+    # A second catalog reads the cache instead of CRPS.
+    cached["region_ids"] = ["y2_x2"]
+    (tmp_path / VALID_REGION_IDS_FILE).write_text(json.dumps(cached))
+    assert InputCatalog(tmp_path).valid_region_ids() == ["y2_x2"]
 
 
 # ---------------------------------------------------------------------- Riley validation
@@ -201,6 +260,11 @@ def test_stale_valid_region_ids_are_refused(synthetic_root: Path, tmp_path: Path
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="delete the file"):
         InputCatalog(root).valid_region_ids()
+    # A cache written by an older version (another grid description) is refused too.
+    doc["grid"] = {"west": -121.0, "north": 40.0, "n_region_rows": 2}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"not a valid grid description.*delete the file"):
+        InputCatalog(root).valid_region_ids()
 
 
 # ---------------------------------------------------------------------- region inputs
@@ -210,7 +274,7 @@ def test_region_inputs(
 ) -> None:
     inputs = synthetic_catalog.region_inputs(region_id)
     rows, cols = tiny_grid.buffered_window(region_id)
-    lat = tiny_grid.latitude()[tiny_grid.latitude_index(rows)]
+    lat = tiny_grid.latitude()[rows]
     lon = tiny_grid.longitude()[cols]
     assert inputs.bounds == tiny_grid.bounds(region_id)
     assert inputs.buffered_bounds == tiny_grid.window_bounds(rows, cols)

@@ -10,9 +10,11 @@ import dagster as dg
 import pytest
 
 import ocr_assets
+from ocr_assets.catalog import InputCatalog
+from ocr_assets.data import demo_valid_region_ids, published_valid_region_ids
 from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE01_JOB, build_definitions
-from ocr_assets.partitions import valid_region_ids
-from ocr_assets.regions import demo_grid
+from ocr_assets.partitions import region_partitions, valid_region_ids
+from ocr_assets.regions import CONUS_GRID, demo_grid
 from ocr_assets.resources import OutputStorage
 from ocr_assets.settings import Settings, SettingsError
 
@@ -119,7 +121,30 @@ def test_definitions_for_inputs(synthetic_root: Path, tmp_path: Path) -> None:
 
 
 def test_partitions_fall_back_to_the_demo_grid_without_inputs(tmp_path: Path) -> None:
-    assert valid_region_ids(str(tmp_path / "nothing-here")) == demo_grid().all_region_ids()
+    grid, region_ids = valid_region_ids(str(tmp_path / "nothing-here"))
+    assert grid == demo_grid()
+    assert region_ids == demo_valid_region_ids()[1]
+    assert set(region_ids) < set(grid.all_region_ids())
+
+
+def test_published_inputs_give_partitions_without_reading_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_io(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the input catalog was used while loading the code location")
+
+    monkeypatch.setattr(InputCatalog, "__init__", no_io)
+    for root in ("s3://carbonplan-ocr", "s3://carbonplan-ocr/", "s3://carbonplan-ocr/input"):
+        grid, region_ids = valid_region_ids(root)
+        assert grid is CONUS_GRID and region_ids == published_valid_region_ids()
+    staging = region_partitions("s3://carbonplan-ocr", "staging").get_partition_keys()
+    assert len(staging) == 47 and staging[0] == "y5_x7"  # grid order, south-west first
+    assert region_partitions("s3://carbonplan-ocr", "qa").get_partition_keys() == [
+        "y14_x5", "y14_x6", "y14_x7",
+    ]  # fmt: skip
+    # Another bucket is not the published inputs: the catalog is asked.
+    with pytest.raises(AssertionError, match="input catalog was used"):
+        valid_region_ids("s3://carbonplan-ocr-copy/input")
 
 
 def test_package_exports_defs_lazily() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ocr_assets.data import published_valid_region_ids
 from ocr_assets.deploy.environments import (
     ENVIRONMENTS,
     POLICIES,
@@ -39,27 +40,45 @@ def test_unknown_environment_names_the_variable() -> None:
         get_policy("prod")
 
 
-def test_qa_selection_is_the_seed_set() -> None:
-    assert select_regions("qa", CONUS_GRID) == ["y2_x5", "y2_x6", "y2_x7"]
-    assert QA_REGIONS == ("y2_x5", "y2_x6", "y2_x7")
+def test_qa_selection_is_the_seed_places_in_the_published_numbering() -> None:
+    assert select_regions("qa", CONUS_GRID) == ["y14_x5", "y14_x6", "y14_x7"]
+    assert QA_REGIONS == ("y14_x5", "y14_x6", "y14_x7")
+    # Central and north-eastern Washington: 48.3 to 50.15 N, 121.5 to 117.3 W.
+    west, south, _, north = CONUS_GRID.bounds("y14_x5")
+    _, _, east, _ = CONUS_GRID.bounds("y14_x7")
+    assert 48 < south < 49 < north < 50.5 and -122 < west < east < -117
+    # The seed's IDs (counted from the north on an older grid) are ocean on the published grid.
+    assert not {"y2_x5", "y2_x6", "y2_x7"} & set(published_valid_region_ids())
 
 
-def test_staging_set_spreads_over_conus() -> None:
+def test_staging_set_is_the_published_47_regions() -> None:
     regions = select_regions("staging", CONUS_GRID)
-    assert 30 <= len(regions) <= 48
-    assert len(set(STAGING_REGIONS)) == len(STAGING_REGIONS) == len(regions)
-    rows = {CONUS_GRID.parse(rid)[0] for rid in regions}
-    cols = {CONUS_GRID.parse(rid)[1] for rid in regions}
-    # From the northern border to South Florida, from the Pacific to New England.
-    assert min(rows) <= 1 and max(rows) >= 13
-    assert min(cols) <= 1 and max(cols) >= 43
-    # Several regions in each third of the country, west to east.
-    for third in range(3):
-        assert sum(15 * third <= CONUS_GRID.parse(r)[1] < 15 * (third + 1) for r in regions) >= 6
+    assert len(set(STAGING_REGIONS)) == len(STAGING_REGIONS) == len(regions) == 47
+    by_row: dict[int, list[int]] = {}
+    for rid in STAGING_REGIONS:
+        row, col = CONUS_GRID.parse(rid)
+        by_row.setdefault(row, []).append(col)
+    assert {row: sorted(cols) for row, cols in by_row.items()} == {
+        14: [3, 4, 5, 6, 7],
+        13: [3, 4, 5, 6, 7, 24, 25, 26],
+        12: [3, 4, 5, 6, 7, 24, 25],
+        9: [14, 15, 16, 17],
+        8: [3, 4, 5, 6, 14, 15, 16, 17],
+        7: [4, 5, 6, 7, 8, 31, 32],
+        6: [5, 6, 7, 8, 9],
+        5: [7, 8, 9],
+    }
+    # Every deployed region holds data; the QA places are among them.
+    assert set(regions) <= set(published_valid_region_ids())
+    assert set(QA_REGIONS) <= set(regions)
+    assert select_regions("staging", CONUS_GRID, available=published_valid_region_ids()) == regions
 
 
 def test_all_is_the_grid_or_the_regions_with_data() -> None:
-    assert len(select_regions("all", CONUS_GRID)) == 15 * 45
+    assert len(select_regions("all", CONUS_GRID)) == 17 * 47
+    assert select_regions("all", CONUS_GRID, available=published_valid_region_ids()) == (
+        published_valid_region_ids()
+    )
     grid = demo_grid()
     assert select_regions("all", grid) == grid.all_region_ids()
     assert select_regions("all", grid, available=["y1_x1", "y0_x2"]) == ["y0_x2", "y1_x1"]
@@ -67,26 +86,31 @@ def test_all_is_the_grid_or_the_regions_with_data() -> None:
 
 def test_explicit_ids_commas_spaces_union_and_order() -> None:
     selected = select_regions(" y3_x4,y0_x1  y3_x4 , qa ", CONUS_GRID)
-    assert selected == ["y0_x1", "y2_x5", "y2_x6", "y2_x7", "y3_x4"]
+    assert selected == ["y0_x1", "y3_x4", "y14_x5", "y14_x6", "y14_x7"]
 
 
-def test_ids_outside_the_grid_are_listed() -> None:
+def test_ids_outside_the_grid_or_not_canonical_are_listed() -> None:
     with pytest.raises(DeploymentError) as info:
-        select_regions("y2_x5, y15_x0, y0_x45, bogus, y1_x1", CONUS_GRID)
+        select_regions("y14_x5, y17_x0, y0_x47, bogus, y01_x1, y1_x1", CONUS_GRID)
     message = str(info.value)
-    assert message.startswith("OCR_REGIONS: 3 region ID(s) outside the 15 x 45 region grid")
-    assert message.endswith("bogus, y0_x45, y15_x0")
-    assert "y2_x5" not in message.split(":")[-1]
+    assert message.startswith("OCR_REGIONS: 4 region ID(s) outside the 17 x 47 region grid")
+    assert message.endswith("bogus, y01_x1, y0_x47, y17_x0")
+    assert "y14_x5" not in message.split(":")[-1]
 
 
 def test_qa_set_is_outside_the_demo_grid() -> None:
-    with pytest.raises(DeploymentError, match="y2_x5, y2_x6, y2_x7"):
+    with pytest.raises(DeploymentError, match="y14_x5, y14_x6, y14_x7"):
         select_regions("qa", demo_grid())
 
 
 def test_regions_without_data_are_listed() -> None:
-    with pytest.raises(DeploymentError, match=r"1 region.*no input data: y2_x7"):
-        select_regions("qa", CONUS_GRID, available=["y2_x5", "y2_x6"])
+    with pytest.raises(DeploymentError, match=r"1 region.*no input data: y14_x7"):
+        select_regions("qa", CONUS_GRID, available=["y14_x5", "y14_x6"])
+
+
+def test_published_environments_use_the_published_grid() -> None:
+    assert all(POLICIES[name].grid is CONUS_GRID for name in ("qa", "staging", "production"))
+    assert POLICIES["local"].grid == demo_grid()
 
 
 @pytest.mark.parametrize("selection", ["", " ", " , "])

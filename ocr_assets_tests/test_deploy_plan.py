@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from ocr_assets.cli import main
+from ocr_assets.data import published_valid_region_ids
 from ocr_assets.deploy.compute import SIZES
+from ocr_assets.deploy.environments import STAGING_REGIONS
 from ocr_assets.deploy.layout import ASSET_KEYS, PARTITIONED_ASSETS, Layout
 from ocr_assets.deploy.naming import DeploymentError
 from ocr_assets.deploy.plan import build_plan
@@ -86,7 +88,7 @@ def test_local_plan(tmp_path: Path) -> None:
 
 def test_qa_plan() -> None:
     plan = build_plan(variables("qa", OCR_WIPE="true", COILED_SOFTWARE_ENV_NAME="ocr-pr-42"))
-    assert plan.regions == ("y2_x5", "y2_x6", "y2_x7")
+    assert plan.regions == ("y14_x5", "y14_x6", "y14_x7")
     assert plan.wipe is True
     assert plan.software_env == "ocr-pr-42"
     assert plan.assets["region_buildings"].uris == (
@@ -94,16 +96,24 @@ def test_qa_plan() -> None:
     )
 
 
-def test_staging_plan_has_several_dozen_regions() -> None:
+def test_staging_plan_is_the_published_staging_set() -> None:
     plan = build_plan(variables("staging"))
-    assert 30 <= len(plan.regions) <= 48
+    assert len(plan.regions) == 47 and set(plan.regions) == set(STAGING_REGIONS)
     assert plan.retries == 2
     assert plan.url == "https://ocr.staging.carbonplan.org"
 
 
+def test_plan_on_the_published_inputs_selects_among_their_valid_regions() -> None:
+    published = {"OCR_INPUT_ROOT": "s3://carbonplan-ocr"}
+    plan = build_plan(variables("production", OCR_VERSION="1.2.3", **published))
+    assert plan.regions == tuple(published_valid_region_ids()) and len(plan.regions) == 405
+    with pytest.raises(DeploymentError, match=r"1 region\(s\) hold no input data: y2_x5"):
+        build_plan(variables("qa", OCR_REGIONS="y2_x5 y14_x5", **published))
+
+
 def test_production_plan_is_versioned_and_never_wipes() -> None:
     plan = build_plan(variables("production", OCR_VERSION="1.2.3"))
-    assert len(plan.regions) == 15 * 45
+    assert len(plan.regions) == 17 * 47  # inputs unknown: every region of the grid
     for asset in plan.assets.values():
         for uri in asset.uris:
             assert "/production/v1.2.3/" in uri, uri
@@ -160,7 +170,7 @@ def test_plan_errors_name_the_setting() -> None:
     with pytest.raises(DeploymentError, match="OCR_STORAGE_ROOT is required in qa"):
         build_plan({"OCR_ENVIRONMENT": "qa"})
     with pytest.raises(DeploymentError, match=r"OCR_REGIONS: 1 region ID.*y20_x1"):
-        build_plan(variables("qa", OCR_REGIONS="y2_x5 y20_x1"))
+        build_plan(variables("qa", OCR_REGIONS="y14_x5 y20_x1"))
     with pytest.raises(DeploymentError, match="OCR_ENVIRONMENT='dev'"):
         build_plan({"OCR_ENVIRONMENT": "dev"})
 
@@ -209,14 +219,14 @@ def test_cli_options_and_process_variables(
         "qa",
         "--json",
         "--regions",
-        "y0_x1,qa",
+        "y5_x14,qa",
         "--wipe",
         "--storage-root",
         "s3://other-bucket/ocr",
     ]
     assert main(argv) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert plan["regions"] == ["y0_x1", "y2_x5", "y2_x6", "y2_x7"]
+    assert plan["regions"] == ["y5_x14", "y14_x5", "y14_x6", "y14_x7"]
     assert plan["wipe"] is True
     assert plan["storage_root"] == "s3://other-bucket/ocr"
     assert plan["assets"]["regional_pmtiles"]["compute"]["backend"] == "local"
@@ -239,7 +249,7 @@ def test_cli_readable_summary(
     [
         (["--environment", "production", "--version", "1.0.0", "--wipe"], "OCR_WIPE=true refused"),
         (["--environment", "production"], "OCR_VERSION is required in production"),
-        (["--environment", "qa", "--regions", "y2_x5 y40_x2"], "outside the 15 x 45"),
+        (["--environment", "qa", "--regions", "y14_x5 y40_x2"], "outside the 17 x 47"),
     ],
 )
 def test_cli_errors_exit_2_naming_the_setting(
@@ -266,4 +276,4 @@ def test_cli_module_runs(in_repo: pytest.MonkeyPatch) -> None:
         check=True,
         cwd=REPO_ROOT,
     )
-    assert json.loads(done.stdout)["regions"] == ["y2_x5", "y2_x6", "y2_x7"]
+    assert json.loads(done.stdout)["regions"] == ["y14_x5", "y14_x6", "y14_x7"]

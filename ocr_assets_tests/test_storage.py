@@ -204,9 +204,7 @@ def test_store_of_another_grid_is_refused(tmp_path: Path, tiny_grid: RegionGrid)
     store = RasterStore(str(tmp_path / "ocr.icechunk"))
     data = region_dataset(tiny_grid, "y0_x1", 1.0)
     store.ensure_layout(tiny_grid, data, {})
-    other = RegionGrid(
-        west=-100.0, north=40.0, region_rows=120, region_cols=90, n_region_rows=2, n_region_cols=3
-    )
+    other = RegionGrid(**{**tiny_grid.to_dict(), "west": -100.0})
     with pytest.raises(StorageError, match="was created for grid"):
         store.ensure_layout(other, data, {})
 
@@ -241,7 +239,7 @@ import xarray as xr
 from ocr_assets.regions import demo_grid
 from ocr_assets.storage import RasterStore, store_window
 
-grid = demo_grid(region_rows=120, region_cols=90, n_region_rows=2, n_region_cols=3)
+grid = demo_grid(region_rows=120, region_cols=90, n_region_rows=2, n_region_cols=3, partial=False)
 store = RasterStore(sys.argv[1])
 for region_id in sys.argv[2:]:
     lat_slice, lon_slice = store_window(grid, region_id)

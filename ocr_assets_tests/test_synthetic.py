@@ -21,12 +21,17 @@ from ocr_assets.catalog import (
     CONUS404_STORE,
     SCOTT_STORE,
     VALID_REGION_IDS_FILE,
+    InputCatalog,
     census_file,
     riley_store,
+    same_geometry,
+    valid_region_ids_of,
 )
+from ocr_assets.data import demo_valid_region_ids
 from ocr_assets.regions import RegionGrid, demo_grid
 from ocr_assets.synthetic import MANIFEST_FILE, SYNTHETIC_DEFAULTS, generate_inputs, input_names
 from ocr_assets.synthetic.__main__ import main
+from ocr_assets.synthetic.generate import _Synthesis
 from ocr_assets.synthetic.landscape import make_landscape
 from ocr_assets.synthetic.vectors import EMPTY_COUNTY, empty_county_bounds
 from ocr_assets_tests.conftest import TINY_BUILDINGS, TINY_HOURS, TINY_VALID_REGION_IDS
@@ -38,7 +43,7 @@ def _open(root: Path, name: str) -> xr.Dataset:
 
 def _region(da: xr.DataArray, grid: RegionGrid, region_id: str) -> xr.DataArray:
     rows, cols = grid.window(region_id)
-    return da.isel(latitude=grid.latitude_index(rows), longitude=cols)
+    return da.isel(latitude=rows, longitude=cols)
 
 
 # ---------------------------------------------------------------------- files and idempotence
@@ -92,8 +97,8 @@ def test_unknown_files_without_manifest_are_refused(tmp_path: Path, tiny_grid: R
     ("grid", "kwargs", "match"),
     [
         (demo_grid(n_region_rows=1), {}, "at least 2 x 2"),
-        (RegionGrid(west=-121.0, north=40.0, pixel_size=1 / 1800, region_rows=10,
-                    region_cols=10, n_region_rows=2, n_region_cols=2), {}, "1/3600"),
+        (RegionGrid(west=-121.0, south=40.0, pixel_size=1 / 1800, height=20, width=20,
+                    region_rows=10, region_cols=10), {}, "like the real data"),
         (demo_grid(60, 45), {"hours": 10}, "hours"),
         (demo_grid(60, 45), {"n_buildings": 0}, "n_buildings"),
     ],
@@ -104,11 +109,19 @@ def test_bad_arguments(tmp_path: Path, grid: RegionGrid, kwargs: dict, match: st
 
 
 def test_cli_and_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--root", str(tmp_path), "--region-rows", "60", "--region-cols", "45",
+    args = ["--root", str(tmp_path), "--region-rows", "80", "--region-cols", "60",
             "--n-buildings", "300", "--hours", "48"]
     assert main(args) == 0
     assert "valid regions of 12" in capsys.readouterr().out
-    assert json.loads((tmp_path / VALID_REGION_IDS_FILE).read_text())["grid"]["region_rows"] == 60
+    doc = json.loads((tmp_path / VALID_REGION_IDS_FILE).read_text())
+    # The demo grid's last region row and column are partial chunks, like the real grid's.
+    grid = demo_grid(region_rows=80, region_cols=60)
+    assert RegionGrid(**doc["grid"]) == grid and (grid.height, grid.width) == (200, 210)
+    crps = _open(tmp_path, SCOTT_STORE)["CRPS"]
+    assert crps.shape == (200, 210) and crps.encoding["chunks"] == (80, 60)
+    catalog = InputCatalog(tmp_path)
+    assert same_geometry(catalog.grid, grid)
+    assert doc["region_ids"] == valid_region_ids_of(crps, grid) == catalog.valid_region_ids()
     with pytest.raises(ValueError, match="other parameters"):
         main([*args, "--seed", "7"])
     first = _open(tmp_path, SCOTT_STORE)["CRPS"].values
@@ -176,6 +189,16 @@ def test_demo_landscape_has_two_ocean_regions() -> None:
         if window.all():
             all_water.append(region_id)
     assert all_water == ["y0_x0", "y1_x0"]
+
+
+def test_shipped_demo_valid_ids_are_the_generators() -> None:
+    """The package's demo list (used before any input exists) matches the generator."""
+    shipped_grid, shipped_ids = demo_valid_region_ids()
+    grid = demo_grid()
+    assert shipped_grid == grid.to_dict()
+    synthesis = _Synthesis(grid, SYNTHETIC_DEFAULTS["seed"], 1, 24)
+    assert shipped_ids == synthesis.valid_region_ids
+    assert "y0_x0" not in shipped_ids and "y2_x0" in shipped_ids
 
 
 # ---------------------------------------------------------------------- Riley

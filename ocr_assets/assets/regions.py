@@ -23,15 +23,12 @@ from ocr_assets import science
 from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
-from ocr_assets.regions import Bounds
+from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.storage import StorageError, write_geoparquet
 
 #: Region retries as the published pipeline does them: waits of 5 s x attempt number.
 REGION_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.LINEAR)
-
-#: Centroids this close to a region border (degrees, ~0.1 mm) count as on it.
-BORDER_TOLERANCE_DEG = 1e-9
 
 #: Columns the building table carries over from the input footprints.
 BUILDING_COLUMNS: tuple[str, ...] = ("id", "geometry", "GEOID", "state", "county")
@@ -46,14 +43,16 @@ class RegionAssets:
 
 
 def sample_buildings(
-    buildings: gpd.GeoDataFrame, rasters: xr.Dataset, bounds: Bounds, region_id: str
+    buildings: gpd.GeoDataFrame, rasters: xr.Dataset, grid: RegionGrid, region_id: str
 ) -> tuple[gpd.GeoDataFrame, int]:
     """The region's buildings with every raster variable sampled at their centroid.
 
-    A building belongs to the region when its footprint centroid lies inside ``bounds``, edges
-    included, so a building exactly on a border appears in both regions (SCIENCE.md); "exactly"
-    allows :data:`BORDER_TOLERANCE_DEG` for the rounding of the centroid computation. Values
-    come from the pixel nearest to the centroid; buildings with any NaN value are dropped.
+    A building belongs to the region when its footprint centroid lies in the region's
+    half-open pixel-edge box ``[west, east) x [south, north)`` (the grid's outer east and north
+    edges closed; :meth:`RegionGrid.region_indices`), so every building of the grid belongs to
+    exactly one region, also on a border (the published selection loses some).
+    Values come from the pixel nearest to the centroid; buildings with any NaN value are
+    dropped.
 
     Returns:
         The table (``id, geometry, GEOID, state, county, region_id`` and the variables, float32)
@@ -61,11 +60,9 @@ def sample_buildings(
     """
     centroids = shapely.centroid(np.asarray(buildings.geometry.values))
     x, y = shapely.get_x(centroids), shapely.get_y(centroids)
-    tol = BORDER_TOLERANCE_DEG
-    west, south, east, north = bounds
-    inside = (x >= west - tol) & (x <= east + tol) & (y >= south - tol) & (y <= north + tol)
-    # The nearest pixel *of the region*: a centroid on the east or north edge is equally near
-    # the neighbour's pixel, which the region's rasters do not hold.
+    inside = grid.contains(region_id, x, y)
+    # The nearest pixel *of the region*: a centroid on the region's west or south edge (or on
+    # the grid's outer edge) is equally near the neighbour's pixel.
     lon, lat = rasters["longitude"].values, rasters["latitude"].values
     values = science.sample_nearest(
         rasters,
@@ -170,7 +167,7 @@ def region_buildings(
             )
         candidates = inputs_catalog.buildings(bbox=bounds)
         rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
-        table, dropped = sample_buildings(candidates, rasters, bounds, region_id)
+        table, dropped = sample_buildings(candidates, rasters, grid, region_id)
         size = write_geoparquet(table, path)
     log(f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN")
     return {
@@ -219,9 +216,10 @@ def build_region_assets(
         retry_policy=retry_policy,
         group_name=GROUP,
         kinds={"geopandas", "parquet"},
-        code_version="1",
+        code_version="2",
         description=(
-            "The region's buildings (centroid inside the region, edges included) with the 8 "
+            "The region's buildings (centroid in the region's half-open box: every building in "
+            "exactly one region) with the 8 "
             "risk variables of the nearest 30 m pixel; GeoParquet 1.1."
         ),
     )

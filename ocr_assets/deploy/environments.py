@@ -64,52 +64,34 @@ DEPLOYMENT_JOB = "deploy"
 #: running deployment per value of this tag.
 DEPLOYMENT_RUN_TAG = "ocr/deployment"
 
-#: The seed's QA regions.
-QA_REGIONS: tuple[str, ...] = ("y2_x5", "y2_x6", "y2_x7")
+#: The seed's three QA places (Washington, 121.5-117.3 W, 48.3-50.1 N) in the published
+#: numbering (``y0`` the southernmost band of the published grid, ``CONUS_GRID``). The seed's
+#: diagram calls them ``y2_x5``-``y2_x7``, counted from the north on an older grid; on the
+#: published grid those IDs are ocean.
+QA_REGIONS: tuple[str, ...] = ("y14_x5", "y14_x6", "y14_x7")
 
-#: The staging set: one region around each of 38 places spread over CONUS, covering the West's
-#: fire country (coast, Cascades, Sierra, Great Basin, Rockies, Southwest), the Plains, the
-#: South-East and the North-East. Located on the planning grid ``CONUS_GRID`` (15 x 45
-#: regions of 1.25 deg x 1.67 deg from 125 W, 50 N).
+
+def _row(row: int, first_col: int, last_col: int) -> tuple[str, ...]:
+    return tuple(f"y{row}_x{col}" for col in range(first_col, last_col + 1))
+
+
+#: The published staging set (47 regions of the published grid), as the published staging
+#: workflow deploys them: Washington and Oregon (rows 12-14), California (rows 5-8), the
+#: Colorado Rockies (rows 8-9, cols 14-17), the southern Appalachians (y7_x31, y7_x32) and the
+#: upper Midwest (rows 12-13, cols 24-26).
 STAGING_REGIONS: tuple[str, ...] = (
-    "y1_x1",  # Olympic Peninsula / Seattle
-    "y1_x6",  # Spokane / north-east Washington
-    "y1_x8",  # Missoula
-    "y2_x11",  # Bozeman
-    "y3_x2",  # Oregon Cascades (Bend)
-    "y3_x7",  # Boise
-    "y3_x17",  # Black Hills (Rapid City)
-    "y3_x25",  # Minneapolis
-    "y3_x32",  # northern Michigan
-    "y3_x40",  # Adirondacks
-    "y4_x1",  # south-west Oregon (Medford)
-    "y4_x29",  # Chicago
-    "y4_x43",  # Cape Cod / Boston
-    "y5_x2",  # northern California (Redding)
-    "y5_x10",  # Salt Lake City
-    "y6_x2",  # Sonoma / Bay Area
-    "y6_x4",  # Sierra Nevada (Lake Tahoe, Reno)
-    "y6_x15",  # Colorado Front Range (Boulder)
-    "y6_x40",  # New Jersey Pine Barrens
-    "y7_x4",  # Sierra foothills (Fresno)
-    "y7_x22",  # Flint Hills (Wichita)
-    "y8_x3",  # Central Coast (San Luis Obispo)
-    "y8_x7",  # Las Vegas
-    "y8_x14",  # Albuquerque
-    "y8_x22",  # Oklahoma City
-    "y8_x25",  # Ozarks
-    "y8_x33",  # Great Smoky Mountains
-    "y9_x5",  # Los Angeles
-    "y9_x10",  # Prescott
-    "y9_x32",  # Atlanta
-    "y10_x6",  # San Diego
-    "y10_x11",  # Tucson
-    "y10_x14",  # El Paso
-    "y11_x21",  # Texas Hill Country (Austin)
-    "y12_x23",  # Houston
-    "y12_x27",  # New Orleans
-    "y12_x34",  # central Florida (Ocala)
-    "y14_x35",  # South Florida (Everglades)
+    *_row(14, 3, 7),
+    *_row(13, 3, 7),
+    *_row(12, 3, 7),
+    *_row(8, 3, 6),
+    *_row(7, 4, 8),
+    *_row(6, 5, 9),
+    *_row(5, 7, 9),
+    *_row(9, 14, 17),
+    *_row(8, 14, 17),
+    *_row(7, 31, 32),
+    *_row(13, 24, 26),
+    *_row(12, 24, 25),
 )
 
 #: Keywords of a region selection; anything else must be a region ID.
@@ -318,10 +300,10 @@ def select_regions(
     available: Iterable[str] | None = None,
     variable: str = "OCR_REGIONS",
 ) -> list[str]:
-    """Resolve a region selection to a sorted list of region IDs (north-west first).
+    """Resolve a region selection to a sorted list of region IDs (south-west first).
 
     ``selection`` is a comma and/or space separated list whose items are region IDs
-    (``y2_x5``) or the keywords ``qa`` (the seed's QA set), ``staging`` (the staging set) and
+    (``y14_x5``) or the keywords ``qa`` (the seed's QA set), ``staging`` (the staging set) and
     ``all`` (every region of ``grid``, or of ``available`` when given); the result is their union.
 
     Args:

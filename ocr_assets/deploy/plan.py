@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ocr_assets.data import on_published_inputs, published_valid_region_ids
 from ocr_assets.deploy.compute import RETRY_DELAY_SECONDS, ClusterSpec, cluster_spec
 from ocr_assets.deploy.environments import (
     check_wipe,
@@ -67,7 +68,7 @@ class DeploymentPlan:
         version: Semantic version (``None`` when unversioned).
         storage_root: Normalised storage root.
         region_selection: The selection text the regions came from.
-        regions: Selected region IDs, north-west first.
+        regions: Selected region IDs, south-west first.
         wipe: Whether the environment's outputs are wiped first.
         force: Whether regions already in the raster store are processed again.
         retries: Per-region retries of region processing.
@@ -172,8 +173,11 @@ def build_plan(
         variables: The deployment variables (e.g. ``os.environ``; other keys are ignored).
             Unset ones take the environment's defaults.
         grid: Grid the regions are checked against (default: the environment's, the demo grid
-            for ``local`` and the 15 x 45 CONUS grid elsewhere); pass the inputs' grid when known.
+            for ``local`` and the published 17 x 47 CONUS grid elsewhere); pass the inputs' grid
+            when known.
         available_regions: Regions holding input data, when known; ``all`` then means these.
+            By default, for inputs in the published bucket (``OCR_INPUT_ROOT``), the valid IDs
+            of the published grid shipped with the package; otherwise unknown.
         compute_overrides: Overrides applied over ``OCR_COMPUTE_OVERRIDES``.
 
     Raises:
@@ -192,6 +196,8 @@ def build_plan(
     version = resolve_version(environment, variables.get("OCR_VERSION") or None)
     wipe = check_wipe(environment, parse_bool(variables.get("OCR_WIPE", ""), "OCR_WIPE"))
     selection = variables.get("OCR_REGIONS", "").strip() or policy.default_regions
+    if available_regions is None and on_published_inputs(variables.get("OCR_INPUT_ROOT", "")):
+        available_regions = published_valid_region_ids()
     regions = select_regions(selection, policy.grid if grid is None else grid, available_regions)
     branches = {
         "risk_pyramid": read_flag(variables, "OCR_CREATE_PYRAMID", policy.create_pyramid),

@@ -86,9 +86,12 @@ def icechunk_storage(location: str) -> icechunk.Storage:
 
 
 def store_window(grid: RegionGrid, region_id: str) -> tuple[slice, slice]:
-    """The region's ``(latitude, longitude)`` index slices in the store's ascending layout."""
-    rows, cols = grid.window(region_id)
-    return grid.latitude_index(rows), cols
+    """The region's ``(latitude, longitude)`` index slices in the store's ascending layout.
+
+    Region rows count from the south like the ascending latitude axis, so this is the region's
+    pixel window; the last region row and column may be partial chunks.
+    """
+    return grid.window(region_id)
 
 
 @dataclass(frozen=True)

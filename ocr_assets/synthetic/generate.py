@@ -28,6 +28,7 @@ from ocr_assets.catalog import (
     census_file,
     riley_store,
     valid_region_ids_document,
+    valid_region_ids_of,
 )
 from ocr_assets.regions import RegionGrid, demo_grid
 from ocr_assets.synthetic import rasters, vectors, weather
@@ -90,19 +91,18 @@ class _Synthesis:
 
     @cached_property
     def valid_region_ids(self) -> list[str]:
-        return rasters.valid_region_ids(self.scott["CRPS"].values, self.grid)
+        return valid_region_ids_of(self.scott["CRPS"], self.grid)
 
     def _valid_at(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """True where every 30 m raster has data in the pixel containing each point."""
         g = self.grid
         col = np.floor((lon - g.west) / g.pixel_size).astype(np.int64)
-        row = np.floor((g.north - lat) / g.pixel_size).astype(np.int64)
+        row = np.floor((lat - g.south) / g.pixel_size).astype(np.int64)
         inside = (row >= 0) & (row < g.height) & (col >= 0) & (col < g.width)
         ok = np.zeros(lon.shape, dtype=bool)
-        ascending_row = g.height - 1 - row[inside]
         stack = [self.scott[v].values for v in ("CRPS", "RPS", "BP")]
         stack += [self.riley_30m[year].values for year in RILEY_YEARS]
-        ok[inside] = np.all([~np.isnan(a[ascending_row, col[inside]]) for a in stack], axis=0)
+        ok[inside] = np.all([~np.isnan(a[row[inside], col[inside]]) for a in stack], axis=0)
         return ok
 
     @cached_property
@@ -208,7 +208,8 @@ def input_names() -> list[str]:
 def _check_arguments(grid: RegionGrid, n_buildings: int, hours: int) -> None:
     if abs(grid.pixel_size - PIXEL_SIZE_DEGREES) > 1e-15:
         raise ValueError(
-            f"grid.pixel_size must be 1/3600 degree like the real data, got {grid.pixel_size!r}"
+            f"grid.pixel_size must be {PIXEL_SIZE_DEGREES!r} degree like the real data, "
+            f"got {grid.pixel_size!r}"
         )
     if grid.n_region_rows < 2 or grid.n_region_cols < 2:
         raise ValueError(

@@ -5,9 +5,10 @@ all rasters, towns are the zero-valued "developed" patches of the burn probabili
 buildings cluster in towns and never stand in water.
 
 The coastline is laid out in *region units* (``x`` columns of regions east of the grid's west
-edge, ``y`` rows of regions south of its north edge) so that whatever the region size, every
-region of column 0 except the southernmost row is entirely ocean, and the coast then bends
-westwards in the last row. On the demo grid (3 x 4) that makes ``y0_x0`` and ``y1_x0`` ocean.
+edge, ``y`` rows of regions north of its south edge, the numbering of the region IDs) so that
+whatever the region size, every region of column 0 except the northernmost row is entirely
+ocean, and the coast then bends westwards in the last (possibly partial) row. On the demo grid
+(3 x 4) that makes ``y0_x0`` and ``y1_x0`` ocean.
 """
 
 from __future__ import annotations
@@ -48,13 +49,14 @@ class Landscape:
     def _region_units(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         g = self.grid
         x = (np.asarray(lon) - g.west) / (g.region_cols * g.pixel_size)
-        y = (g.north - np.asarray(lat)) / (g.region_rows * g.pixel_size)
+        y = (np.asarray(lat) - g.south) / (g.region_rows * g.pixel_size)
         return x, y
 
     def coast_x(self, y: np.ndarray) -> np.ndarray:
-        """Coastline position (region units east of the west edge) at ``y`` region rows south.
+        """Coastline position (region units east of the west edge) at ``y`` region rows north.
 
-        At least 1.07 (column 0 all ocean) down to the last region row, then it bends to 0.35.
+        At least 1.07 (column 0 all ocean) up to the last region row, where it bends westwards
+        (to 0.35 across a whole last row, 0.75 across a half one).
         """
         base = 1.15 + 0.08 * np.sin(2.0 * np.pi * np.asarray(y) / 0.9)
         return base - 0.8 * smoothstep(np.asarray(y) - (self.grid.n_region_rows - 1))

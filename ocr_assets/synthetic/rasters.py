@@ -193,17 +193,3 @@ def scott(
         coords=coords,
         attrs={"crs": "EPSG:4326", **grid.to_dict()},
     )
-
-
-def valid_region_ids(crps: np.ndarray, grid: RegionGrid) -> list[str]:
-    """Region IDs holding any non-NaN value of ``crps`` (latitude ascending), in grid order."""
-    blocks = ~np.isnan(crps).reshape(
-        grid.n_region_rows, grid.region_rows, grid.n_region_cols, grid.region_cols
-    )
-    any_valid = blocks.any(axis=(1, 3))[::-1]
-    return [
-        grid.region_id(row, col)
-        for row in range(grid.n_region_rows)
-        for col in range(grid.n_region_cols)
-        if any_valid[row, col]
-    ]

@@ -36,7 +36,7 @@ STATE_SPLIT = 0.55
 #: Tract columns x rows per county, block columns x rows per tract.
 TRACTS_PER_COUNTY = (3, 2)
 BLOCKS_PER_TRACT = (4, 4)
-#: The county that gets no buildings (and no towns): the mostly-ocean north-west one.
+#: The county that gets no buildings (and no towns): the north-west one.
 EMPTY_COUNTY = "06015"
 
 #: Share of buildings scattered outside towns, and of those snapped onto a region border.
