@@ -390,7 +390,7 @@ def build_aggregation_assets(
             summary = write_risk_pyramid(
                 rasters,
                 paths.risk_pyramid,
-                dataset_metadata(storage),
+                dataset_metadata(storage).as_dict(),
                 max_level=max_level,
                 pixels_per_tile=PYRAMID_PIXELS_PER_TILE,
                 variables=PYRAMID_VARIABLES,

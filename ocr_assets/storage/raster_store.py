@@ -164,7 +164,7 @@ def variable_attrs(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
     """The stored attributes of variable ``name`` from its science attributes ``attrs``.
 
     CF: units in UDUNITS spelling, ``long_name`` (the description, if none), a numeric
-    ``valid_range``, and ``grid_mapping`` / ``coordinates`` naming the CRS coordinate.
+    ``valid_range``, and ``grid_mapping`` naming the CRS coordinate.
     """
     out = dict(attrs)
     if "units" in out:
@@ -173,7 +173,7 @@ def variable_attrs(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
         out.setdefault("long_name", out["description"])
     if "valid_range" in out:
         out["valid_range"] = valid_range(name, out["valid_range"])
-    out.update(grid_mapping=GRID_MAPPING, coordinates=GRID_MAPPING)
+    out["grid_mapping"] = GRID_MAPPING
     return require_flat_attrs(out, f"variable {name}")
 
 
@@ -289,8 +289,9 @@ class RasterStore:
                 not flat (strings, numbers, lists of numbers).
         """
         dataset_attrs = require_flat_attrs(attrs, f"raster store {self.location}")
+        # ``coordinates`` makes xarray read ``spatial_ref`` as a coordinate of every variable.
         arrays = {
-            str(name): variable_attrs(str(name), variable.attrs)
+            str(name): {**variable_attrs(str(name), variable.attrs), "coordinates": GRID_MAPPING}
             for name, variable in prototype.data_vars.items()
         }
 
