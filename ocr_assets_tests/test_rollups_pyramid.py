@@ -5,9 +5,8 @@ What zarr-js (the reader of ``@carbonplan/maps``) makes of it is tested in test_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest

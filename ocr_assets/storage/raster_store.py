@@ -305,9 +305,7 @@ class RasterStore:
                         f"attributes ({GRID_ATTR_PREFIX}*): written by an older version? Use "
                         "another OCR_STORAGE_ROOT or remove the store"
                     )
-                root.attrs.update(
-                    {**dataset_attrs, "Conventions": CONVENTIONS, **grid_attrs(grid)}
-                )
+                root.attrs.update({**dataset_attrs, "Conventions": CONVENTIONS, **grid_attrs(grid)})
                 for name, values in (
                     ("latitude", grid.latitude()),
                     ("longitude", grid.longitude()),
