@@ -13,10 +13,12 @@ carry ``multiscales`` (``datasets`` with path, level, crs and pixels_per_tile; `
 own ``multiscales`` entry and a ``spatial_ref`` CRS coordinate (CF ``grid_mapping``), so a level
 opened alone with xarray / rioxarray knows its projection. docs/rasters.md shows how to read it.
 
-We write the layout ourselves rather than with ``ndpyramid.pyramid_reproject``: that function
-reprojects every level of the whole world from the source in memory (level 11 at 128 pixels a
-tile is 262144 x 262144 pixels) and ``ndpyramid`` 0.4.0 requires ``xarray[complete]`` (about 30
-packages, matplotlib and cartopy among them).
+We write the layout ourselves rather than with ``ndpyramid.pyramid_reproject`` (0.4.0): with
+our zarr 3 its zlib encoding is dropped and the chunks come out Blosc-compressed, which zarr-js
+cannot read (checked: it sets the zarr-2-only ``compressor`` encoding key, which xarray ignores
+when writing a DataTree); it reprojects every level of the whole world from the source in memory
+(level 11 at 128 pixels a tile is 262144 x 262144 pixels); and it requires ``xarray[complete]``
+(about 30 packages, matplotlib and cartopy among them).
 
 As published, the finest level is reprojected once from the 30 m EPSG:4326 rasters with
 ``average`` resampling (odc-geo, i.e. GDAL warping), and each coarser level is the 2 x 2 mean
@@ -143,10 +145,12 @@ def _tile_aligned(level_ds: xr.Dataset, level: int, pixels_per_tile: int) -> xr.
     )
 
 
-def multiscales(
-    datasets: list[dict[str, Any]], max_level: int, pixels_per_tile: int
-) -> list[dict[str, Any]]:
-    """The ``multiscales`` attribute as ndpyramid writes it (``@carbonplan/maps`` reads it)."""
+def multiscales(datasets: list[dict[str, Any]], **kwargs: Any) -> list[dict[str, Any]]:
+    """The ``multiscales`` attribute as ndpyramid writes it (``@carbonplan/maps`` reads it).
+
+    ``kwargs`` are the pyramid's parameters (older ``@carbonplan/maps`` releases read ``levels``
+    and ``pixels_per_tile`` from them at the root).
+    """
     return [
         {
             "datasets": datasets,
@@ -155,12 +159,7 @@ def multiscales(
                 "method": METHOD,
                 "version": importlib.metadata.version("ocr-assets"),
                 "args": [],
-                "kwargs": {
-                    "levels": max_level + 1,
-                    "pixels_per_tile": pixels_per_tile,
-                    "projection": "web-mercator",
-                    "resampling": "average",
-                },
+                "kwargs": {**kwargs, "projection": "web-mercator", "resampling": "average"},
             },
         }
     ]
@@ -258,7 +257,9 @@ def write_risk_pyramid(
         root = zarr.open_group(str(store), mode="w", zarr_format=2)
         root.attrs.update(
             {
-                "multiscales": multiscales(datasets, max_level, pixels_per_tile),
+                "multiscales": multiscales(
+                    datasets, levels=max_level + 1, pixels_per_tile=pixels_per_tile
+                ),
                 "title": TITLE,
                 **metadata,
             }
@@ -270,7 +271,9 @@ def write_risk_pyramid(
                 level_ds = _tile_aligned(coarser, level, pixels_per_tile)
             level_attrs = {
                 "multiscales": multiscales(
-                    [{"path": ".", "level": level, "crs": PROJECTION}], max_level, pixels_per_tile
+                    [{"path": ".", "level": level, "crs": PROJECTION}],
+                    level=level,
+                    pixels_per_tile=pixels_per_tile,
                 ),
                 **metadata,
             }
