@@ -175,6 +175,8 @@ def test_bad_input_leaves_no_output(tmp_path: Path, rasters: xr.Dataset) -> None
         write_risk_pyramid(rasters, str(out), ATTRS, max_level=2, variables=("nope",))
     with pytest.raises(ValueError, match="bad pyramid shape"):
         write_risk_pyramid(rasters, str(out), ATTRS, max_level=-1)
+    with pytest.raises(ValueError, match="max_level 12 has 4096 tiles a side: more than zarr-js"):
+        write_risk_pyramid(rasters, str(out), ATTRS, max_level=12)
     with pytest.raises(StorageError, match="attribute 'grid' is a dict"):
         write_risk_pyramid(rasters, str(out), {**ATTRS, "grid": {"west": 1.0}}, max_level=2)
     assert list(tmp_path.iterdir()) == []
