@@ -219,18 +219,21 @@ def test_rioxarray_and_odc_geo_read_the_crs_and_grid(
 def test_netcdf_export_reads_back_in_xarray_and_gdal(
     store_dataset: xr.Dataset, tiny_grid: RegionGrid, tmp_path: Path
 ) -> None:
-    lat_slice, lon_slice = store_window(tiny_grid, "y1_x2")
-    region = store_dataset.isel(latitude=lat_slice, longitude=lon_slice)
-    target = tmp_path / "region.nc"
-    region.to_netcdf(target, engine="h5netcdf")
+    # The whole store (one region written, the rest NaN fill), as a user would export it.
+    target = tmp_path / "store.nc"
+    store_dataset.to_netcdf(target, engine="h5netcdf")
 
     with xr.open_dataset(target, engine="h5netcdf") as back:
-        xr.testing.assert_identical(back.load(), region.load())
+        xr.testing.assert_identical(back.load(), store_dataset.load())
         assert back["bp_2011"].rio.crs == CRS.from_epsg(4326)
     with rasterio.open(f"netcdf:{target}:rps_2047") as gdal:
         assert gdal.crs == CRS.from_epsg(4326)
-        assert gdal.shape == (region.sizes["latitude"], region.sizes["longitude"])
-        assert gdal.transform.a == pytest.approx(tiny_grid.pixel_size)
-        assert gdal.transform.e == pytest.approx(-tiny_grid.pixel_size)
+        assert gdal.shape == (tiny_grid.height, tiny_grid.width)
+        # GDAL turns the ascending latitude into a north-up geotransform.
+        transform = gdal.transform
+        assert (transform.a, transform.e) == pytest.approx(
+            (tiny_grid.pixel_size, -tiny_grid.pixel_size)
+        )
+        assert (transform.c, transform.f) == pytest.approx((tiny_grid.west, tiny_grid.north))
         north_up = gdal.read(1)
-    np.testing.assert_array_equal(north_up, region["rps_2047"].values[::-1])
+    np.testing.assert_array_equal(north_up, store_dataset["rps_2047"].values[::-1])
