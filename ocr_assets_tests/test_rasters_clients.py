@@ -29,6 +29,7 @@ from ocr_assets import science
 from ocr_assets.regions import RegionGrid
 from ocr_assets.rollups import write_risk_pyramid
 from ocr_assets.rollups.pyramid import FILL_VALUE
+from ocr_assets.rollups.schema import DatasetMetadata
 from ocr_assets.storage import RasterStore, store_window
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,15 +37,8 @@ READER = REPO_ROOT / "scripts" / "read_pyramid_tile.js"
 ZARR_JS = REPO_ROOT / "tools" / "node_modules" / "zarr-js"
 MAX_LEVEL = 7
 TILE = 32
-#: The raster metadata dict of the published system (PUBLISHED.md 3.2 order).
-METADATA = {
-    "version": "1.2.3",
-    "provider": "CarbonPlan",
-    "terms_of_access": "https://docs.carbonplan.org/ocr/en/latest/terms-of-data-access.html",
-    "data_sources": "https://docs.carbonplan.org/ocr/en/latest/reference/data-sources.html",
-    "license_name": "CC-BY-4.0",
-    "license_url": "https://creativecommons.org/licenses/by/4.0/",
-}
+#: The raster metadata dict of the published system.
+METADATA = DatasetMetadata(version="1.2.3").raster()
 PERCENT = ("rps_scott", "rps_2011", "rps_2047", "crps_scott")
 PROBABILITY = ("bp_2011", "bp_2047", "bp_2011_riley", "bp_2047_riley")
 
@@ -176,6 +170,7 @@ def store_dataset(tmp_path_factory: pytest.TempPathFactory, tiny_grid: RegionGri
 def test_store_attributes_are_cf_and_flat(store_dataset: xr.Dataset) -> None:
     ds = store_dataset
     assert list(ds.attrs)[: len(METADATA)] == list(METADATA)
+    assert ds.attrs["license_name"] == "CC-BY-4.0" and "notice" not in ds.attrs
     assert {key: ds.attrs[key] for key in METADATA} == METADATA
     assert ds.attrs["Conventions"].startswith("CF-")
     for name, value in ds.attrs.items():
