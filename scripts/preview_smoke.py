@@ -178,6 +178,21 @@ def inspect_preview(
     return report
 
 
+def map_bounds(url: str, chromium: str) -> list[float]:
+    """``[west, south, east, north]`` the page shows once loaded from ``url`` (a preview link)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url)
+            page.wait_for_function("window.previewReady === true", timeout=60_000)
+            return page.evaluate("window.map.getBounds().toArray().flat()")
+        finally:
+            browser.close()
+
+
 def _layer_counts(page: Any, config: dict[str, Any], centre: list[float]) -> dict[str, int]:
     """Features rendered by each layer at a zoom inside its range, at ``centre``."""
     zooms = {f"regions-{level}": hi - 0.5 for level, (lo, hi) in config["levelZooms"].items()}
