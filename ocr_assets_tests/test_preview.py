@@ -32,6 +32,7 @@ from ocr_assets.preview.server import (
     byte_range,
     create_app,
 )
+from ocr_assets.rollups.tiles import BUILDING_LAYER, REGION_LAYERS
 from ocr_assets.science.scores import N_SCORES
 
 FILL = 9.969209968386869e36
@@ -230,8 +231,25 @@ def test_config_names_the_outputs_and_the_page_contract(local_layout: Layout) ->
     assert config["raster"] == {"variables": ["rps_2011", "rps_2047"], "maxZoom": 1}
     assert config["problems"] == []
     assert config["classes"]["colours"] == list(CLASS_COLOURS)
-    assert config["regionKeys"]["rps_2047_median"] == "4"
+    # the names the page looks values up by, and the published keys they map to
+    assert config["regionKeys"] == {
+        "building_count": "0",
+        "rps_2011_mean": "1",
+        "rps_2047_mean": "2",
+        "rps_2011_median": "3",
+        "rps_2047_median": "4",
+        "risk_score_2011_hist": "5",
+        "risk_score_2047_hist": "6",
+        "GEOID": "7",
+        "bbox": "8",
+        "NAME": "9",
+        "STUSPS": "10",
+    }
+    assert config["buildingKeys"]["rps_2011"] == "0"
     assert config["buildingKeys"]["bp_2047_riley"] == "6"
+    assert config["centroidKeys"] == {"rps_2011": "0", "rps_2047": "1"}
+    assert set(config["levelZooms"]) == set(REGION_LAYERS)
+    assert config["buildingLayer"] == BUILDING_LAYER
     page = client.get("/")
     assert page.status_code == 200 and "static/preview.js" in page.text
     for asset in ("preview.js", "preview.css", "vendor/maplibre-gl.js", "vendor/pmtiles.js"):

@@ -2,9 +2,9 @@
 
 The page draws four outputs of a :class:`~ocr_assets.deploy.layout.Layout`: the regional,
 building and centroid PMTiles archives and the risk pyramid. :func:`find_outputs` says which
-exist (local folders or ``s3://``) and, for each missing one, how to make it. The property keys
-of the archives (numeric strings, as published) and the zoom range of each census level are
-here too: they are the page's contract with the archives.
+exist (local folders or ``s3://``) and, for each missing one, how to make it. The page's
+contract with the archives is here too: the property key of each value (the published numeric
+keys of :mod:`ocr_assets.rollups.schema`, by name) and the zoom range of each census level.
 """
 
 from __future__ import annotations
@@ -12,37 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ocr_assets.deploy.layout import Layout
+from ocr_assets.rollups.schema import (
+    BUILDING_TILE_PROPERTIES,
+    CENTROID_TILE_PROPERTIES,
+    REGION_TILE_BBOX,
+    REGION_TILE_NAMES,
+    REGION_TILE_PROPERTIES,
+)
 from ocr_assets.storage import objects
 
-#: Property key of each statistic in the regional archive.
+#: Property key of each statistic in the regional archive (the published keys, inverted).
 REGION_KEYS: dict[str, str] = {
-    "building_count": "0",
-    "rps_2011_mean": "1",
-    "rps_2047_mean": "2",
-    "rps_2011_median": "3",
-    "rps_2047_median": "4",
-    "risk_score_2011_hist": "5",
-    "risk_score_2047_hist": "6",
-    "GEOID": "7",
-    "bbox": "8",
-    "NAME": "9",
-    "STUSPS": "10",
+    **{column: key for key, column in REGION_TILE_PROPERTIES.items()},
+    "bbox": REGION_TILE_BBOX,
+    **{column: key for key, column in REGION_TILE_NAMES.items()},
 }
-#: Property key of each variable in the building archive (layer ``risk``).
-BUILDING_KEYS: dict[str, str] = {
-    "rps_2011": "0",
-    "rps_2047": "1",
-    "bp_2011": "2",
-    "bp_2047": "3",
-    "crps_scott": "4",
-    "bp_2011_riley": "5",
-    "bp_2047_riley": "6",
-}
-#: Property key of each variable in the centroid archive (layer ``risk``).
-CENTROID_KEYS: dict[str, str] = {"rps_2011": "0", "rps_2047": "1"}
-#: Layer name of the building and centroid archives.
-BUILDING_LAYER = "risk"
-#: Census level drawn at each zoom range ``[min, max)``, coarsest first.
+#: Property key of each variable in the building archive.
+BUILDING_KEYS: dict[str, str] = {v: key for key, v in BUILDING_TILE_PROPERTIES.items()}
+#: Property key of each variable in the centroid archive.
+CENTROID_KEYS: dict[str, str] = {v: key for key, v in CENTROID_TILE_PROPERTIES.items()}
+#: Census level (a layer of the regional archive) drawn at each zoom range ``[min, max)``.
 LEVEL_ZOOMS: dict[str, tuple[int, int]] = {
     "nation": (0, 3),
     "states": (3, 5),

@@ -34,7 +34,6 @@ from ocr_assets.preview.classes import CLASS_COLOURS, class_labels
 from ocr_assets.preview.outputs import (
     ARCHIVES,
     BUILDING_KEYS,
-    BUILDING_LAYER,
     CENTROID_KEYS,
     LEVEL_ZOOMS,
     RASTER_VARIABLES,
@@ -43,6 +42,7 @@ from ocr_assets.preview.outputs import (
     output_locations,
 )
 from ocr_assets.preview.raster import PyramidError, PyramidTiles
+from ocr_assets.rollups.tiles import BUILDING_LAYER
 from ocr_assets.science.scores import SCORE_EDGES
 from ocr_assets.storage import objects
 
