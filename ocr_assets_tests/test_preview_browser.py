@@ -143,7 +143,8 @@ def test_the_map_draws_every_layer_and_a_clicked_county_shows_its_statistics(
         histogram = histogram_column(year)
         assert panel[histogram] == [float(v) for v in county[histogram]]
 
-    assert report["raster_pixels"] > 10_000  # of 1280 x 800: the data covers part of the view
+    # at the page's first view, fitted to the outputs, the raster covers much of the 1280 x 800
+    assert report["raster_pixels"] > 0.2 * 1280 * 800
     with Image.open(screenshot) as image:
         assert image.size == (1280, 800)
         colours = np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)

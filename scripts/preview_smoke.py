@@ -163,13 +163,14 @@ def inspect_preview(
                 page.screenshot(path=str(screenshot))
             config = page.evaluate("window.previewConfig")
             centre = page.evaluate("window.map.getCenter().toArray()")
+            fitted_zoom = page.evaluate("window.map.getZoom()")  # the outputs fill the view
             report["layers"] = _layer_counts(page, config, centre)
             if click_at is not None:
                 report["panel"] = _click_county(page, click_at)
             if config["raster"]:
                 page.evaluate(HIDE_ALL_BUT_JS, ["background", "risk-raster"])
                 page.evaluate("window.map.setPaintProperty('risk-raster', 'raster-opacity', 1)")
-                page.evaluate(WAIT_IDLE_JS, {"center": centre, "zoom": 10})
+                page.evaluate(WAIT_IDLE_JS, {"center": centre, "zoom": fitted_zoom})
                 report["raster_pixels"] = coloured_pixels(
                     page.screenshot(), class_colours(base_url)
                 )
