@@ -355,17 +355,17 @@ def test_building_centroid_pmtiles(rollups) -> None:
 def test_risk_pyramid(rollups) -> None:
     root, _, result = rollups
     metadata = metadata_of(result, AGGREGATION.risk_pyramid)
-    assert metadata["built_from_regions"] == REGIONS and metadata["levels"] == "0..14"
+    assert metadata["built_from_regions"] == REGIONS and metadata["levels"] == "0..11"
     tree = xr.open_datatree(paths_of(root).risk_pyramid, engine="zarr")
-    assert sorted(int(name) for name in tree.children) == list(range(15))
+    assert sorted(int(name) for name in tree.children) == list(range(12))
     row0, row1, col0, col1 = metadata["finest_level_window"]
     assert (row1 - row0) % PYRAMID_PIXELS_PER_TILE == 0
-    finest = tree["14"].ds.isel(y=slice(row0, row1), x=slice(col0, col1))
+    finest = tree["11"].ds.isel(y=slice(row0, row1), x=slice(col0, col1))
     for name in ("rps_2011", "rps_2047"):
         values = finest[name].values
         assert np.isfinite(values).any() and np.nanmax(values) <= 100
     datasets = tree.attrs["multiscales"][0]["datasets"]
-    assert [d["path"] for d in datasets] == [str(z) for z in range(15)]
+    assert [d["path"] for d in datasets] == [str(z) for z in range(12)]
 
 
 # --------------------------------------------------------------------- checks, bad input

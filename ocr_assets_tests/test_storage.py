@@ -27,6 +27,7 @@ from ocr_assets.storage import (
     store_window,
     write_geoparquet,
 )
+from ocr_assets.storage.raster_store import stored_grid
 
 
 def region_dataset(grid: RegionGrid, region_id: str, value: float) -> xr.Dataset:
@@ -172,9 +173,14 @@ def test_store_layout_and_attributes(tmp_path: Path, tiny_grid: RegionGrid) -> N
     store.ensure_layout(tiny_grid, data, {"license": "CC-BY-4.0"})
     store.write_region(tiny_grid, "y1_x2", data, metadata={"dagster_run_id": "r1"})
     full = store.open()
-    assert full.attrs["grid"] == tiny_grid.to_dict()
+    assert stored_grid(full.attrs) == tiny_grid.to_dict()
     assert full.attrs["license"] == "CC-BY-4.0"
-    assert full["rps_2011"].attrs["units"] == "%"
+    # Attributes survive the region write: CF units, the CRS coordinate, flat values only.
+    assert full["rps_2011"].attrs["units"] == "percent"
+    assert full["bp_2011"].attrs["units"] == "1"
+    assert full["rps_2011"].attrs["grid_mapping"] == "spatial_ref"
+    assert "EPSG" in full["rps_2011"]["spatial_ref"].attrs["crs_wkt"]
+    assert not any(isinstance(v, dict) for v in full.attrs.values())
     assert full.sizes == {"latitude": tiny_grid.height, "longitude": tiny_grid.width}
     assert np.all(np.diff(full["latitude"].values) > 0)
     session = store.repository.readonly_session(branch="main")
@@ -198,6 +204,21 @@ def test_region_off_the_window_is_refused(tmp_path: Path, tiny_grid: RegionGrid)
     with pytest.raises(StorageError, match="latitude has 60 values, the region window has 120"):
         store.write_region(tiny_grid, "y0_x1", data.isel(latitude=slice(0, 60)))
     assert store.committed_regions() == {}
+
+
+def test_attributes_that_readers_cannot_take_are_refused(
+    tmp_path: Path, tiny_grid: RegionGrid
+) -> None:
+    store = RasterStore(str(tmp_path / "ocr.icechunk"))
+    data = region_dataset(tiny_grid, "y0_x1", 1.0)
+    with pytest.raises(StorageError, match="attribute 'grid' is a dict"):
+        store.ensure_layout(tiny_grid, data, {"grid": tiny_grid.to_dict()})
+    with pytest.raises(StorageError, match="attribute 'final' is a bool"):
+        store.ensure_layout(tiny_grid, data, {"final": True})
+    data["bp_2011"].attrs["valid_range"] = "0..-1"
+    with pytest.raises(StorageError, match=r"variable bp_2011: valid_range '0..-1'"):
+        store.ensure_layout(tiny_grid, data, {})
+    assert not store.exists()
 
 
 def test_store_of_another_grid_is_refused(tmp_path: Path, tiny_grid: RegionGrid) -> None:

@@ -50,6 +50,7 @@ from ocr_assets.rollups import (
     write_risk_pyramid,
     write_summary_statistics,
 )
+from ocr_assets.rollups.pyramid import ZARR_JS_MAX_LEVEL
 from ocr_assets.rollups.schema import ANALYSIS_FOLDERS
 from ocr_assets.storage import StorageError, atomic_output, objects, store_window
 
@@ -60,8 +61,9 @@ GROUP = "phase02"
 CENSUS_MARGIN_DEG = 1e-6
 #: Finest pyramid resolution (metres), as the published pyramid (``zoom_for_res(30)``).
 PYRAMID_RESOLUTION_M = 30.0
-#: Pixels per pyramid tile side (and chunk side of every level).
-PYRAMID_PIXELS_PER_TILE = 128
+#: Pixels per pyramid tile side (and chunk side of every level), as the published pyramid: with
+#: the levels zarr-js can open (``ZARR_JS_MAX_LEVEL``), the finest pixels are about 38 m.
+PYRAMID_PIXELS_PER_TILE = 512
 #: The variables of the pyramid.
 PYRAMID_VARIABLES: tuple[str, ...] = ("rps_2011", "rps_2047")
 
@@ -396,11 +398,14 @@ def build_aggregation_assets(
                 # One dask chunk per region: the reprojection reads the store lazily.
                 .chunk({"latitude": grid.region_rows, "longitude": grid.region_cols})
             )
-            max_level = level_for_resolution(PYRAMID_RESOLUTION_M, PYRAMID_PIXELS_PER_TILE)
+            max_level = min(
+                level_for_resolution(PYRAMID_RESOLUTION_M, PYRAMID_PIXELS_PER_TILE),
+                ZARR_JS_MAX_LEVEL,
+            )
             summary = write_risk_pyramid(
                 rasters,
                 paths.risk_pyramid,
-                dataset_metadata(storage),
+                dataset_metadata(storage).raster(),
                 max_level=max_level,
                 pixels_per_tile=PYRAMID_PIXELS_PER_TILE,
                 variables=PYRAMID_VARIABLES,

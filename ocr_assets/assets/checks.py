@@ -25,6 +25,7 @@ from ocr_assets.catalog import RILEY_RESOLUTION_M, RegionInputs
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.storage import store_window
+from ocr_assets.storage.raster_store import stored_grid
 
 UNIT_INTERVAL_VARIABLES = ("bp_2011", "bp_2047", "bp_2011_riley", "bp_2047_riley")
 PERCENT_VARIABLES = ("rps_2011", "rps_2047", "crps_scott", "rps_scott")
@@ -161,7 +162,7 @@ def build_region_checks(rasters: dg.AssetsDefinition) -> dg.AssetChecksDefinitio
                 metadata={"values_out_of_range": dg.MetadataValue.json(counts)},
             )
 
-        problems = grid_mismatches(ds, dict(ds.attrs.get("grid", {})), grid, region_id)
+        problems = grid_mismatches(ds, stored_grid(ds.attrs), grid, region_id)
         yield dg.AssetCheckResult(
             check_name="grid_matches_region",
             asset_key=rasters.key,

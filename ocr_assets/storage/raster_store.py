@@ -23,6 +23,13 @@ a commit that lost the race rebases or is redone by the same bounded loops.
 Versions. :meth:`RasterStore.tag` names the current commit (production tags ``v{version}``);
 :meth:`RasterStore.open` and :meth:`RasterStore.committed_regions` read a tag instead of the
 branch when given one, so any tagged version can be read back.
+
+Attributes (CF conventions, so xarray, rioxarray, odc-geo, GDAL and NetCDF export read the store
+as it is; docs/rasters.md): every variable names the scalar ``spatial_ref`` coordinate, which holds
+the CRS (``crs_wkt`` and GDAL's ``spatial_ref``), in ``grid_mapping``; ``valid_range`` is a pair
+of numbers; every attribute is flat (strings, numbers, lists of numbers). The dataset attributes
+are the metadata dict given to :meth:`RasterStore.ensure_layout`, ``Conventions`` and the region
+grid as flat ``region_grid_*`` keys (:func:`grid_attrs`, read back with :func:`stored_grid`).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
@@ -38,6 +45,7 @@ from typing import Any
 
 import icechunk
 import numpy as np
+import pyproj
 import xarray as xr
 import zarr
 
@@ -48,10 +56,19 @@ from ocr_assets.storage.paths import StorageError, is_remote, local_path
 
 BRANCH = "main"
 DIMS = ("latitude", "longitude")
+#: The store's coordinate reference system (the 30 m inputs' grid).
+CRS = "EPSG:4326"
+#: Name of the CF grid-mapping coordinate holding the CRS (the rioxarray / odc-geo convention).
+GRID_MAPPING = "spatial_ref"
+CONVENTIONS = "CF-1.8"
+#: Prefix of the flat dataset attributes recording the region grid.
+GRID_ATTR_PREFIX = "region_grid_"
 _COORD_ATTRS = {
-    "latitude": {"standard_name": "latitude", "units": "degrees_north"},
-    "longitude": {"standard_name": "longitude", "units": "degrees_east"},
+    "latitude": {"standard_name": "latitude", "units": "degrees_north", "axis": "Y"},
+    "longitude": {"standard_name": "longitude", "units": "degrees_east", "axis": "X"},
 }
+#: CF spellings of the science's units (UDUNITS ``percent``, as the published store writes).
+_CF_UNITS = {"%": "percent"}
 
 
 # Local commits are serialised by the lock below, which answers Icechunk's warning that local
@@ -83,6 +100,95 @@ def icechunk_storage(location: str) -> icechunk.Storage:
         force_path_style=endpoint is not None,
         from_env=True,
     )
+
+
+def crs_attrs(crs: str) -> dict[str, Any]:
+    """CF grid-mapping attributes of ``crs`` plus ``spatial_ref`` (its WKT, as GDAL reads it)."""
+    attrs = dict(pyproj.CRS.from_user_input(crs).to_cf())
+    attrs["spatial_ref"] = attrs["crs_wkt"]
+    return require_flat_attrs(attrs, f"the CRS {crs}")
+
+
+def require_flat_attrs(attrs: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """``attrs`` as a dict, checked to hold only strings, numbers and lists of numbers.
+
+    Those are the attribute types NetCDF, GDAL and every Zarr reader take.
+
+    Raises:
+        StorageError: naming ``owner``, the key and the type of the first other value.
+    """
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool | np.bool_
+        )
+
+    for key, value in attrs.items():
+        flat = (
+            isinstance(value, str)
+            or number(value)
+            or (
+                isinstance(value, list | tuple | np.ndarray)
+                and np.ndim(value) == 1
+                and all(number(item) for item in value)
+            )
+        )
+        if not flat:
+            raise StorageError(
+                f"{owner}: attribute {key!r} is a {type(value).__name__} ({value!r}); attributes "
+                "must be strings, numbers or lists of numbers (NetCDF and Zarr readers)"
+            )
+    return dict(attrs)
+
+
+def valid_range(name: str, spec: str | Sequence[float]) -> list[float]:
+    """``[low, high]`` of a ``"low..high"`` text or a pair of numbers.
+
+    Raises:
+        StorageError: naming the variable, when ``spec`` is neither or ``low >= high``.
+    """
+    parts = spec.split("..") if isinstance(spec, str) else list(spec)
+    try:
+        low, high = (float(part) for part in parts)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not low < high:
+        raise StorageError(
+            f"variable {name}: valid_range {spec!r} is not 'low..high' or a pair of numbers "
+            "with low < high"
+        )
+    return [low, high]
+
+
+def variable_attrs(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored attributes of variable ``name`` from its science attributes ``attrs``.
+
+    CF: units in UDUNITS spelling, ``long_name`` (the description, if none), a numeric
+    ``valid_range``, and ``grid_mapping`` naming the CRS coordinate.
+    """
+    out = dict(attrs)
+    if "units" in out:
+        out["units"] = _CF_UNITS.get(out["units"], out["units"])
+    if "description" in out:
+        out.setdefault("long_name", out["description"])
+    if "valid_range" in out:
+        out["valid_range"] = valid_range(name, out["valid_range"])
+    out["grid_mapping"] = GRID_MAPPING
+    return require_flat_attrs(out, f"variable {name}")
+
+
+def grid_attrs(grid: RegionGrid) -> dict[str, float | int]:
+    """The grid parameters as flat dataset attributes ``region_grid_{parameter}``."""
+    return {f"{GRID_ATTR_PREFIX}{key}": value for key, value in grid.to_dict().items()}
+
+
+def stored_grid(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The grid parameters recorded in dataset attributes (``{}`` when none are)."""
+    return {
+        key.removeprefix(GRID_ATTR_PREFIX): value
+        for key, value in attrs.items()
+        if key.startswith(GRID_ATTR_PREFIX)
+    }
 
 
 def store_window(grid: RegionGrid, region_id: str) -> tuple[slice, slice]:
@@ -174,18 +280,32 @@ class RasterStore:
         """Create the full-grid group and any variable of ``prototype`` it does not hold yet.
 
         Variables are float32 ``(latitude, longitude)`` arrays chunked one region per chunk and
-        filled with NaN (unwritten regions cost no storage); they take ``prototype``'s attributes.
-        The group's attributes are ``attrs`` plus ``grid`` (the grid parameters).
+        filled with NaN (unwritten regions cost no storage); their attributes are
+        :func:`variable_attrs` of ``prototype``'s. The group's attributes are ``attrs`` (the
+        dataset metadata), ``Conventions`` and :func:`grid_attrs`; ``spatial_ref`` holds the CRS.
 
         Raises:
-            StorageError: when the store was created for a different grid.
+            StorageError: when the store was created for a different grid, or an attribute is
+                not flat (strings, numbers, lists of numbers).
         """
+        dataset_attrs = require_flat_attrs(attrs, f"raster store {self.location}")
+        # ``coordinates`` makes xarray read ``spatial_ref`` as a coordinate of every variable.
+        arrays = {
+            str(name): {**variable_attrs(str(name), variable.attrs), "coordinates": GRID_MAPPING}
+            for name, variable in prototype.data_vars.items()
+        }
 
         def write(session: icechunk.Session) -> None:
             root = zarr.open_group(session.store, mode="a", zarr_format=3)
-            stored = root.attrs.get("grid")
-            if stored is None:
-                root.attrs.update({**attrs, "grid": grid.to_dict()})
+            stored = stored_grid(root.attrs)
+            if not stored:
+                if list(root.array_keys()):
+                    raise StorageError(
+                        f"raster store {self.location} holds arrays but no region grid "
+                        f"attributes ({GRID_ATTR_PREFIX}*): written by an older version? Use "
+                        "another OCR_STORAGE_ROOT or remove the store"
+                    )
+                root.attrs.update({**dataset_attrs, "Conventions": CONVENTIONS, **grid_attrs(grid)})
                 for name, values in (
                     ("latitude", grid.latitude()),
                     ("longitude", grid.longitude()),
@@ -199,23 +319,31 @@ class RasterStore:
                         attributes=_COORD_ATTRS[name],
                     )
                     array[:] = values
+                root.create_array(
+                    GRID_MAPPING,
+                    shape=(),
+                    dtype="int32",
+                    fill_value=0,
+                    dimension_names=[],
+                    attributes=crs_attrs(CRS),
+                )
             elif stored != grid.to_dict():
                 raise StorageError(
                     f"raster store {self.location} was created for grid {stored}, not "
                     f"{grid.to_dict()}; use another OCR_STORAGE_ROOT or remove the store"
                 )
             existing = set(root.array_keys())
-            for name, variable in prototype.data_vars.items():
+            for name, variable_attributes in arrays.items():
                 if name in existing:
                     continue
                 root.create_array(
-                    str(name),
+                    name,
                     shape=(grid.height, grid.width),
                     chunks=(grid.region_rows, grid.region_cols),
                     dtype="float32",
                     fill_value=np.nan,
                     dimension_names=list(DIMS),
-                    attributes=dict(variable.attrs),
+                    attributes=variable_attributes,
                 )
 
         self._commit("initialise raster store layout", {"layout": True}, write)
