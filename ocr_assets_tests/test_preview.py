@@ -213,6 +213,7 @@ def test_archives_are_served_with_range_requests(local_layout: Layout) -> None:
         assert part.headers["content-range"] == f"bytes 300-1299/{len(ARCHIVE_BYTES)}"
     whole = client.get("/pmtiles/regions.pmtiles")
     assert whole.status_code == 200 and whole.content == ARCHIVE_BYTES
+    assert whole.headers["content-length"] == str(len(ARCHIVE_BYTES))
     past = client.get("/pmtiles/regions.pmtiles", headers={"Range": "bytes=999999-"})
     assert past.status_code == 416 and past.headers["content-range"] == "bytes */10240"
     assert client.get("/pmtiles/secrets.pmtiles").status_code == 404
@@ -257,6 +258,14 @@ def test_config_names_the_outputs_and_the_page_contract(local_layout: Layout) ->
     tile = client.get("/raster/rps_2047/1/1/1.png")
     assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"
     assert client.get("/raster/rps_2047/1/2/1.png").status_code == 404
+
+
+def test_a_rewritten_pyramid_is_read_again_at_the_next_page_load(local_layout: Layout) -> None:
+    client = TestClient(create_app(local_layout))
+    assert client.get("/config.json").json()["raster"]["maxZoom"] == 1
+    write_pyramid(local_layout.risk_pyramid, levels=3)
+    assert client.get("/config.json").json()["raster"]["maxZoom"] == 2
+    assert client.get("/raster/rps_2011/2/3/3.png").status_code == 200
 
 
 def test_missing_outputs_are_listed_with_how_to_make_them(tmp_path: Path) -> None:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import errno
 import re
 import socket
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -51,6 +52,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: Bytes read at a time when a whole archive is asked for.
+_STREAM_CHUNK = 1 << 20
 
 
 class PreviewError(RuntimeError):
@@ -93,8 +96,15 @@ def read_range(location: str, request: Request) -> Response:
         return Response(f"{location} does not exist", status_code=404)
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
     header = request.headers.get("range")
-    if header is None:
-        return Response(fs.cat_file(path), headers=headers, media_type="application/octet-stream")
+    if header is None:  # a whole archive can be gigabytes: streamed, never held in memory
+
+        def chunks() -> Iterator[bytes]:
+            with fs.open(path, "rb") as handle:
+                while chunk := handle.read(_STREAM_CHUNK):
+                    yield chunk
+
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(chunks(), headers=headers, media_type="application/octet-stream")
     try:
         first, last = byte_range(header, size)
     except RangeNotSatisfiable as error:
@@ -108,18 +118,21 @@ def read_range(location: str, request: Request) -> Response:
 def create_app(layout: Layout) -> Starlette:
     """The preview application for the outputs of ``layout``."""
     locations = output_locations(layout)
-    pyramid = PyramidTiles(locations["pyramid"][1], RASTER_VARIABLES)
+    # Replaced at every page load (config.json): a re-materialized pyramid may have other levels.
+    opened = {"pyramid": PyramidTiles(locations["pyramid"][1], RASTER_VARIABLES)}
 
     def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     def config(request: Request) -> Response:
         outputs = find_outputs(layout)
+        opened["pyramid"] = PyramidTiles(locations["pyramid"][1], RASTER_VARIABLES)
         problems = []
         raster = None
         if outputs["pyramid"].exists:
             try:
-                raster = {"variables": list(RASTER_VARIABLES), "maxZoom": pyramid.max_zoom}
+                maximum = opened["pyramid"].max_zoom
+                raster = {"variables": list(RASTER_VARIABLES), "maxZoom": maximum}
             except PyramidError as error:
                 problems.append(str(error))
         return JSONResponse(
@@ -155,7 +168,7 @@ def create_app(layout: Layout) -> Starlette:
     def raster_tile(request: Request) -> Response:
         params = request.path_params
         try:
-            png = pyramid.png(params["variable"], params["z"], params["x"], params["y"])
+            png = opened["pyramid"].png(params["variable"], params["z"], params["x"], params["y"])
         except (KeyError, ValueError) as error:  # unknown variable, tile outside the world
             return Response(str(error), status_code=404)
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})

@@ -158,11 +158,12 @@ function regionPanel(feature, config) {
   return panel;
 }
 
-function buildingPanel(feature, config) {
+// A building's values: all seven from a footprint, the two RPS (3 decimals) from a centroid.
+function buildingPanel(feature, keys, kind) {
   const p = feature.properties;
-  const panel = el("div", { "data-kind": "building" });
-  panel.append(el("h2", {}, "Building"));
-  const rows = Object.entries(config.buildingKeys).map(([field, key]) => [field, field, p[key]]);
+  const panel = el("div", { "data-kind": kind });
+  panel.append(el("h2", {}, kind === "building" ? "Building" : "Building (centroid)"));
+  const rows = Object.entries(keys).map(([field, key]) => [field, field, p[key]]);
   panel.append(valueList(rows));
   return panel;
 }
@@ -305,11 +306,13 @@ async function main() {
     const clickable = [...buildingLayers, ...regionFills].filter((id) => map.getLayer(id));
     const features = map.queryRenderedFeatures(event.point, { layers: clickable });
     const building = features.find((f) => f.layer.id === "buildings");
+    const centroid = features.find((f) => f.layer.id === "building-centroids");
     const region = features.find((f) => regionFills.includes(f.layer.id));
-    if (building) showPanel(buildingPanel(building, config));
+    if (building) showPanel(buildingPanel(building, config.buildingKeys, "building"));
+    else if (centroid) showPanel(buildingPanel(centroid, config.centroidKeys, "centroid"));
     else if (region) showPanel(regionPanel(region, config));
   });
-  for (const id of [...regionFills, "buildings"]) {
+  for (const id of [...regionFills, ...buildingLayers]) {
     map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
     map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
   }
