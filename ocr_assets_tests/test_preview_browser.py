@@ -97,7 +97,7 @@ def test_materializations_link_to_the_preview_at_their_extent(
 
 
 def test_a_region_link_opens_the_page_at_the_region(
-    demo: Demo, chromium: str, tiny_grid: RegionGrid
+    chromium: str, demo: Demo, tiny_grid: RegionGrid
 ) -> None:
     region = TINY_VALID_REGION_IDS[-1]
     link = demo.links["region_buildings"][region]
@@ -110,7 +110,7 @@ def test_a_region_link_opens_the_page_at_the_region(
 
 
 def test_the_map_draws_every_layer_and_a_clicked_county_shows_its_statistics(
-    demo: Demo, chromium: str, tmp_path: Path
+    chromium: str, demo: Demo, tmp_path: Path
 ) -> None:
     counties = gpd.read_parquet(demo.layout.region_summary_stats("counties"))
     county = counties.sort_values("building_count").iloc[-1]
