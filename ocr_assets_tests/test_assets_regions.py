@@ -81,7 +81,7 @@ def test_region_risk_rasters(
     assert all(region[name].attrs["description"] for name in science.VARIABLES)
     full = store.open()
     assert full.attrs["provider"] == "CarbonPlan"
-    assert full.attrs["license"] == "CC-BY-4.0"
+    assert full.attrs["license_name"] == "CC-BY-4.0"
     assert full.attrs["version"]
 
     summary = {row.data["variable"]: row.data for row in metadata["variables"].value.records}

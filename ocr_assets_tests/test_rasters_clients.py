@@ -29,6 +29,7 @@ from ocr_assets import science
 from ocr_assets.regions import RegionGrid
 from ocr_assets.rollups import write_risk_pyramid
 from ocr_assets.rollups.pyramid import FILL_VALUE
+from ocr_assets.rollups.schema import DatasetMetadata
 from ocr_assets.storage import RasterStore, store_window
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,15 +37,8 @@ READER = REPO_ROOT / "scripts" / "read_pyramid_tile.js"
 ZARR_JS = REPO_ROOT / "tools" / "node_modules" / "zarr-js"
 MAX_LEVEL = 7
 TILE = 32
-#: The raster metadata dict of the published system (PUBLISHED.md 3.2 order).
-METADATA = {
-    "version": "1.2.3",
-    "provider": "CarbonPlan",
-    "terms_of_access": "https://docs.carbonplan.org/ocr/en/latest/terms-of-data-access.html",
-    "data_sources": "https://docs.carbonplan.org/ocr/en/latest/reference/data-sources.html",
-    "license_name": "CC-BY-4.0",
-    "license_url": "https://creativecommons.org/licenses/by/4.0/",
-}
+#: The raster metadata dict of the published system.
+METADATA = DatasetMetadata(version="1.2.3").raster()
 PERCENT = ("rps_scott", "rps_2011", "rps_2047", "crps_scott")
 PROBABILITY = ("bp_2011", "bp_2047", "bp_2011_riley", "bp_2047_riley")
 
@@ -176,6 +170,7 @@ def store_dataset(tmp_path_factory: pytest.TempPathFactory, tiny_grid: RegionGri
 def test_store_attributes_are_cf_and_flat(store_dataset: xr.Dataset) -> None:
     ds = store_dataset
     assert list(ds.attrs)[: len(METADATA)] == list(METADATA)
+    assert ds.attrs["license_name"] == "CC-BY-4.0" and "notice" not in ds.attrs
     assert {key: ds.attrs[key] for key in METADATA} == METADATA
     assert ds.attrs["Conventions"].startswith("CF-")
     for name, value in ds.attrs.items():
@@ -219,18 +214,21 @@ def test_rioxarray_and_odc_geo_read_the_crs_and_grid(
 def test_netcdf_export_reads_back_in_xarray_and_gdal(
     store_dataset: xr.Dataset, tiny_grid: RegionGrid, tmp_path: Path
 ) -> None:
-    lat_slice, lon_slice = store_window(tiny_grid, "y1_x2")
-    region = store_dataset.isel(latitude=lat_slice, longitude=lon_slice)
-    target = tmp_path / "region.nc"
-    region.to_netcdf(target, engine="h5netcdf")
+    # The whole store (one region written, the rest NaN fill), as a user would export it.
+    target = tmp_path / "store.nc"
+    store_dataset.to_netcdf(target, engine="h5netcdf")
 
     with xr.open_dataset(target, engine="h5netcdf") as back:
-        xr.testing.assert_identical(back.load(), region.load())
+        xr.testing.assert_identical(back.load(), store_dataset.load())
         assert back["bp_2011"].rio.crs == CRS.from_epsg(4326)
     with rasterio.open(f"netcdf:{target}:rps_2047") as gdal:
         assert gdal.crs == CRS.from_epsg(4326)
-        assert gdal.shape == (region.sizes["latitude"], region.sizes["longitude"])
-        assert gdal.transform.a == pytest.approx(tiny_grid.pixel_size)
-        assert gdal.transform.e == pytest.approx(-tiny_grid.pixel_size)
+        assert gdal.shape == (tiny_grid.height, tiny_grid.width)
+        # GDAL turns the ascending latitude into a north-up geotransform.
+        transform = gdal.transform
+        assert (transform.a, transform.e) == pytest.approx(
+            (tiny_grid.pixel_size, -tiny_grid.pixel_size)
+        )
+        assert (transform.c, transform.f) == pytest.approx((tiny_grid.west, tiny_grid.north))
         north_up = gdal.read(1)
-    np.testing.assert_array_equal(north_up, region["rps_2047"].values[::-1])
+    np.testing.assert_array_equal(north_up, store_dataset["rps_2047"].values[::-1])

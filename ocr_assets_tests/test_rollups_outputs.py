@@ -8,6 +8,7 @@ import csv
 import gzip
 import json
 import math
+import random
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,12 +18,15 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 from pmtiles.reader import MmapSource, Reader
+from pmtiles.tile import Compression, TileType, tileid_to_zxy, zxy_to_tileid
+from pmtiles.writer import Writer
 
 from ocr_assets.rollups import (
     BUILDING_TILES,
     CENTROID_TILES,
     LEVELS,
     REGION_TILES,
+    DatasetMetadata,
     Tileset,
     building_centroid_pmtiles,
     building_pmtiles,
@@ -34,7 +38,9 @@ from ocr_assets.rollups import (
     write_summary_statistics,
 )
 from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE
-from ocr_assets.rollups.schema import STATISTICS_VARIABLES, analysis_columns
+from ocr_assets.rollups.schema import RISK_VARIABLES, STATISTICS_VARIABLES, analysis_columns
+from ocr_assets.rollups.tiles import rewrite_pmtiles_metadata
+from ocr_assets.science import BUILDING_VARIABLES, VARIABLES
 from ocr_assets_tests import rollups_cases as cases
 
 
@@ -254,3 +260,47 @@ def test_tiling_failure_leaves_previous_archive(tmp_path: Path, inputs) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ndjson", "tiles.pmtiles"]
     with pytest.raises(ValueError, match="at least one layer"):
         tile_features({"risk": []}, str(archive), broken, cases.METADATA)
+
+
+def test_metadata_rewrite_keeps_every_tile_with_leaf_directories(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    tiles = {
+        zxy_to_tileid(8, x, y): bytes(rng.randrange(256) for _ in range(rng.randrange(1, 30)))
+        for x in range(128)
+        for y in range(0, 256, 2)
+    }
+    original = tmp_path / "original.pmtiles"
+    with original.open("wb") as handle:
+        writer = Writer(handle)
+        for tile_id, data in tiles.items():
+            writer.write_tile(tile_id, data)
+        bounds = {"min_lon_e7": 0, "min_lat_e7": 0, "max_lon_e7": 10, "max_lat_e7": 10}
+        header = {"tile_type": TileType.MVT, "tile_compression": Compression.NONE, **bounds}
+        writer.finalize(header | {"center_zoom": 8, "center_lon_e7": 0, "center_lat_e7": 0}, {})
+    rewritten = tmp_path / "rewritten.pmtiles"
+    rewrite_pmtiles_metadata(original, rewritten, lambda meta: {**meta, "note": "x" * 5000})
+    with rewritten.open("rb") as handle:
+        reader = Reader(MmapSource(handle))
+        assert reader.header()["leaf_directory_length"] > 0  # the case with leaves
+        assert reader.metadata() == {"note": "x" * 5000}
+        for tile_id in rng.sample(sorted(tiles), 100):  # reading each tile decodes its leaf
+            assert reader.get(*tileid_to_zxy(tile_id)) == tiles[tile_id]
+
+
+def test_metadata_dicts_are_the_published_ones() -> None:
+    common = ["version", "provider", "terms_of_access", "data_sources"]
+    vector, raster = cases.METADATA.vector(), cases.METADATA.raster()
+    assert list(vector) == [*common, "license_name", "license_url", "notice"]
+    assert list(raster) == [*common, "license_name", "license_url"]
+    assert {k: vector[k] for k in common} == {k: raster[k] for k in common}
+    assert (vector["license_name"], raster["license_name"]) == ("ODBL", "CC-BY-4.0")
+    assert vector["notice"].startswith("Contains information from the Overture Maps Foundation")
+    assert DatasetMetadata.for_version(None).version == "unversioned"
+    assert DatasetMetadata.for_version("1.2.3").vector()["version"] == "1.2.3"
+    with pytest.raises(ValueError, match="one non-empty line"):
+        DatasetMetadata("1.2\n3")
+
+
+def test_published_variable_order_covers_the_science_variables() -> None:
+    assert sorted(RISK_VARIABLES) == sorted(VARIABLES)
+    assert sorted(STATISTICS_VARIABLES) == sorted(BUILDING_VARIABLES)

@@ -17,16 +17,12 @@ import zarr
 from ocr_assets.rollups import level_for_resolution, write_risk_pyramid
 from ocr_assets.rollups.pyramid import FILL_VALUE
 from ocr_assets.storage import StorageError
+from ocr_assets_tests import rollups_cases as cases
 
 MAX_LEVEL = 8
 TILE = 32
-#: Dataset metadata of the pyramid (the raster metadata dict of the published system).
-ATTRS = {
-    "version": "1.2.3",
-    "provider": "CarbonPlan",
-    "license_name": "CC-BY-4.0",
-    "license_url": "https://creativecommons.org/licenses/by/4.0/",
-}
+#: Dataset metadata of the pyramid: the raster metadata dict.
+ATTRS = cases.METADATA.raster()
 #: The dtypes zarr-js 3 has constructors for.
 ZARR_JS_DTYPES = {"<i1", "<u1", "|u1", "|b1", "<i2", "<u2", "<i4", "<u4", "<f4", "<f8"}
 

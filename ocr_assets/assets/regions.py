@@ -22,6 +22,7 @@ import xarray as xr
 from ocr_assets import science
 from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
+from ocr_assets.assets.rollup_support import dataset_metadata
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import Bounds
@@ -116,7 +117,8 @@ def region_rasters(
         risk.attrs.update(storage.dataset_attrs)
         computed = time.perf_counter()
         store = storage.raster_store()
-        store.ensure_layout(grid, risk, risk.attrs)
+        # The store's attributes: the published raster metadata dict (CC-BY-4.0).
+        store.ensure_layout(grid, risk, dataset_metadata(storage).raster())
         snapshot_id = store.write_region(
             grid,
             region_id,

@@ -9,12 +9,13 @@ subtraction per pixel, so a filter costs ``2 * min(rows, cols)`` (about 25-45) a
 pixel instead of 6561 multiply-adds, and:
 
 - the valid-cell count is an exact integer (int32 prefix sums), so the "no valid cell under the
-  kernel" zeros that the 1e-11 clip relies on are exact (SCIENCE.md, "A numerical trap");
+  kernel" zeros that the 1e-11 clip relies on are exact (a float32 FFT would leave ~1e-7 noise there,
+  which the clip lets through and the division amplifies);
 - value sums are float64 with an absolute error around 1e-13, far below float32 rounding of the
   result, and a run of zeros gives exactly 0 (equal prefix values subtract to 0).
 
 Borders are reflect-101 (``BORDER_DEFAULT``), applied by padding the current raster each
-iteration. All hot loops are numba-compiled and parallel over row blocks.
+iteration; like OpenCV, the mirroring repeats when the raster is smaller than the kernel. All hot loops are numba-compiled and parallel over row blocks.
 """
 
 from __future__ import annotations
@@ -111,14 +112,23 @@ def footprint(kernel: np.ndarray) -> Footprint:
     )
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _reflect101(i, n):  # pragma: no cover - numba
-    """Index ``i`` mirrored into ``0..n-1`` without repeating the edge (BORDER_REFLECT_101)."""
-    if i < 0:
-        return -i
-    if i >= n:
-        return 2 * (n - 1) - i
-    return i
+@numba.njit(cache=True, nogil=True)
+def _reflect101_indices(n, pad):  # pragma: no cover - numba
+    """Source index of each of the ``n + 2 * pad`` padded positions (BORDER_REFLECT_101).
+
+    Mirrors without repeating the edge, repeatedly, as OpenCV's ``borderInterpolate`` does, so
+    a border wider than the raster (a raster smaller than the kernel) is filled the way
+    ``cv2.filter2D`` fills it; a single row or column mirrors onto itself.
+    """
+    out = np.empty(n + 2 * pad, dtype=np.int64)
+    for p in range(n + 2 * pad):
+        i = p - pad
+        if n == 1:
+            i = 0
+        while i < 0 or i >= n:
+            i = -i if i < 0 else 2 * (n - 1) - i
+        out[p] = i
+    return out
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -131,15 +141,17 @@ def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numb
     h, w = arr.shape
     hp = h + 2 * pad
     wp = w + 2 * pad
+    rows = _reflect101_indices(h, pad)
+    cols = _reflect101_indices(w, pad)
     if axis == 1:
         for r in numba.prange(hp):
-            sr = _reflect101(r - pad, h)
+            sr = rows[r]
             acc = 0.0
             cnt = 0
             sums[r, 0] = 0.0
             counts[r, 0] = 0
             for c in range(wp):
-                v = arr[sr, _reflect101(c - pad, w)]
+                v = arr[sr, cols[c]]
                 acc += v
                 if v > 0:
                     cnt += 1
@@ -154,9 +166,9 @@ def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numb
                 sums[0, c] = 0.0
                 counts[0, c] = 0
             for r in range(hp):
-                sr = _reflect101(r - pad, h)
+                sr = rows[r]
                 for c in range(c0, c1):
-                    v = arr[sr, _reflect101(c - pad, w)]
+                    v = arr[sr, cols[c]]
                     sums[r + 1, c] = sums[r, c] + v
                     counts[r + 1, c] = counts[r, c] + (1 if v > 0 else 0)
 
@@ -165,7 +177,7 @@ def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numb
 def _normalised_correlation(
     sums, counts, hi_r, hi_c, lo_r, lo_c, weight, clip, out_h, out_w, out
 ):  # pragma: no cover - numba
-    """One spreading iteration: ``out = c / m`` where m > 0 else 0 (SCIENCE.md step 3).
+    """One spreading iteration: ``out = c / m`` where m > 0 else 0.
 
     ``m = float32(count * weight)`` and ``c = float32(sum * weight)`` are the correlations of
     the valid mask and of the raster with the binary kernel, each clipped below ``clip``.
@@ -240,10 +252,6 @@ def spread_direction(
     ``arr`` is not modified. Returns a new float32 array (``out`` if given).
     """
     h, w = arr.shape
-    if fp.pad >= min(h, w):
-        raise ValueError(
-            f"raster of {h} x {w} pixels is smaller than the kernel reach of {fp.pad} pixels"
-        )
     work = np.empty_like(arr) if out is None else out
     if iterations == 0:
         work[...] = arr
