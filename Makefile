@@ -2,17 +2,21 @@
 #   make demo   generate the synthetic inputs if missing, materialize every region (DEMO_ARGS=--force)
 #   make test   the test suite (PYTEST_ARGS=... to select)
 #   make ui     dagster dev on 127.0.0.1:$(PORT) with the demo's run history
+#   make preview  map of the outputs on 127.0.0.1:$(PREVIEW_PORT) (PREVIEW_ENV=local, PREVIEW_ARGS=...)
 #   make lint   ruff
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PORT ?= 3000
+PREVIEW_PORT ?= 8050
+PREVIEW_ENV ?= local
+PREVIEW_ARGS ?=
 DAGSTER_HOME ?= $(CURDIR)/.dagster
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui lint
+.PHONY: demo test ui preview lint
 
 # Created only when missing, so an existing environment (offline machines) is used as it is.
 $(VENV)/bin/dagster:
@@ -32,6 +36,9 @@ test: $(VENV)/bin/dagster
 
 ui: $(VENV)/bin/dagster $(DAGSTER_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+
+preview: $(VENV)/bin/dagster
+	$(VENV)/bin/python -m ocr_assets.cli preview --environment $(PREVIEW_ENV) --port $(PREVIEW_PORT) $(PREVIEW_ARGS)
 
 lint: $(VENV)/bin/dagster
 	$(VENV)/bin/ruff check .

@@ -37,6 +37,7 @@ from ocr_assets.assets.rollup_support import (
     require_regions,
     upstream_regions,
 )
+from ocr_assets.preview import preview_url
 from ocr_assets.regions import Bounds
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.rollups import (
@@ -159,6 +160,7 @@ def build_aggregation_assets(
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(partial.location),
+                "preview": dg.MetadataValue.url(preview_url(inputs.grid.bounds(region_id))),
                 "dagster/row_count": partial.buildings,
                 "unassigned_per_level": dg.MetadataValue.json(partial.unassigned),
                 "census_polygons_per_level": dg.MetadataValue.json(
@@ -204,6 +206,7 @@ def build_aggregation_assets(
             metadata={
                 "consolidated": dg.MetadataValue.path(written.consolidated),
                 "hive": dg.MetadataValue.path(written.hive),
+                "preview": dg.MetadataValue.url(preview_url()),
                 "dagster/row_count": written.rows,
                 "consolidated_bytes": written.consolidated_bytes,
                 "hive_bytes": written.hive_bytes,
@@ -278,6 +281,7 @@ def build_aggregation_assets(
             metadata={
                 "path": dg.MetadataValue.path(paths.region_summary_stats_dir),
                 "levels": dg.MetadataValue.table(levels, schema=schema),
+                "preview": dg.MetadataValue.url(preview_url()),
                 "dagster/row_count": sum(w.rows for w in written),
                 "file_size_bytes": sum(w.bytes for w in written),
                 "seconds": round(seconds, 3),
@@ -317,6 +321,7 @@ def build_aggregation_assets(
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(paths.region_analysis_dir),
+                "preview": dg.MetadataValue.url(preview_url()),
                 "rows_per_level": dg.MetadataValue.json({w.level: w.rows for w in written}),
                 "bytes_per_level": dg.MetadataValue.json({w.level: w.bytes for w in written}),
                 "dagster/row_count": sum(w.rows for w in written),
@@ -352,6 +357,7 @@ def build_aggregation_assets(
         return dg.MaterializeResult(
             metadata={
                 **pmtiles_metadata(summary),
+                "preview": dg.MetadataValue.url(preview_url()),
                 "seconds": round(seconds, 3),
                 **regions_metadata(upstream_regions(context, region_summary_stats.key)),
             }
@@ -408,6 +414,7 @@ def build_aggregation_assets(
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(summary.location),
+                "preview": dg.MetadataValue.url(preview_url()),
                 "levels": f"{summary.levels[0]}..{summary.levels[-1]}",
                 "max_level": summary.levels[-1],
                 "pixels_per_tile": summary.pixels_per_tile,

@@ -24,6 +24,7 @@ from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
 from ocr_assets.assets.rollup_support import dataset_metadata
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
+from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.storage import StorageError, write_geoparquet
@@ -135,6 +136,7 @@ def region_rasters(
         "raster_store": dg.MetadataValue.path(store.location),
         "shape": dg.MetadataValue.json(dict(risk.sizes)),
         "bounds": dg.MetadataValue.json(list(inputs.bounds)),
+        "preview": dg.MetadataValue.url(preview_url(inputs.bounds)),
         "variables": variable_summary(risk),
         "rps_2011_nan_share": float(risk["rps_2011"].isnull().mean()),
         "compute_seconds": round(computed - started, 3),
@@ -174,6 +176,7 @@ def region_buildings(
     log(f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN")
     return {
         "path": dg.MetadataValue.path(path),
+        "preview": dg.MetadataValue.url(preview_url(bounds)),
         "dagster/row_count": len(table),
         "dropped_nan_rows": dropped,
         "candidate_rows": len(candidates),

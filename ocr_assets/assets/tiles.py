@@ -29,6 +29,7 @@ from ocr_assets.assets.rollup_support import (
     region_buildings_files,
     regions_metadata,
 )
+from ocr_assets.preview import preview_url
 from ocr_assets.resources import OutputStorage
 from ocr_assets.rollups import (
     BUILDING_TILES,
@@ -233,6 +234,7 @@ def _tiles_result(
     return dg.MaterializeResult(
         metadata={
             **pmtiles_metadata(summary),
+            "preview": dg.MetadataValue.url(preview_url()),
             "seconds": round(seconds, 3),
             "features_per_second": round(rate, 1),
             **regions_metadata(region_ids),

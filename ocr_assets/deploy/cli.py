@@ -129,10 +129,46 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if verification.ok else EXIT_VERIFY_FAILED
 
 
+def add_preview_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``preview``: serve a local map of a deployment's outputs."""
+    parser = subparsers.add_parser(
+        "preview",
+        help="serve a local map of the outputs (regions, buildings, raster) on 127.0.0.1",
+        description=(
+            "Serve a MapLibre map of ENV's outputs (regional, building and centroid PMTiles, "
+            "the risk pyramid) on http://HOST:PORT/, from a local folder or s3://; storage "
+            "credentials stay in this process. Stop with Ctrl-C."
+        ),
+    )
+    parser.add_argument("--environment", "-e", required=True, choices=ENVIRONMENTS)
+    parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--version", help="semantic version (production requires one)")
+    parser.add_argument("--storage-root", help="local folder or s3://bucket/prefix")
+    parser.add_argument("--env-file", help="environment file to read instead of the default")
+    parser.set_defaults(handler=run_preview)
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    """Serve the preview of ``args.environment`` until interrupted."""
+    # Imported here: the web server is only needed by this command.
+    from ocr_assets.preview.server import PreviewError, serve
+
+    plan = _layered_plan(
+        args, ("OCR_VERSION", args.version), ("OCR_STORAGE_ROOT", args.storage_root)
+    )
+    try:
+        serve(plan.layout, args.host, args.port)
+    except PreviewError as exc:
+        raise DeploymentError(str(exc)) from exc
+    return 0
+
+
 #: Sub-command registrations, in help order.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_plan_command,
     add_verify_command,
+    add_preview_command,
 ]
 
 
