@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +54,7 @@ from ocr_assets.rollups.schema import (
 from ocr_assets.rollups.validation import validate_region_schema
 from ocr_assets.science import BUILDING_VARIABLES
 from ocr_assets.storage.atomic import atomic_output
+from ocr_assets.storage.scratch import scratch_dir
 
 #: Layer name of the building and centroid archives.
 BUILDING_LAYER = "risk"
@@ -263,7 +263,7 @@ def tile_features(
     """
     if not layers or any(not files for files in layers.values()):
         raise ValueError("tile_features needs at least one layer, each with feature files")
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="ocr-tiles-") as work:
+    with scratch_dir("ocr-tiles-", scratch) as work:
         folder = Path(work)
         archive = folder / "tiles.pmtiles"
         command = [
@@ -304,7 +304,7 @@ def _features_then_tiles(
     scratch: str | None,
 ) -> PMTilesSummary:
     """Write each ``(layer, source)``'s features into scratch, then tile them all."""
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="ocr-features-") as work:
+    with scratch_dir("ocr-features-", scratch) as work:
         layers: dict[str, list[str]] = {}
         for index, (layer, source) in enumerate(inputs):
             path = str(Path(work) / f"{index:05d}-{layer}.ndjson")
