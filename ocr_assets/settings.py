@@ -49,6 +49,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "StorageLimits",
+    "check_range",
     "check_s3_credentials",
     "validate_environment",
     "validate_process_variables",
@@ -144,9 +145,19 @@ def _number(
         raise SettingsError(
             f"{variable}={text!r} is not {kind}; use {kind} from {low:g} to {high:g}"
         ) from None
+    return check_range(value, variable, low, high)
+
+
+def check_range(value: float, variable: str, low: float, high: float) -> float:
+    """Return ``value`` when ``low <= value <= high``.
+
+    Raises:
+        SettingsError: naming ``variable``, the value and the range.
+    """
     if not low <= value <= high:
+        kind = "an integer" if isinstance(value, int) else "a number"
         raise SettingsError(
-            f"{variable}={text!r} is out of range; use {kind} from {low:g} to {high:g}"
+            f"{variable}={str(value)!r} is out of range; use {kind} from {low:g} to {high:g}"
         )
     return value
 
