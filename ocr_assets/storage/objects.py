@@ -22,11 +22,13 @@ file, access denied, bad data) are raised at once, unchanged.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import itertools
 import os
 import posixpath
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -134,6 +136,26 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+#: Calls whose caller stopped waiting (see :func:`_within`), joined at exit.
+_abandoned: list[threading.Thread] = []
+
+
+def join_abandoned(seconds: float = 10.0) -> list[threading.Thread]:
+    """Wait up to ``seconds`` in all for abandoned calls to return; return those still running.
+
+    Called at interpreter exit: a native client call (Icechunk's) that returns while Python
+    shuts down would otherwise abort the process instead of letting it exit with its status.
+    """
+    deadline = time.monotonic() + seconds
+    for worker in list(_abandoned):
+        worker.join(max(0.0, deadline - time.monotonic()))
+    _abandoned[:] = [worker for worker in _abandoned if worker.is_alive()]
+    return list(_abandoned)
+
+
+atexit.register(join_abandoned)
+
+
 class DeadlineExceeded(TimeoutError):
     """One attempt of a storage operation did not finish within its deadline."""
 
@@ -157,6 +179,7 @@ def _within(seconds: float, fn: Callable[[], T]) -> T:
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
+        _abandoned.append(worker)
         raise DeadlineExceeded(f"no answer within {seconds:g} s")
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
