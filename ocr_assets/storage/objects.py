@@ -206,19 +206,20 @@ def bounded_call(operation: str, location: str, fn: Callable[[], T], retry: bool
     def retried(error: Exception) -> bool:
         return is_transient(error) and not isinstance(error, DeadlineExceeded)
 
+    tried = 0
     try:
         for attempt in stamina.retry_context(
             on=retried, attempts=attempts, timeout=None, wait_initial=0.5, wait_max=10.0
         ):
+            tried = attempt.num
             with attempt:
                 return _within(limits.operation_timeout, fn)
     except Exception as error:
         if not is_transient(error):
             raise
-        tries = 1 if isinstance(error, DeadlineExceeded) else attempts
         raise StorageUnavailableError(
             f"{operation} {location} failed at endpoint {endpoint_name(location)} after "
-            f"{tries} attempt(s): {type(error).__name__}: {error}"
+            f"{tried} attempt(s): {type(error).__name__}: {error}"
         ) from error
     raise AssertionError("unreachable: stamina either returns or raises")
 
