@@ -77,10 +77,10 @@ def test_reliability_settings_defaults_and_values() -> None:
 @pytest.mark.integration
 def test_asset_materialize_refuses_bad_settings(tmp_path: Path) -> None:
     """The real CLI: it used to exit 0 with OCR_COMPUTE=banana."""
-    dagster = Path(sys.executable).parent / "dagster"
+    dagster = str(Path(sys.executable).parent / "dagster")
+    select = ["--select", "wind_direction_distribution"]
     result = subprocess.run(
-        [str(dagster), "asset", "materialize", "-m", "ocr_assets.definitions"]
-        + ["--select", "wind_direction_distribution"],
+        [dagster, "asset", "materialize", "-m", "ocr_assets.definitions", *select],
         cwd=tmp_path,
         env={
             **os.environ,
