@@ -20,8 +20,9 @@ environment; ``AWS_ENDPOINT_URL`` selects an S3-compatible server (path-style ad
 HTTP allowed for ``http://`` endpoints), Icechunk's retry budget set to ``OCR_STORAGE_ATTEMPTS``
 and every call to the repository bounded by the storage deadline
 (:func:`ocr_assets.storage.objects.bounded_call`): Icechunk's S3 client waits forever on an
-endpoint that accepts connections and never answers. There concurrency is Icechunk's optimistic kind alone:
-a commit that lost the race rebases or is redone by the same bounded loops.
+endpoint that accepts connections and never answers. There concurrency is Icechunk's
+optimistic kind alone: a commit that lost the race rebases or is redone by the same bounded
+loops.
 
 Versions. :meth:`RasterStore.tag` names the current commit (production tags ``v{version}``);
 :meth:`RasterStore.open` and :meth:`RasterStore.committed_regions` read a tag instead of the
@@ -353,14 +354,16 @@ class RasterStore:
         Raises:
             StorageError: when ``name`` already names a different commit.
         """
-        snapshot_id = self.repository.lookup_branch(BRANCH)
+        snapshot_id = self._call("look up branch", lambda: self.repository.lookup_branch(BRANCH))
         if name in self.tags():
-            tagged = self.repository.lookup_tag(name)
+            tagged = self._call("look up tag", lambda: self.repository.lookup_tag(name))
             if tagged != snapshot_id:
                 raise StorageError(
                     f"raster store {self.location}: tag {name!r} already names snapshot "
                     f"{tagged}, not the latest {snapshot_id}; publish a new version instead"
                 )
             return snapshot_id
-        self.repository.create_tag(name, snapshot_id)
+        self._call(
+            f"tag {name}", lambda: self.repository.create_tag(name, snapshot_id), retry=False
+        )
         return snapshot_id
