@@ -8,6 +8,9 @@ cannot check its workers. Every run records the process it runs in (the ``pid`` 
 exists as failed. Local instances keep their run history on one host, so a process ID names a
 process of this host; deployed instances (Postgres, several hosts) rely on Dagster's own
 monitoring instead.
+
+``make demo`` calls it before its runs; in the UI (``dagster dev``) the :data:`dead_runs_sensor`
+of the local code location calls it every minute.
 """
 
 from __future__ import annotations
@@ -44,3 +47,17 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         )
         failed.append(run.run_id)
     return failed
+
+
+@dg.sensor(
+    name="fail_dead_runs",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks runs of killed processes failed (local, single-host instances only).",
+)
+def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Run :func:`fail_dead_runs` on the daemon's instance; it never requests runs."""
+    failed = fail_dead_runs(context.instance)
+    return dg.SkipReason(
+        f"marked failed: {', '.join(failed)}" if failed else "no run of a dead process"
+    )

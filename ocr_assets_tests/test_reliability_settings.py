@@ -15,7 +15,7 @@ import pytest
 
 from ocr_assets.deploy.naming import DeploymentError
 from ocr_assets.deploy.plan import build_plan
-from ocr_assets.run_monitoring import fail_dead_runs
+from ocr_assets.run_monitoring import dead_runs_sensor, fail_dead_runs
 from ocr_assets.settings import OutputGuard, Settings, SettingsError, StorageLimits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,9 @@ def test_killed_run_is_marked_failed(tmp_path: Path, monkeypatch: pytest.MonkeyP
             assert fail_dead_runs(instance) == []  # its process is alive
             process.send_signal(signal.SIGKILL)
             process.wait(30)
-            assert fail_dead_runs(instance) == [run.run_id]
+            # What the UI's daemon runs every minute.
+            skipped = dead_runs_sensor(dg.build_sensor_context(instance=instance))
+            assert skipped.skip_message == f"marked failed: {run.run_id}"
             failed = instance.get_run_by_id(run.run_id)
             assert failed is not None and failed.status == dg.DagsterRunStatus.FAILURE
             assert fail_dead_runs(instance) == []
