@@ -3,6 +3,7 @@ writes, damaged inputs, and the loss guard. Each test reproduces the fault itsel
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -47,8 +48,13 @@ FAST_LIMITS = {
 class SilentEndpoint:
     """A TCP server on 127.0.0.1 that accepts connections and never answers (a stopped proxy).
 
-    It closes itself after ``lifetime`` seconds at the latest, so a failing test cannot hang.
+    :meth:`close` brings the "proxy" back as a server that answers every request, pending ones
+    included, with 404 Not Found, until the clients the code under test gave up on have
+    returned (a client call that returns while the interpreter shuts down aborts it). The
+    server stops after ``lifetime`` seconds at the latest, so a failing test cannot hang.
     """
+
+    NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
     def __init__(self, lifetime: float = 120.0) -> None:
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -56,12 +62,24 @@ class SilentEndpoint:
         self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
         self.accepted: list[socket.socket] = []
         self.deadline = time.monotonic() + lifetime
+        self.answering = threading.Event()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
+    def _answer(self, connection: socket.socket) -> None:
+        connection.settimeout(0.5)
+        with contextlib.suppress(OSError):
+            connection.recv(65536)  # the request (or nothing more, for a pending one)
+        with contextlib.suppress(OSError):
+            connection.sendall(self.NOT_FOUND)
+        connection.close()
+
     def _accept(self) -> None:
         while not self.stopped.is_set() and time.monotonic() < self.deadline:
+            if self.answering.is_set():
+                while self.accepted:
+                    self._answer(self.accepted.pop())
             try:
                 connection, _ = self.server.accept()
             except TimeoutError:
@@ -72,10 +90,12 @@ class SilentEndpoint:
         self.server.close()
 
     def close(self) -> None:
-        """Stop: close every connection (the hung clients then fail) and wait for them."""
+        """Answer everything until the abandoned client calls returned, then stop."""
+        self.answering.set()
+        still_running = objects.join_abandoned(60)
         self.stopped.set()
         self.thread.join()
-        assert objects.join_abandoned(30) == []
+        assert still_running == []
 
 
 def _point_at(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
