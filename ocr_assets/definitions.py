@@ -17,6 +17,11 @@ Jobs:
 
 The optional branches (``risk_pyramid``, ``region_analysis_files``) stay in the graph, but the
 jobs select them only when their flags are on (:mod:`ocr_assets.branches`).
+
+Every setting a run reads is validated when this module loads (:meth:`Settings.from_env`), so
+``dagster asset materialize``, ``dagster job execute`` and the UI refuse what ``ocr-assets
+plan`` refuses. The local code location also has the ``fail_dead_runs`` sensor
+(:mod:`ocr_assets.run_monitoring`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ocr_assets.deploy.environments import get_policy
 from ocr_assets.deployment import build_deploy_job
 from ocr_assets.partitions import region_partitions
 from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.run_monitoring import dead_runs_sensor
 from ocr_assets.settings import Settings
 
 PHASE01_JOB = "phase01"
@@ -96,6 +102,8 @@ def build_definitions(
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
+        # Process IDs name processes of this host only in the single-host local instance.
+        sensors=[dead_runs_sensor] if settings.environment == "local" else [],
         resources={
             "catalog": InputCatalogResource(root=settings.input_root),
             "storage": OutputStorage.from_settings(settings),

@@ -6,7 +6,8 @@ Steps:
    that folder is missing, empty, or holds an (incomplete) synthetic set. A folder holding other
    data (the real inputs) is used as it is.
 2. Load the Definitions and the persistent Dagster instance (``DAGSTER_HOME``, default
-   ``./.dagster``), so ``make ui`` shows every run and materialization made here.
+   ``./.dagster``), so ``make ui`` shows every run and materialization made here; runs of
+   processes killed earlier are marked failed there (:mod:`ocr_assets.run_monitoring`).
 3. Materialize ``wind_direction_distribution`` when it is missing, then, one run per region,
    each region's partitioned assets that are missing (rasters, buildings and the per-region
    roll-up inputs: statistics partials, tile features), printing progress. A region asset
@@ -39,6 +40,7 @@ from ocr_assets.assets.wind import GROUP as PHASE01_GROUP
 from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE01_JOB, build_definitions
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import OutputStorage
+from ocr_assets.run_monitoring import fail_dead_runs
 from ocr_assets.settings import Settings, SettingsError
 from ocr_assets.synthetic import MANIFEST_FILE, generate_inputs
 
@@ -305,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"dagster home: {home}; outputs under {settings.storage_root} ({settings.environment})")
     storage = OutputStorage.from_settings(settings)
     with dg.DagsterInstance.get() as instance:
+        for run_id in fail_dead_runs(instance):
+            print(f"run {run_id} was killed earlier: marked failed")
         report = run_demo(build_definitions(settings), instance, storage, force=args.force)
 
     print(

@@ -32,6 +32,7 @@ from ocr_assets.deploy.environments import get_policy
 from ocr_assets.deploy.layout import Layout
 from ocr_assets.settings import (
     Settings,
+    check_range,
     validate_environment,
     validate_root,
     validate_version,
@@ -42,6 +43,7 @@ from ocr_assets.storage import (
     ensure_writable,
     objects,
 )
+from ocr_assets.storage.guard import check_shrink
 
 PROVIDER = "CarbonPlan"
 LICENSE = "CC-BY-4.0"
@@ -71,12 +73,17 @@ class OutputStorage(dg.ConfigurableResource):
         environment: ``local``, ``qa``, ``staging`` or ``production``.
         version: Optional semantic version; outputs then live under ``v{version}``.
         commit_attempts: Bound on the raster store's conflict retries per region commit.
+        max_output_loss: Largest share of a published roll-up's content (buildings) a new one
+            may lose (``OCR_MAX_OUTPUT_LOSS``); see :meth:`check_loss`.
+        force: Replace published roll-ups whatever they lose (``OCR_FORCE``).
     """
 
     root: str
     environment: str = "local"
     version: str | None = None
     commit_attempts: int = 5
+    max_output_loss: float = 0.5
+    force: bool = False
 
     @field_validator("root")
     @classmethod
@@ -93,6 +100,11 @@ class OutputStorage(dg.ConfigurableResource):
     def _check_version(cls, value: str | None) -> str | None:
         return validate_version(value)
 
+    @field_validator("max_output_loss")
+    @classmethod
+    def _check_max_output_loss(cls, value: float) -> float:
+        return check_range(value, "OCR_MAX_OUTPUT_LOSS", 0.0, 1.0)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> OutputStorage:
         """The storage of the environment described by ``settings``."""
@@ -100,7 +112,17 @@ class OutputStorage(dg.ConfigurableResource):
             root=settings.storage_root,
             environment=settings.environment,
             version=settings.version,
+            max_output_loss=settings.guard.max_loss_share,
+            force=settings.guard.force,
         )
+
+    def check_loss(self, location: str, old: int | None, new: int, what: str) -> None:
+        """Refuse to replace ``location`` (``old`` ``what``) by one with far fewer (``new``).
+
+        Raises:
+            OutputLossError: giving both counts, unless :attr:`force`.
+        """
+        check_shrink(location, old, new, self.max_output_loss, self.force, what)
 
     @property
     def paths(self) -> Layout:

@@ -53,6 +53,7 @@ from ocr_assets.rollups import (
 from ocr_assets.rollups.pyramid import ZARR_JS_MAX_LEVEL
 from ocr_assets.rollups.schema import ANALYSIS_FOLDERS
 from ocr_assets.storage import StorageError, atomic_output, objects, store_window
+from ocr_assets.storage.guard import parquet_rows, published_rows, published_sum
 
 GROUP = "phase02"
 
@@ -191,6 +192,12 @@ def build_aggregation_assets(
         with final_on_bad_input():
             storage.ensure_writable()
             files = region_buildings_files(paths, region_ids)
+            storage.check_loss(
+                paths.consolidated_buildings,
+                published_rows(paths.consolidated_buildings),
+                sum(parquet_rows(location) for location in files),
+                "buildings",
+            )
             written = consolidate_buildings(
                 files,
                 paths.consolidated_buildings,
@@ -257,6 +264,14 @@ def build_aggregation_assets(
                     )
                     for level in LEVELS
                 ]
+                storage.check_loss(
+                    paths.region_summary_stats_dir,
+                    published_sum(
+                        [paths.region_summary_stats(level) for level in LEVELS], "building_count"
+                    ),
+                    sum(w.buildings for w in written),
+                    "buildings (summed over the levels)",
+                )
         seconds = time.perf_counter() - started
         levels = [
             dg.TableRecord(

@@ -1,6 +1,9 @@
 """Reading roll-up inputs from a local path or an fsspec URL (``s3://...``).
 
-Outputs are written through :mod:`ocr_assets.storage.atomic`; this module only reads.
+Outputs are written through :mod:`ocr_assets.storage.atomic`; this module only reads. A file
+that is not readable Parquet (truncated by a killed writer, another format) raises a
+``ValueError`` naming the file, before anything is computed: it is bad input, which another
+attempt will not fix, so it is not retried. Network errors stay ``OSError`` (retried).
 """
 
 from __future__ import annotations
@@ -10,26 +13,49 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import fsspec
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 
+class ParquetInputError(ValueError):
+    """A roll-up input is not readable Parquet; the message names the file."""
+
+
 def parquet_file(location: str) -> pq.ParquetFile:
-    """Open one Parquet file for streaming (schema, metadata, batches)."""
+    """Open one Parquet file for streaming (schema, metadata, batches).
+
+    Raises:
+        ParquetInputError: naming ``location`` when it is not readable Parquet.
+        FileNotFoundError: naming ``location`` when it does not exist.
+    """
     fs, path = fsspec.core.url_to_fs(str(location))
-    return pq.ParquetFile(fs.open(path, "rb"))
+    handle = fs.open(path, "rb")
+    try:
+        return pq.ParquetFile(handle)
+    except pa.ArrowInvalid as error:
+        handle.close()
+        raise ParquetInputError(f"{location}: not a readable Parquet file: {error}") from error
 
 
 def parquet_dataset(locations: Sequence[str]) -> pads.Dataset:
     """A lazily scanned dataset over Parquet files on one filesystem.
 
-    DuckDB scans it with projection and filter push-down, so nothing is loaded up front.
+    DuckDB scans it with projection and filter push-down, so nothing is loaded up front; only
+    each file's footer is read here, so that a damaged file is named now rather than failing the
+    scan anonymously.
+
+    Raises:
+        ValueError: when ``locations`` is empty.
+        ParquetInputError: naming the first file that is not readable Parquet.
     """
     if not locations:
         raise ValueError("no Parquet files given")
     fs, _ = fsspec.core.url_to_fs(str(locations[0]))
     paths = [fsspec.core.url_to_fs(str(location))[1] for location in locations]
+    for location in locations:
+        parquet_file(location).close(force=True)
     return pads.dataset(paths, format="parquet", filesystem=fs)
 
 

@@ -34,7 +34,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +65,7 @@ from ocr_assets.rollups.schema import (
 )
 from ocr_assets.rollups.validation import validate_region_schema
 from ocr_assets.storage.atomic import atomic_output
+from ocr_assets.storage.scratch import scratch_dir
 
 #: Layer name of the building and centroid archives.
 BUILDING_LAYER = "risk"
@@ -391,7 +391,7 @@ def tile_features(
     """
     if not layers or any(not files for files in layers.values()):
         raise ValueError("tile_features needs at least one layer, each with feature files")
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="ocr-tiles-") as work:
+    with scratch_dir("ocr-tiles-", scratch) as work:
         folder = Path(work)
         (folder / "inputs").mkdir()
         relative: dict[str, list[str]] = {}
@@ -436,7 +436,7 @@ def _features_then_tiles(
     scratch: str | None,
 ) -> PMTilesSummary:
     """Write each ``(layer, source)``'s features into scratch, then tile them all."""
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="ocr-features-") as work:
+    with scratch_dir("ocr-features-", scratch) as work:
         layers: dict[str, list[str]] = {}
         for index, (layer, source) in enumerate(inputs):
             path = str(Path(work) / f"{index:05d}-{layer}.ndjson")

@@ -8,7 +8,14 @@ local folders or ``s3://`` URIs; :mod:`~ocr_assets.storage.objects` holds the op
 from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import atomic_output, ensure_writable
 from ocr_assets.storage.geoparquet import write_geoparquet
-from ocr_assets.storage.paths import OutputPaths, StorageError, is_remote, join, local_path
+from ocr_assets.storage.paths import (
+    OutputPaths,
+    StorageError,
+    StorageUnavailableError,
+    is_remote,
+    join,
+    local_path,
+)
 from ocr_assets.storage.raster_store import (
     RasterStore,
     RasterStoreConflictError,
@@ -20,6 +27,7 @@ __all__ = [
     "RasterStore",
     "RasterStoreConflictError",
     "StorageError",
+    "StorageUnavailableError",
     "atomic_output",
     "ensure_writable",
     "is_remote",

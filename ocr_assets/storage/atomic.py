@@ -1,8 +1,20 @@
-"""Atomic writes: outputs appear complete or not at all.
+"""Atomic writes: outputs appear complete or not at all, and a replaced output never vanishes.
 
 Writers get a temporary sibling of the target (same folder, so the final move is a rename on the
 same file system); only after the writer returns is it moved into place. A failing writer leaves
 nothing behind, and readers never see a half-written file or Zarr folder.
+
+Replacing. A file is replaced with one atomic ``os.replace``. A folder cannot be renamed over a
+non-empty folder, so on Linux the new and the old folder are swapped in one atomic
+``renameat2(RENAME_EXCHANGE)``: readers see the old complete folder or the new one, never none,
+whenever the process dies. Elsewhere (or on file systems without the call) the old folder is
+renamed aside and the new one renamed in; a process killed between the two renames leaves the
+old folder aside, and the next write to that folder puts it back before doing anything else.
+
+Leftovers. Temporary names carry the writing host and process: ``.{name}.tmp-{host}-{pid}-
+{token}`` (and ``.old-`` for a folder renamed aside). Each write first sweeps the leftovers of
+dead processes of this host from the target's folder, so a killed run's temporary files do not
+outlive the next run; those of live processes (concurrent region writers) are left alone.
 
 Remote locations (``s3://``) are written the same way from the writer's point of view: it gets a
 local temporary path, which is uploaded when it returns (:func:`ocr_assets.storage.objects.upload`:
@@ -11,9 +23,14 @@ one PUT for a file, a temporary prefix copied into place for a folder).
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import hashlib
 import os
 import posixpath
+import re
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -22,6 +39,93 @@ from pathlib import Path
 
 from ocr_assets.storage import objects
 from ocr_assets.storage.paths import StorageError, is_remote, local_path
+
+#: This host in temporary names (hostnames may hold characters a file name should not).
+HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+_LEFTOVER = re.compile(
+    r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+$"
+)
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _load_renameat2() -> object | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    function.restype = ctypes.c_int
+    return function
+
+
+_renameat2 = _load_renameat2()
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Atomically swap two existing paths; ``False`` when the platform or file system cannot.
+
+    Raises:
+        OSError: for any other failure (naming ``first``).
+    """
+    if _renameat2 is None:
+        return False
+    if (
+        _renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+        == 0
+    ):
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(first))
+
+
+def process_alive(pid: int) -> bool:
+    """True when a process ``pid`` runs on this host (or may: not ours to signal)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftover_name(target: Path, kind: str = "tmp") -> Path:
+    """A temporary sibling of ``target`` naming this host and process."""
+    return target.with_name(f".{target.name}.{kind}-{HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+
+
+def sweep(folder: Path) -> list[Path]:
+    """Remove the leftovers of dead processes of this host from ``folder``; return them.
+
+    A folder renamed aside (``.old-``) whose output is missing is put back instead: it is the
+    last complete output, left there by a process killed between the two renames of a swap.
+    """
+    swept: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return swept
+    for entry in sorted(entries):
+        match = _LEFTOVER.match(entry.name)
+        if not match or match["host"] != HOST or process_alive(int(match["pid"])):
+            continue
+        target = folder / match["name"]
+        if match["kind"] == "old" and not target.exists():
+            os.rename(entry, target)
+        else:
+            _remove(entry)
+        swept.append(entry)
+    return swept
 
 
 def ensure_writable(location: str) -> Path | None:
@@ -53,14 +157,27 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _replace_folder(tmp: Path, target: Path) -> None:
+    """Put the folder ``tmp`` in place of the existing ``target``; ``tmp`` then holds the old."""
+    if exchange(tmp, target):
+        return
+    aside = leftover_name(target, "old")
+    os.rename(target, aside)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
+    os.rename(aside, tmp)
+
+
 @contextmanager
 def atomic_output(location: str) -> Iterator[Path]:
     """Yield a temporary path to write a file or folder to; move it to ``location`` on success.
 
-    An existing output is replaced: a file with one atomic ``os.replace``; a folder is first
-    renamed aside, then the new one renamed in, then the old one deleted (if the second rename
-    fails, the old folder is put back). A remote ``location`` gets a path in a local temporary
-    folder, uploaded on success.
+    An existing output is replaced (see the module docstring): readers see the old output or
+    the new one, whenever the process dies. A remote ``location`` gets a path in a local
+    temporary folder, uploaded on success.
     """
     if is_remote(location):
         with tempfile.TemporaryDirectory(prefix="ocr-upload-") as staging:
@@ -72,21 +189,14 @@ def atomic_output(location: str) -> Iterator[Path]:
         return
     target = local_path(location)
     ensure_writable(str(target.parent))
-    token = uuid.uuid4().hex[:12]
-    tmp = target.with_name(f".{target.name}.tmp-{token}")
+    sweep(target.parent)
+    tmp = leftover_name(target)
     try:
         yield tmp
         if not tmp.exists():
             raise StorageError(f"writer for {target} produced nothing")
         if tmp.is_dir() and target.exists():
-            aside = target.with_name(f".{target.name}.old-{token}")
-            os.rename(target, aside)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                os.rename(aside, target)
-                raise
-            _remove(aside)
+            _replace_folder(tmp, target)
         else:
             os.replace(tmp, target)
     finally:

@@ -15,7 +15,14 @@ from pathlib import Path
 
 from ocr_assets.deploy.layout import Layout, is_remote, join
 
-__all__ = ["OutputPaths", "StorageError", "is_remote", "join", "local_path"]
+__all__ = [
+    "OutputPaths",
+    "StorageError",
+    "StorageUnavailableError",
+    "is_remote",
+    "join",
+    "local_path",
+]
 
 #: The output layout of one environment (and optional version) under one storage root.
 OutputPaths = Layout
@@ -23,6 +30,14 @@ OutputPaths = Layout
 
 class StorageError(RuntimeError):
     """An output location cannot be used; the message names the location and the reason."""
+
+
+class StorageUnavailableError(StorageError):
+    """The object store did not answer, or kept failing transiently, within the allowed budget.
+
+    Unlike other :class:`StorageError` s this is transient: a later attempt (the step's retry
+    policy, a re-run after the endpoint recovers) can succeed.
+    """
 
 
 def local_path(location: str) -> Path:

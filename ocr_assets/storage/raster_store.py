@@ -17,8 +17,12 @@ this with conditional writes and need no lock.
 
 Remote repositories (``s3://bucket/prefix``) use Icechunk's S3 storage with credentials from the
 environment; ``AWS_ENDPOINT_URL`` selects an S3-compatible server (path-style addressing, plain
-HTTP allowed for ``http://`` endpoints). There concurrency is Icechunk's optimistic kind alone:
-a commit that lost the race rebases or is redone by the same bounded loops.
+HTTP allowed for ``http://`` endpoints), Icechunk's retry budget set to ``OCR_STORAGE_ATTEMPTS``
+and every call to the repository bounded by the storage deadline
+(:func:`ocr_assets.storage.objects.bounded_call`): Icechunk's S3 client waits forever on an
+endpoint that accepts connections and never answers. There concurrency is Icechunk's
+optimistic kind alone: a commit that lost the race rebases or is redone by the same bounded
+loops.
 
 Versions. :meth:`RasterStore.tag` names the current commit (production tags ``v{version}``);
 :meth:`RasterStore.open` and :meth:`RasterStore.committed_regions` read a tag instead of the
@@ -50,6 +54,7 @@ import xarray as xr
 import zarr
 
 from ocr_assets.regions import RegionGrid
+from ocr_assets.settings import StorageLimits
 from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import ensure_writable
 from ocr_assets.storage.paths import StorageError, is_remote, local_path
@@ -91,6 +96,7 @@ def icechunk_storage(location: str) -> icechunk.Storage:
         raise StorageError(f"{location}: the raster store supports local folders and s3:// only")
     bucket, _, prefix = rest.partition("/")
     endpoint = objects.endpoint_url()
+    limits = StorageLimits.from_env()
     return icechunk.s3_storage(
         bucket=bucket,
         prefix=prefix or None,
@@ -99,6 +105,7 @@ def icechunk_storage(location: str) -> icechunk.Storage:
         allow_http=bool(endpoint and endpoint.startswith("http://")),
         force_path_style=endpoint is not None,
         from_env=True,
+        network_stream_timeout_seconds=max(1, round(limits.read_timeout)),
     )
 
 
@@ -191,6 +198,14 @@ def stored_grid(attrs: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def repository_config() -> icechunk.RepositoryConfig:
+    """Icechunk's own retry budget for storage requests: ``OCR_STORAGE_ATTEMPTS`` tries."""
+    retries = icechunk.StorageRetriesSettings(
+        max_tries=StorageLimits.from_env().attempts, initial_backoff_ms=200, max_backoff_ms=10_000
+    )
+    return icechunk.RepositoryConfig(storage=icechunk.StorageSettings(retries=retries))
+
+
 def store_window(grid: RegionGrid, region_id: str) -> tuple[slice, slice]:
     """The region's ``(latitude, longitude)`` index slices in the store's ascending layout.
 
@@ -239,14 +254,23 @@ class RasterStore:
         """The repository, created (in an empty folder) if it does not exist yet."""
         if not self.remote:
             ensure_writable(str(local_path(self.location).parent))
+        storage = icechunk_storage(self.location)
         with self._commit_lock():
-            return icechunk.Repository.open_or_create(icechunk_storage(self.location))
+            return self._call(
+                "open raster store",
+                lambda: icechunk.Repository.open_or_create(storage, config=repository_config()),
+            )
+
+    def _call(self, operation: str, fn: Callable[[], Any], retry: bool = True) -> Any:
+        """``fn`` under the storage limits (deadline, bounded retries) for a remote store."""
+        return objects.bounded_call(operation, self.location, fn, retry=retry)
 
     def exists(self) -> bool:
         """True when a repository is present at ``location``."""
         if not self.remote and not local_path(self.location).exists():
             return False
-        return icechunk.Repository.exists(icechunk_storage(self.location))
+        storage = icechunk_storage(self.location)
+        return bool(self._call("check raster store", lambda: icechunk.Repository.exists(storage)))
 
     # ------------------------------------------------------------------ committing
     def _commit(
@@ -257,17 +281,22 @@ class RasterStore:
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 time.sleep(self.retry_delay * (attempt - 1))
-            session = self.repository.writable_session(BRANCH)
-            write(session)
+            session = self._call("open session", lambda: self.repository.writable_session(BRANCH))
+            self._call(f"write {message}", lambda session=session: write(session), retry=False)
             if not session.has_uncommitted_changes:
                 return session.snapshot_id
             try:
                 with self._commit_lock():
-                    return session.commit(
-                        message,
-                        metadata=dict(metadata),
-                        rebase_with=icechunk.ConflictDetector(),
-                        rebase_tries=self.max_attempts,
+                    # Not retried blindly: a commit that timed out may have landed.
+                    return self._call(
+                        f"commit {message}",
+                        lambda session=session: session.commit(
+                            message,
+                            metadata=dict(metadata),
+                            rebase_with=icechunk.ConflictDetector(),
+                            rebase_tries=self.max_attempts,
+                        ),
+                        retry=False,
                     )
             except (icechunk.ConflictError, icechunk.RebaseFailedError) as error:
                 last_error = error
@@ -426,8 +455,13 @@ class RasterStore:
         """
         if not self.exists():
             return {}
-        history = (
-            self.repository.ancestry(tag=tag) if tag else self.repository.ancestry(branch=BRANCH)
+        history = self._call(
+            "read raster store history",
+            lambda: list(
+                self.repository.ancestry(tag=tag)
+                if tag
+                else self.repository.ancestry(branch=BRANCH)
+            ),
         )
         regions: dict[str, str] = {}
         for snapshot in history:
@@ -438,7 +472,9 @@ class RasterStore:
 
     def tags(self) -> set[str]:
         """The tags of the repository (empty when it does not exist)."""
-        return set(self.repository.list_tags()) if self.exists() else set()
+        if not self.exists():
+            return set()
+        return set(self._call("list raster store tags", lambda: self.repository.list_tags()))
 
     def tag(self, name: str) -> str:
         """Tag the branch's latest commit ``name`` and return its snapshot ID.
@@ -449,14 +485,16 @@ class RasterStore:
         Raises:
             StorageError: when ``name`` already names a different commit.
         """
-        snapshot_id = self.repository.lookup_branch(BRANCH)
+        snapshot_id = self._call("look up branch", lambda: self.repository.lookup_branch(BRANCH))
         if name in self.tags():
-            tagged = self.repository.lookup_tag(name)
+            tagged = self._call("look up tag", lambda: self.repository.lookup_tag(name))
             if tagged != snapshot_id:
                 raise StorageError(
                     f"raster store {self.location}: tag {name!r} already names snapshot "
                     f"{tagged}, not the latest {snapshot_id}; publish a new version instead"
                 )
             return snapshot_id
-        self.repository.create_tag(name, snapshot_id)
+        self._call(
+            f"tag {name}", lambda: self.repository.create_tag(name, snapshot_id), retry=False
+        )
         return snapshot_id
