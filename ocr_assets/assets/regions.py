@@ -23,6 +23,7 @@ from ocr_assets import science
 from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
+from ocr_assets.catalog import BUILDING_TAGS
 from ocr_assets.regions import Bounds
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.storage import StorageError, write_geoparquet
@@ -33,8 +34,20 @@ REGION_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.
 #: Centroids this close to a region border (degrees, ~0.1 mm) count as on it.
 BORDER_TOLERANCE_DEG = 1e-9
 
-#: Columns the building table carries over from the input footprints.
-BUILDING_COLUMNS: tuple[str, ...] = ("id", "geometry", "GEOID", "state", "county")
+#: The region table's risk columns, in the published order (float32).
+REGION_VARIABLES: tuple[str, ...] = (
+    "rps_scott",
+    "rps_2011",
+    "rps_2047",
+    "bp_2011",
+    "bp_2047",
+    "crps_scott",
+    "bp_2011_riley",
+    "bp_2047_riley",
+)
+#: The region table's tag columns and the tagged-buildings columns they come from, as published
+#: (``block_geoid AS GEOID, state_abbrev AS state, county_name AS county``).
+REGION_TAGS: dict[str, str] = dict(zip(("GEOID", "state", "county"), BUILDING_TAGS, strict=True))
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,7 @@ class RegionAssets:
 
 
 def sample_buildings(
-    buildings: gpd.GeoDataFrame, rasters: xr.Dataset, bounds: Bounds, region_id: str
+    buildings: gpd.GeoDataFrame, rasters: xr.Dataset, bounds: Bounds
 ) -> tuple[gpd.GeoDataFrame, int]:
     """The region's buildings with every raster variable sampled at their centroid.
 
@@ -56,8 +69,9 @@ def sample_buildings(
     come from the pixel nearest to the centroid; buildings with any NaN value are dropped.
 
     Returns:
-        The table (``id, geometry, GEOID, state, county, region_id`` and the variables, float32)
-        and the number of buildings dropped for NaN values.
+        The table, columns in the published order: :data:`REGION_VARIABLES` (float32), then
+        ``GEOID``, ``state``, ``county`` (from the buildings' :data:`REGION_TAGS` columns) and
+        ``geometry``; and the number of buildings dropped for NaN values.
     """
     centroids = shapely.centroid(np.asarray(buildings.geometry.values))
     x, y = shapely.get_x(centroids), shapely.get_y(centroids)
@@ -72,13 +86,17 @@ def sample_buildings(
         np.clip(x[inside], lon.min(), lon.max()),
         np.clip(y[inside], lat.min(), lat.max()),
     )
-    table = buildings.loc[inside, list(BUILDING_COLUMNS)].reset_index(drop=True)
-    table["region_id"] = region_id
-    complete = np.ones(len(table), dtype=bool)
-    for name, sampled in values.items():
-        table[name] = sampled
-        complete &= np.isfinite(sampled)
-    return table.loc[complete].reset_index(drop=True), int(np.count_nonzero(~complete))
+    complete = np.all([np.isfinite(values[name]) for name in REGION_VARIABLES], axis=0)
+    tags = buildings.loc[inside, list(REGION_TAGS.values())].to_numpy()
+    table = gpd.GeoDataFrame(
+        {
+            **{name: values[name][complete].astype(np.float32) for name in REGION_VARIABLES},
+            **{name: tags[complete, k] for k, name in enumerate(REGION_TAGS)},
+        },
+        geometry=buildings.geometry.values[inside][complete],
+        crs=buildings.crs,
+    )
+    return table, int(np.count_nonzero(~complete))
 
 
 def region_rasters(
@@ -170,7 +188,7 @@ def region_buildings(
             )
         candidates = inputs_catalog.buildings(bbox=bounds)
         rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
-        table, dropped = sample_buildings(candidates, rasters, bounds, region_id)
+        table, dropped = sample_buildings(candidates, rasters, bounds)
         size = write_geoparquet(table, path)
     log(f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN")
     return {
