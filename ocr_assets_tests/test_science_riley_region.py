@@ -1,4 +1,4 @@
-"""Steps 1-7 of the wind-informed BP and the region composition (SCIENCE.md)."""
+"""Steps 1-7 of the wind-informed BP and the region composition."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fidelity tests of the spreading, the composite and the kernels (SCIENCE.md steps 3-4)."""
+"""Fidelity tests of the spreading, the composite and the kernels."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from ocr_assets.science import (
     DIRECTIONS,
+    kernel_footprints,
     spread_burn_probability,
     weighted_composite,
     wind_informed_burn_probability,
     wind_kernels,
 )
+from ocr_assets.science._filters import SpreadWorkspace, footprint, spread_direction
 from ocr_assets.science.reference import reference_composite, reference_spread
 
 ARCSEC = 1.0 / 3600.0
@@ -108,10 +110,37 @@ def test_major_axes() -> None:
 
 
 def test_kernels_reject_nonsense_spacing() -> None:
-    with pytest.raises(ValueError, match=r"outside 200\.\.500"):
+    with pytest.raises(ValueError, match="not strictly between 200 and 500"):
         wind_kernels(38.0, -100.0, 1 / 360, 1 / 360)  # 300 m pixels
     with pytest.raises(ValueError, match="non-zero"):
         wind_kernels(38.0, -100.0, 0.0, ARCSEC)
+
+
+def spacing_with_footprint(cells: int, start_m: float, stop_m: float) -> tuple[float, int]:
+    """A square pixel size (m) at which the largest/smallest footprint has exactly ``cells``.
+
+    Returns the middle of the widest such interval of a fine scan, so that the pixel size
+    recomputed from degrees lands inside it, and the count at one step outside it.
+    """
+    sizes = np.linspace(start_m, stop_m, 601)
+    pick = max if cells > 300 else min
+    counts = np.array([pick(int(m.sum()) for m in kernel_footprints(s, s).values()) for s in sizes])
+    hits = np.flatnonzero(counts == cells)
+    assert hits.size >= 3, f"no pixel size in [{start_m}, {stop_m}] m gives {cells} cells"
+    middle = hits[hits.size // 2]
+    return float(sizes[middle]), int(counts[hits[-1] + 1 if cells > 300 else hits[0] - 1])
+
+
+@pytest.mark.parametrize(("cells", "start_m", "stop_m"), [(500, 21.9, 22.4), (200, 34.7, 35.3)])
+def test_footprints_of_exactly_200_or_500_cells_are_refused(
+    cells: int, start_m: float, stop_m: float
+) -> None:
+    # the published assertion is strict (200 < cells < 500): the bounds themselves fail
+    size_m, neighbour = spacing_with_footprint(cells, start_m, stop_m)
+    degrees = float(np.rad2deg(size_m / 6_371_000.0))
+    with pytest.raises(ValueError, match=f"covers {cells} cells"):
+        wind_kernels(0.0, 0.0, degrees, degrees)
+    assert 200 < neighbour < 500  # one scan step away the kernels are accepted
 
 
 # --- spreading -----------------------------------------------------------------------------
@@ -173,6 +202,23 @@ def test_reflect101_border() -> None:
     assert padded[90, 38] == 1.0 and padded[90, 39] == 0.0
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (5, 7), (40, 90), (90, 40)])
+def test_rasters_smaller_than_the_kernel_are_filtered_like_opencv(shape: tuple[int, int]) -> None:
+    # OpenCV mirrors again and again when the 40-pixel border is wider than the raster
+    bp = np.random.default_rng(sum(shape)).uniform(0.0, 0.05, shape).astype(np.float32)
+    bp[bp < 0.02] = 0.0
+    kernels = wind_kernels(38.0, -120.0, ARCSEC, ARCSEC)
+    ref = reference_spread(bp, kernels)
+    workspace = SpreadWorkspace(bp.shape)
+    for d in DIRECTIONS:
+        ours = spread_direction(bp, footprint(kernels[d]), 3, workspace)
+        np.testing.assert_allclose(ours, ref[d], rtol=1e-6, atol=0)
+    if min(shape) > 1:  # the xarray entry point needs two coordinates to know the pixel size
+        spread = spread_burn_probability(raster(bp))
+        for d in DIRECTIONS:
+            np.testing.assert_allclose(spread[d].values, ref[d], rtol=1e-6, atol=0)
+
+
 def test_tiny_values_are_clipped_and_nans_restored() -> None:
     bp = np.zeros((100, 100), np.float32)
     bp[50, 50] = 1e-12  # its correlation (~3e-15) is below the 1e-11 clip
@@ -203,8 +249,6 @@ def test_bad_grids_are_rejected() -> None:
     irregular = da.assign_coords(longitude=lon)
     with pytest.raises(ValueError, match="irregular"):
         spread_burn_probability(irregular)
-    with pytest.raises(ValueError, match="smaller than the 81 x 81"):
-        spread_burn_probability(raster(bp[:60, :60]))
     with pytest.raises(ValueError, match="expected dims"):
         spread_burn_probability(da.transpose())
 

@@ -1,4 +1,4 @@
-"""FFWI, wind-direction classes and distribution, risk scores (SCIENCE.md)."""
+"""FFWI, wind-direction classes and distribution, risk scores."""
 
 from __future__ import annotations
 
@@ -29,24 +29,45 @@ def ffwi_by_hand(h: float, t_k: float, u: float) -> float:
     return eta * np.sqrt(1 + u**2)
 
 
+def arr(values: object, units: str, dtype: type = np.float64) -> xr.DataArray:
+    a = np.asarray(values, dtype)
+    return xr.DataArray(a, dims=("time",)[: a.ndim], attrs={"units": units})
+
+
+def ffwi_of(h: object, t_k: object, u: object, dtype: type = np.float64) -> xr.DataArray:
+    return fosberg_fire_weather_index(
+        arr(h, "%", dtype), arr(t_k, "K", dtype), arr(u, "m s-1", dtype)
+    )
+
+
 @pytest.mark.parametrize("h", [0.0, 5.0, 9.999, 10.0, 30.0, 49.9, 50.0, 75.0, 100.0])
 def test_ffwi_matches_the_formula_on_every_branch(h: float) -> None:
-    got = fosberg_fire_weather_index(np.array([h]), np.array([305.0]), np.array([7.0]))
-    np.testing.assert_allclose(got, [ffwi_by_hand(h, 305.0, 7.0)], rtol=1e-6)
+    np.testing.assert_allclose(ffwi_of(h, 305.0, 7.0), ffwi_by_hand(h, 305.0, 7.0), rtol=1e-12)
 
 
-def test_ffwi_invalid_humidity_is_nan_and_dataarrays_work() -> None:
-    rh = xr.DataArray([-0.1, 100.1, np.nan, 20.0], dims="time")
-    out = fosberg_fire_weather_index(rh, rh * 0 + 300.0, rh * 0 + 3.0)
-    assert isinstance(out, xr.DataArray) and out.dims == ("time",)
+def test_ffwi_is_float32_for_float32_inputs_with_the_published_attrs() -> None:
+    out = ffwi_of([5.0, 30.0, 80.0], [290.0, 300.0, 310.0], [1.0, 4.0, 9.0], np.float32)
+    assert out.dtype == np.float32 and out.name == "FFWI"
+    assert out.attrs == {"long_name": "Fosberg Fire Weather Index", "units": "dimensionless"}
+    expected = [ffwi_by_hand(h, t, u) for h, t, u in ((5, 290, 1), (30, 300, 4), (80, 310, 9))]
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+def test_ffwi_invalid_humidity_is_nan() -> None:
+    out = ffwi_of([-0.1, 100.1, np.nan, 20.0], 300.0, 3.0)
+    assert out.dims == ("time",)
     assert np.isnan(out.values[:3]).all() and np.isfinite(out.values[3])
+
+
+def test_ffwi_refuses_a_temperature_in_celsius() -> None:
+    with pytest.raises(ValueError, match="'degC'"):
+        fosberg_fire_weather_index(arr(20.0, "%"), arr(25.0, "degC"), arr(3.0, "m s-1"))
 
 
 def test_wind_is_used_in_metres_per_second_not_mph() -> None:
     # the published code converts the wind to m/s and uses it as is: 10 m/s -> sqrt(1 + 100)
-    a = fosberg_fire_weather_index(np.array([20.0]), np.array([300.0]), np.array([10.0]))
-    b = fosberg_fire_weather_index(np.array([20.0]), np.array([300.0]), np.array([0.0]))
-    np.testing.assert_allclose(a / b, np.sqrt(101.0), rtol=1e-6)
+    ratio = ffwi_of(20.0, 300.0, 10.0) / ffwi_of(20.0, 300.0, 0.0)
+    np.testing.assert_allclose(ratio, np.sqrt(101.0), rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -72,8 +93,8 @@ def test_wind_is_used_in_metres_per_second_not_mph() -> None:
     ],
 )
 def test_direction_class_edges(degrees: float, cls: int) -> None:
-    out = classify_wind_direction(np.array([degrees], dtype=np.float64))
-    assert out.dtype == np.float32 and out[0] == cls
+    out = classify_wind_direction(xr.DataArray([degrees], dims="time"))
+    assert out.dtype == np.float32 and out.values[0] == cls
 
 
 def test_direction_nan_is_kept() -> None:
@@ -91,20 +112,54 @@ def test_distribution_counts_fire_weather_hours_per_direction() -> None:
     rng = np.random.default_rng(1)
     ffwi = rng.random((t, 2, 2))
     direction = rng.uniform(0, 360, (t, 2, 2))
-    ffwi[:, 1, 1] = 1.0  # a constant FFWI: every hour is at or above its p99
-    direction[:, 1, 1] = 90.0
+    ffwi[:, 1, 1] = 1.0  # a constant FFWI: no hour is strictly above its p99
     d, f = cube(direction, ffwi)
     mask = fire_weather_mask(f, dim="time")
     assert int(mask[:, 0, 0].sum()) == 2  # p99 of 200 distinct values: the top 2 hours
+    assert int(mask[:, 1, 1].sum()) == 0
     dist = wind_direction_distribution(d, mask, dim="time")
     assert dist.dims == ("y", "x", "wind_direction")
     assert list(dist["wind_direction"].values) == list(DIRECTIONS)
     assert dist.dtype == np.float32
-    np.testing.assert_allclose(dist.sum("wind_direction"), 1.0, atol=1e-6)
-    assert float(dist.sel(wind_direction="E")[1, 1]) == 1.0
+    assert dist.attrs["units"] == "probability"
+    np.testing.assert_allclose(dist.sum("wind_direction")[:, 0], 1.0, atol=1e-6)
+    assert (dist.values[1, 1] == 0).all()
     top = np.argsort(ffwi[:, 0, 0])[-2:]
-    expected = np.bincount(classify_wind_direction(direction[top, 0, 0]).astype(int), minlength=8)
-    np.testing.assert_allclose(dist.values[0, 0], expected / 2)
+    classes = classify_wind_direction(d[top, 0, 0]).values.astype(int)
+    np.testing.assert_allclose(dist.values[0, 0], np.bincount(classes, minlength=8) / 2)
+
+
+def test_mask_is_strict_at_the_quantile() -> None:
+    # 101 values 0..100: p99 is exactly 99, so only the hour at 100 is fire weather
+    f = xr.DataArray(np.arange(101.0), dims="time")
+    mask = fire_weather_mask(f)
+    assert mask.values.nonzero()[0].tolist() == [100]
+
+
+def test_calm_hours_count_as_north() -> None:
+    d, _ = cube(np.zeros((4, 1, 1)), np.zeros((4, 1, 1)))
+    mask = xr.ones_like(d, dtype=bool)
+    assert wind_direction_distribution(d, mask).values[0, 0].tolist() == [1.0] + [0.0] * 7
+
+
+def test_directions_are_classified_in_the_input_dtype() -> None:
+    # float32 -22.500002 mod 360 rounds to 337.5 (N), as the published code gives;
+    # the same number in float64 is 337.4999981 (NW)
+    value = np.float32(-22.500002)
+    as32 = classify_wind_direction(xr.DataArray(np.array([value]), dims="time"))
+    as64 = classify_wind_direction(xr.DataArray(np.array([value], np.float64), dims="time"))
+    assert (as32.values[0], as64.values[0]) == (0.0, 7.0)
+
+
+def test_infinite_directions_get_class_8_and_are_refused_in_fire_weather_hours() -> None:
+    out = classify_wind_direction(xr.DataArray([np.inf, -np.inf, np.nan, 10.0], dims="time"))
+    assert out.values[:2].tolist() == [8.0, 8.0]
+    assert np.isnan(out.values[2]) and out.values[3] == 0.0
+    d, _ = cube(np.array([np.inf, 90.0]).reshape(2, 1, 1), np.zeros((2, 1, 1)))
+    only_second = xr.DataArray(np.array([False, True]).reshape(2, 1, 1), dims=d.dims)
+    assert wind_direction_distribution(d, only_second).values[0, 0, 2] == 1.0
+    with pytest.raises(ValueError, match="inf"):
+        wind_direction_distribution(d, xr.ones_like(d, dtype=bool))
 
 
 def test_distribution_is_zero_without_fire_weather_hours() -> None:

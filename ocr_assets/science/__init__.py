@@ -1,9 +1,15 @@
 """The Open Climate Risk wildfire method as pure numpy/xarray functions (no Dagster, no I/O).
 
-See ``SCIENCE.md`` in the shared folder for the method these functions reproduce.
+``docs/science.md`` describes the method these functions reproduce.
 """
 
-from .kernels import DIRECTIONS, wind_kernels
+from .conus404 import (
+    fire_weather_wind_distribution,
+    relative_humidity_from_dewpoint,
+    rotate_winds_to_earth,
+    wind_speed_and_direction,
+)
+from .kernels import DIRECTION_DIM, DIRECTIONS, kernel_footprints, wind_kernels
 from .region import BUILDING_VARIABLES, VARIABLES, crop, region_risk, sample_nearest
 from .riley import (
     gap_fill,
@@ -23,18 +29,23 @@ from .wind import (
 __all__ = [
     "BUILDING_VARIABLES",
     "DIRECTIONS",
+    "DIRECTION_DIM",
     "N_SCORES",
     "SCORE_EDGES",
     "VARIABLES",
     "classify_wind_direction",
     "crop",
     "fire_weather_mask",
+    "fire_weather_wind_distribution",
     "fosberg_fire_weather_index",
     "gap_fill",
     "gaussian_kernel_size",
+    "kernel_footprints",
     "region_risk",
     "regrid_wind_distribution",
+    "relative_humidity_from_dewpoint",
     "risk_score",
+    "rotate_winds_to_earth",
     "sample_nearest",
     "score_histogram",
     "spread_burn_probability",
@@ -43,4 +54,5 @@ __all__ = [
     "wind_informed_bp_from_riley",
     "wind_informed_burn_probability",
     "wind_kernels",
+    "wind_speed_and_direction",
 ]

@@ -9,12 +9,13 @@ subtraction per pixel, so a filter costs ``2 * min(rows, cols)`` (about 25-45) a
 pixel instead of 6561 multiply-adds, and:
 
 - the valid-cell count is an exact integer (int32 prefix sums), so the "no valid cell under the
-  kernel" zeros that the 1e-11 clip relies on are exact (SCIENCE.md, "A numerical trap");
+  kernel" zeros that the 1e-11 clip relies on are exact (a float32 FFT would leave ~1e-7 noise there,
+  which the clip lets through and the division amplifies);
 - value sums are float64 with an absolute error around 1e-13, far below float32 rounding of the
   result, and a run of zeros gives exactly 0 (equal prefix values subtract to 0).
 
 Borders are reflect-101 (``BORDER_DEFAULT``), applied by padding the current raster each
-iteration. All hot loops are numba-compiled and parallel over row blocks.
+iteration; like OpenCV, the mirroring repeats when the raster is smaller than the kernel. All hot loops are numba-compiled and parallel over row blocks.
 """
 
 from __future__ import annotations
@@ -113,11 +114,16 @@ def footprint(kernel: np.ndarray) -> Footprint:
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _reflect101(i, n):  # pragma: no cover - numba
-    """Index ``i`` mirrored into ``0..n-1`` without repeating the edge (BORDER_REFLECT_101)."""
-    if i < 0:
-        return -i
-    if i >= n:
-        return 2 * (n - 1) - i
+    """Index ``i`` mirrored into ``0..n-1`` without repeating the edge (BORDER_REFLECT_101).
+
+    Mirrors repeatedly, as OpenCV's ``borderInterpolate`` does, so a border wider than the
+    raster (a raster smaller than the kernel) is filled the way ``cv2.filter2D`` fills it;
+    a single row or column mirrors onto itself.
+    """
+    if n == 1:
+        return 0
+    while i < 0 or i >= n:
+        i = -i if i < 0 else 2 * (n - 1) - i
     return i
 
 
@@ -165,7 +171,7 @@ def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numb
 def _normalised_correlation(
     sums, counts, hi_r, hi_c, lo_r, lo_c, weight, clip, out_h, out_w, out
 ):  # pragma: no cover - numba
-    """One spreading iteration: ``out = c / m`` where m > 0 else 0 (SCIENCE.md step 3).
+    """One spreading iteration: ``out = c / m`` where m > 0 else 0.
 
     ``m = float32(count * weight)`` and ``c = float32(sum * weight)`` are the correlations of
     the valid mask and of the raster with the binary kernel, each clipped below ``clip``.
@@ -240,10 +246,6 @@ def spread_direction(
     ``arr`` is not modified. Returns a new float32 array (``out`` if given).
     """
     h, w = arr.shape
-    if fp.pad >= min(h, w):
-        raise ValueError(
-            f"raster of {h} x {w} pixels is smaller than the kernel reach of {fp.pad} pixels"
-        )
     work = np.empty_like(arr) if out is None else out
     if iterations == 0:
         work[...] = arr

@@ -17,8 +17,9 @@ from ._filters import CLIP, Footprint
 
 _SOURCE = r"""
 __device__ __forceinline__ int reflect101(int i, int n) {
-    if (i < 0) return -i;
-    if (i >= n) return 2 * (n - 1) - i;
+    // repeated mirroring, as OpenCV's borderInterpolate (rasters smaller than the kernel)
+    if (n == 1) return 0;
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
     return i;
 }
 

@@ -1,4 +1,4 @@
-"""Elliptical wind-spreading kernels (SCIENCE.md, "Directional spreading").
+"""Elliptical wind-spreading kernels for the directional spreading of burn probability.
 
 The published kernels are 81 x 81 binary ellipses, one per wind direction, normalised to sum 1.
 Row index grows northward (latitude ascending) and column index eastward, so a kernel is laid
@@ -14,13 +14,16 @@ import numpy as np
 DIRECTIONS: tuple[str, ...] = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 """Wind-direction labels, in the order of the classes 0..7."""
 
+DIRECTION_DIM = "wind_direction"
+"""Name of the dimension that holds the 8 directions in distributions."""
+
 KERNEL_SIZE = 81
 KERNEL_ANCHOR = KERNEL_SIZE // 2  # (40, 40): the published filter anchors at the centre cell
 EARTH_RADIUS_M = 6_371_000.0
 SEMI_MAJOR_M = 400.0
 SEMI_MINOR_M = 200.0
 UPWIND_SHIFT_M = 110.0
-MIN_FOOTPRINT = 200
+MIN_FOOTPRINT = 200  # exclusive bounds, as the published assertion
 MAX_FOOTPRINT = 500
 
 _DIAGONAL_SHIFT = UPWIND_SHIFT_M / math.sqrt(2.0)
@@ -73,6 +76,17 @@ def _ellipse(direction: str, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
     return (dx + dy) ** 2 / (2.0 * a**2) + (dy - dx) ** 2 / (2.0 * b**2) <= 1.0
 
 
+def kernel_footprints(dx_m: float, dy_m: float) -> dict[str, np.ndarray]:
+    """The 8 boolean 81 x 81 ellipse footprints for pixels of ``dx_m`` x ``dy_m`` metres.
+
+    Sample positions along each axis are 81 points evenly spaced from -41 to +40 pixel units
+    inclusive (spacing 81/80: the published layout, reproduced on purpose), times the pixel size.
+    """
+    steps = np.linspace(-41.0, 40.0, KERNEL_SIZE)
+    xx, yy = np.meshgrid(steps * dx_m, steps * dy_m)  # xx varies along columns, yy along rows
+    return {direction: _ellipse(direction, xx, yy) for direction in DIRECTIONS}
+
+
 def wind_kernels(
     latitude: float,
     longitude: float,
@@ -83,10 +97,9 @@ def wind_kernels(
 
     ``latitude``/``longitude`` locate the grid's centre pixel and the increments are the pixel
     spacing in degrees. Pixel sizes in metres come from the haversine distance of one pixel step
-    there. Sample positions along each axis are 81 points evenly spaced from -41 to +40 pixel
-    units inclusive (spacing 81/80: the published layout, reproduced on purpose), times the pixel
-    size. A kernel whose footprint falls outside 200..500 cells means the grid spacing is not a
-    30 m grid, and raises ``ValueError``.
+    there (see :func:`kernel_footprints` for the layout). The published code asserts
+    ``200 < cells < 500`` for every kernel; a footprint outside that open range (500 cells
+    included) means the grid spacing is not a 30 m grid, and raises ``ValueError``.
     """
     for name, value in (
         ("latitude", latitude),
@@ -104,16 +117,13 @@ def wind_kernels(
             f"latitude_increment={latitude_increment!r}, longitude_increment={longitude_increment!r}"
         )
     dx, dy = pixel_size_m(latitude, longitude, latitude_increment, longitude_increment)
-    steps = np.linspace(-41.0, 40.0, KERNEL_SIZE)
-    xx, yy = np.meshgrid(steps * dx, steps * dy)  # xx varies along columns, yy along rows
     kernels: dict[str, np.ndarray] = {}
-    for direction in DIRECTIONS:
-        inside = _ellipse(direction, xx, yy)
+    for direction, inside in kernel_footprints(dx, dy).items():
         count = int(inside.sum())
-        if not MIN_FOOTPRINT <= count <= MAX_FOOTPRINT:
+        if not MIN_FOOTPRINT < count < MAX_FOOTPRINT:
             raise ValueError(
-                f"wind_kernels: the {direction} kernel covers {count} cells, outside "
-                f"{MIN_FOOTPRINT}..{MAX_FOOTPRINT}; pixel size {dx:.2f} m x {dy:.2f} m at "
+                f"wind_kernels: the {direction} kernel covers {count} cells, not strictly between "
+                f"{MIN_FOOTPRINT} and {MAX_FOOTPRINT}; pixel size {dx:.2f} m x {dy:.2f} m at "
                 f"({latitude}, {longitude}) does not look like a 30 m grid"
             )
         weights = inside.astype(np.float32)

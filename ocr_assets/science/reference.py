@@ -1,7 +1,7 @@
 """Straightforward implementation of the published directional spreading (test oracle).
 
 This module is deliberately the plain, obviously faithful transcription of the published
-approach (SCIENCE.md, wind-informed burn probability steps 3 and 4): one ``cv2.filter2D``
+approach (wind-informed burn probability steps 3 and 4 of docs/science.md): one ``cv2.filter2D``
 call per direction, per iteration, for the valid mask and for the values, then a weighted
 composite done with whole-array numpy operations. It is slow and memory hungry on a full
 buffered region (roughly a minute and ~11 GB), and it is not used by the pipeline: it exists
@@ -35,7 +35,7 @@ def _correlate(arr: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def _spread_one(bp: np.ndarray, kernel: np.ndarray, iterations: int) -> np.ndarray:
-    """Spread one 2-D float32 burn-probability array with one kernel (SCIENCE.md step 3)."""
+    """Spread one 2-D float32 burn-probability array with one kernel (step 3)."""
     nan = np.isnan(bp)
     arr = np.where(nan, np.float32(0), bp)
     for _ in range(iterations):

@@ -1,4 +1,4 @@
-"""Region-level composition: the 8 risk variables of a processing region (SCIENCE.md)."""
+"""Region-level composition: the 8 risk variables of a processing region (docs/science.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Wind-informed burn probability from the Riley et al. 270 m BP (SCIENCE.md steps 1-6)."""
+"""Wind-informed burn probability from the Riley et al. 270 m BP (docs/science.md, steps 1-6)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def gaussian_smooth(values: np.ndarray, latitude_increment: float) -> np.ndarray
 def wind_informed_bp_from_riley(
     riley_bp_270m: xr.DataArray, wind_distribution: xr.DataArray, *, backend: str = "cpu"
 ) -> xr.DataArray:
-    """Steps 1-6 of SCIENCE.md's wind-informed BP for one climate.
+    """Steps 1-6 of the wind-informed BP for one climate.
 
     ``riley_bp_270m`` is the Riley BP on its own EPSG:5070 270 m grid (dims ``y, x``, CRS attached
     with odc-geo) covering the window plus a margin. ``wind_distribution`` (dims ``latitude,

@@ -1,4 +1,4 @@
-"""Risk scores 0..10 from RPS (SCIENCE.md, "Buildings, scores and statistics")."""
+"""Risk scores 0..10 from RPS (docs/science.md, "Scores")."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ NO_SCORE = -1
 
 
 def risk_score(rps: ArrayLike) -> ArrayLike:
-    """Score 0..10 (int8) per SCIENCE.md; ``-1`` where RPS is NaN.
+    """Score 0..10 (int8) from RPS; ``-1`` where RPS is NaN.
 
     0 is RPS == 0; then left-closed bins with edges 0.01, 0.02, 0.035, 0.06, 0.1, 0.2, 0.5, 1, 3
     (score 10 is 3 <= RPS <= 100). Edges are compared at the input's precision, so a float32 0.01

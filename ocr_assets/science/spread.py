@@ -1,4 +1,4 @@
-"""Directional spreading of burn probability and the wind-weighted composite (SCIENCE.md 3-4).
+"""Directional spreading of burn probability and the wind-weighted composite (steps 3-4).
 
 Public entry points:
 
@@ -16,11 +16,10 @@ import numpy as np
 import xarray as xr
 
 from ._filters import SpreadWorkspace, footprint, spread_direction
-from .kernels import DIRECTIONS, KERNEL_SIZE, wind_kernels
+from .kernels import DIRECTION_DIM, DIRECTIONS, wind_kernels
 
 BACKENDS = ("cpu", "cupy")
 GRID_DIMS = ("latitude", "longitude")
-DIRECTION_DIM = "wind_direction"
 _REGULAR_RTOL = 1e-6
 
 
@@ -56,12 +55,6 @@ def check_grid(
             raise ValueError(f"{what}: missing coordinate {dim!r}")
     dlat = _regular_ascending(np.asarray(da["latitude"].values), "latitude", what)
     dlon = _regular_ascending(np.asarray(da["longitude"].values), "longitude", what)
-    h, w = da.shape[:2]
-    if h < KERNEL_SIZE or w < KERNEL_SIZE:
-        raise ValueError(
-            f"{what}: raster of {h} x {w} pixels is smaller than the {KERNEL_SIZE} x "
-            f"{KERNEL_SIZE} spreading kernel"
-        )
     return dlat, dlon
 
 
@@ -74,7 +67,7 @@ def kernels_for(da: xr.DataArray) -> dict[str, np.ndarray]:
 
 
 def _prepared(bp: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    """NaN-free float32 copy of the raster and its NaN mask (NaNs become 0, SCIENCE.md)."""
+    """NaN-free float32 copy of the raster and its NaN mask (NaNs become 0)."""
     arr = np.asarray(bp.values, dtype=np.float32)
     nan = np.isnan(arr)
     arr = np.where(nan, np.float32(0.0), arr).astype(np.float32, copy=False)
@@ -98,7 +91,7 @@ def _check_iterations(iterations: int) -> None:
 def spread_burn_probability(
     bp: xr.DataArray, iterations: int = 3, *, backend: str = "cpu"
 ) -> xr.Dataset:
-    """Spread burn probability downwind in each of the 8 directions (SCIENCE.md step 3).
+    """Spread burn probability downwind in each of the 8 directions (step 3).
 
     ``bp`` has dims ``(latitude, longitude)``, both ascending and regular. Returns a Dataset with
     one float32 variable per direction label (``N`` .. ``NW``) on ``bp``'s coordinates. NaNs in
@@ -210,7 +203,7 @@ def _composite_array(values: np.ndarray, coords: object) -> xr.DataArray:
 
 
 def weighted_composite(spread: xr.Dataset, wind_distribution: xr.DataArray) -> xr.DataArray:
-    """Weight the 8 spread fields by the wind-direction distribution (SCIENCE.md step 4).
+    """Weight the 8 spread fields by the wind-direction distribution (step 4).
 
     ``wind_distribution`` has dims ``(latitude, longitude, wind_direction)`` labelled N..NW on the
     spread grid. Weights are renormalised to sum 1 where their sum is > 0 and none is NaN; the
