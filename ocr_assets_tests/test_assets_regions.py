@@ -18,9 +18,10 @@ from PIL import Image
 
 from ocr_assets import science
 from ocr_assets.assets import build_region_assets, build_region_checks, wind_direction_distribution
-from ocr_assets.assets.regions import BORDER_TOLERANCE_DEG, sample_buildings
+from ocr_assets.assets.regions import BORDER_TOLERANCE_DEG, REGION_VARIABLES, sample_buildings
+from ocr_assets.catalog import BUILDINGS_FILE
 from ocr_assets.regions import RegionGrid
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.storage import RasterStore, RasterStoreConflictError, store_window
 
 # y0_x0 is all ocean on the tiny grid: a partition without valid data.
@@ -29,7 +30,7 @@ FAST_RETRIES = dg.RetryPolicy(max_retries=2, delay=0)
 REGION = build_region_assets(PARTITIONS, retry_policy=FAST_RETRIES)
 CHECKS = build_region_checks(REGION.rasters)
 GRAPH = [wind_direction_distribution, REGION.rasters, CHECKS, REGION.buildings]
-COLUMNS = ["id", "geometry", "GEOID", "state", "county", "region_id", *science.VARIABLES]
+COLUMNS = [*REGION_VARIABLES, "GEOID", "state", "county", "geometry"]
 
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
@@ -37,6 +38,7 @@ def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
         "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
+        "compute": ComputeResource(),
     }
 
 
@@ -118,7 +120,6 @@ def test_region_buildings(
     assert list(table.columns) == COLUMNS
     assert all(table[name].dtype == np.float32 for name in science.VARIABLES)
     assert len(table) > 0
-    assert (table["region_id"] == "y0_x1").all()
     assert not table[list(science.VARIABLES)].isna().any().any()
     west, south, east, north = tiny_grid.bounds("y0_x1")
     centroids = shapely.centroid(np.asarray(table.geometry.values))
@@ -145,10 +146,9 @@ def test_buildings_on_a_border_belong_to_both_regions(tiny_grid: RegionGrid) -> 
     ]
     buildings = gpd.GeoDataFrame(
         {
-            "id": ["edge", "inside", "outside"],
-            "GEOID": ["060010001001000"] * 3,
-            "state": ["CA"] * 3,
-            "county": ["Alameda"] * 3,
+            "block_geoid": ["060010001001000", "060010001001001", "060010001001002"],
+            "state_abbrev": ["CA"] * 3,
+            "county_name": ["edge", "inside", "outside"],
         },
         geometry=[
             shapely.box(px - size / 4, py - size / 4, px + size / 4, py + size / 4)
@@ -164,25 +164,27 @@ def test_buildings_on_a_border_belong_to_both_regions(tiny_grid: RegionGrid) -> 
         if nan_column is not None:
             values[:, nan_column] = np.nan
         return xr.Dataset(
-            {"bp_2011": (("latitude", "longitude"), values)},
+            {name: (("latitude", "longitude"), values) for name in REGION_VARIABLES},
             coords={
                 "latitude": tiny_grid.latitude()[lat_slice],
                 "longitude": tiny_grid.longitude()[lon_slice],
             },
         )
 
-    here, dropped = sample_buildings(
-        buildings, rasters("y0_x1"), tiny_grid.bounds("y0_x1"), "y0_x1"
-    )
-    assert here["id"].tolist() == ["edge", "inside"] and dropped == 0
-    east_of, _ = sample_buildings(buildings, rasters("y0_x2"), tiny_grid.bounds("y0_x2"), "y0_x2")
-    assert east_of["id"].tolist() == ["edge"]
-    assert (east_of["region_id"] == "y0_x2").all()
+    here, dropped = sample_buildings(buildings, rasters("y0_x1"), tiny_grid.bounds("y0_x1"))
+    assert here["county"].tolist() == ["edge", "inside"] and dropped == 0
+    # The published columns: block_geoid AS GEOID, state_abbrev AS state, county_name AS county.
+    assert list(here.columns) == COLUMNS
+    assert here["GEOID"].tolist() == ["060010001001000", "060010001001001"]
+    assert (here["state"] == "CA").all()
+    assert all(here[name].dtype == np.float32 for name in REGION_VARIABLES)
+    east_of, _ = sample_buildings(buildings, rasters("y0_x2"), tiny_grid.bounds("y0_x2"))
+    assert east_of["county"].tolist() == ["edge"]
     # A NaN at the building's pixel drops it.
     kept, dropped = sample_buildings(
-        buildings, rasters("y0_x1", nan_column=0), tiny_grid.bounds("y0_x1"), "y0_x1"
+        buildings, rasters("y0_x1", nan_column=0), tiny_grid.bounds("y0_x1")
     )
-    assert kept["id"].tolist() == ["edge"] and dropped == 1
+    assert kept["county"].tolist() == ["edge"] and dropped == 1
 
 
 def test_failing_check_blocks_the_buildings(
@@ -233,9 +235,9 @@ def test_missing_buildings_file_is_named(
     storage_root, _ = region_run
     inputs = tmp_path / "inputs"
     shutil.copytree(synthetic_root, inputs)
-    (inputs / "overture-buildings.parquet").unlink()
+    (inputs / BUILDINGS_FILE).unlink()
     result = materialize([REGION.buildings], "y0_x1", inputs, storage_root)
-    assert "overture-buildings.parquet" in failure_description(result, "region_buildings")
+    assert str(inputs / BUILDINGS_FILE) in failure_description(result, "region_buildings")
 
 
 def test_buildings_need_the_region_in_the_raster_store(

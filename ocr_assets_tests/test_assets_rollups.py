@@ -42,7 +42,7 @@ from ocr_assets.branches import BRANCH_ASSETS, OptionalBranches
 from ocr_assets.catalog import InputCatalog
 from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE02_JOB, PHASE03_JOB, build_definitions
 from ocr_assets.deploy import layout
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.rollups import LEVELS, summary_statistics
 from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE
 from ocr_assets.rollups.buildings import COMMON_METADATA
@@ -84,6 +84,7 @@ def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
         "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
+        "compute": ComputeResource(),
     }
 
 
