@@ -385,7 +385,9 @@ class InputCatalog:
             options: dict[str, Any] = {"consolidated": False}
         else:
             store = location
-            options = {} if self._is_local else {"storage_options": self._storage_options(name)}
+            options = (
+                {} if self._is_local else {"storage_options": dict(self.path(name).storage_options)}
+            )
         try:
             ds = xr.open_dataset(store, engine="zarr", chunks={}, decode_coords="all", **options)
         except (FileNotFoundError, KeyError, ValueError, OSError) as error:
@@ -395,9 +397,6 @@ class InputCatalog:
             ) from error
         self._datasets[name] = ds
         return ds
-
-    def _storage_options(self, name: str) -> dict[str, Any]:
-        return dict(self.path(name).storage_options)
 
     def _read_geoparquet(
         self,
@@ -434,11 +433,16 @@ class InputCatalog:
             wanted = [c for c in schema.names if c != bbox_column]
         else:
             wanted = list(dict.fromkeys([geometry, *columns]))
-        for column in dict.fromkeys([*required, *wanted]):
+        for column in dict.fromkeys([geometry, *required, *wanted]):
             if column not in schema.names:
                 raise ValueError(
                     f"{self.path(name)}: expected a column {column!r}, found {schema.names}"
                 )
+        encoding = geo.get("columns", {}).get(geometry, {}).get("encoding", "WKB")
+        if encoding != "WKB":
+            raise ValueError(
+                f"{self.path(name)}: column {geometry!r} must be WKB-encoded, found {encoding!r}"
+            )
         row_filter = None
         if bbox is not None:
             row_filter = _bbox_filter(self.path(name), schema, bbox_column, bbox)

@@ -387,6 +387,11 @@ def test_census_levels(synthetic_catalog: InputCatalog, tmp_path: Path) -> None:
     assert len(InputCatalog(tmp_path).census("nation")) == 1
     with pytest.raises(ValueError, match=f"{nation}: a bbox query needs a column 'bbox'"):
         InputCatalog(tmp_path).census("nation", bbox=(0.0, 0.0, 1.0, 1.0))
+    gpd.GeoDataFrame({"GEOID": ["US"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_parquet(
+        nation, geometry_encoding="geoarrow"
+    )
+    with pytest.raises(ValueError, match=f"{nation}: column 'geometry' must be WKB-encoded"):
+        InputCatalog(tmp_path).census("nation")
     nation.write_text("not parquet")
     with pytest.raises(ValueError, match=f"{nation}: expected a GeoParquet file"):
         InputCatalog(tmp_path).census("nation")
