@@ -48,7 +48,7 @@ from ocr_assets.rollups import (
     CENTROID_TILES,
     LEVELS,
     DatasetMetadata,
-    TileOptions,
+    Tileset,
     census_polygons,
     consolidate_buildings,
     regional_pmtiles,
@@ -192,7 +192,8 @@ def _time_tiles(
     summaries = {"regional_pmtiles": regional}
     building_options = BUILDING_TILES
     if tile_zoom is not None:
-        building_options = TileOptions(BUILDING_TILES.min_zoom, tile_zoom, BUILDING_TILES.flags)
+        zooms = tuple(f"-z{tile_zoom}" if o == "-zg" else o for o in BUILDING_TILES.options)
+        building_options = Tileset(BUILDING_TILES.name, zooms, BUILDING_TILES.layer)
     for kind, write, options in (
         ("building", write_building_features, building_options),
         ("centroid", write_centroid_features, CENTROID_TILES),
@@ -216,7 +217,6 @@ def _time_tiles(
                 str(folder / f"{kind}.pmtiles"),
                 options,
                 METADATA,
-                name=kind,
             ),
         )
     for step, summary in summaries.items():

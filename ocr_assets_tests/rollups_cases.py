@@ -12,6 +12,9 @@ Buildings are squares centred on the listed points; ``a3`` sits exactly on the b
 x = 1 between county 06001 and county 06003 (and between their blocks), and belongs to the
 smaller GEOIDs (06001, block ...1001). County 41001 has no buildings. Region ``A`` holds a1..a3,
 region ``B`` holds b1, b2.
+
+Region files have the published region table (no building id): a building is recognised by
+its ``crps_scott``, unique per building (:func:`names_of`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import pandas as pd
 import shapely
 
 from ocr_assets.rollups import CensusPolygons, DatasetMetadata, census_polygons
-from ocr_assets.science import VARIABLES
+from ocr_assets.rollups.schema import RISK_VARIABLES
 
 METADATA = DatasetMetadata(version="1.2.3")
 HALF_SIZE = 0.0625
@@ -38,7 +41,7 @@ BUILDINGS: dict[str, tuple[str, float, float, float, float]] = {
     "b2": ("B", 1.5, 0.25, 3.0, 100.0),
 }
 
-#: Expected membership per level.
+#: Expected membership per level (polygons without buildings are absent from the statistics).
 MEMBERS: dict[str, dict[str, list[str]]] = {
     "nation": {"US": ["a1", "a2", "a3", "b1", "b2"]},
     "states": {"06": ["a1", "a2", "a3", "b1", "b2"], "41": []},
@@ -75,24 +78,28 @@ def variables_of(building: str) -> dict[str, np.float32]:
         "bp_2011_riley": 0.05 * k,
         "bp_2047_riley": 0.06 * k,
     }
-    return {name: np.float32(values[name]) for name in VARIABLES}
+    return {name: np.float32(values[name]) for name in RISK_VARIABLES}
 
 
-def building_frame(ids: list[str], region_id: str = "y0_x0") -> gpd.GeoDataFrame:
-    """The region building table (docs/INTERFACES.md) of the given hand-built buildings."""
+def names_of(crps_scott: pd.Series) -> list[str]:
+    """The hand-built buildings with these ``crps_scott`` values, in order."""
+    by_value = {float(variables_of(b)["crps_scott"]): b for b in BUILDINGS}
+    return [by_value[float(value)] for value in crps_scott]
+
+
+def building_frame(ids: list[str]) -> gpd.GeoDataFrame:
+    """The region building table (the published columns, in order) of hand-built buildings."""
     geometry = [
         shapely.box(x - HALF_SIZE, y - HALF_SIZE, x + HALF_SIZE, y + HALF_SIZE)
         for _, x, y, _, _ in (BUILDINGS[i] for i in ids)
     ]
-    columns = {
-        "id": pd.Series(ids, dtype=str),
-        "GEOID": pd.Series([_BLOCK_OF.get(i, "060010001001000") for i in ids], dtype=str),
-        "state": pd.Series(["CA"] * len(ids), dtype=str),
-        "county": pd.Series(["Alpha"] * len(ids), dtype=str),
-        "region_id": pd.Series([region_id] * len(ids), dtype=str),
+    columns: dict[str, object] = {
+        name: np.array([variables_of(i)[name] for i in ids], dtype=np.float32)
+        for name in RISK_VARIABLES
     }
-    for name in VARIABLES:
-        columns[name] = np.array([variables_of(i)[name] for i in ids], dtype=np.float32)
+    columns["GEOID"] = pd.Series([_BLOCK_OF.get(i, "060010001001000") for i in ids], dtype=str)
+    columns["state"] = pd.Series(["CA"] * len(ids), dtype=str)
+    columns["county"] = pd.Series(["Alpha"] * len(ids), dtype=str)
     return gpd.GeoDataFrame(columns, geometry=geometry, crs="EPSG:4326")
 
 
@@ -110,8 +117,8 @@ def region_files(folder: Path) -> dict[str, str]:
     for building, (region, *_rest) in BUILDINGS.items():
         regions.setdefault(region, []).append(building)
     return {
-        region: write_region(building_frame(ids, f"y0_x{n}"), folder / f"{region}.parquet")
-        for n, (region, ids) in enumerate(sorted(regions.items()))
+        region: write_region(building_frame(ids), folder / f"{region}.parquet")
+        for region, ids in sorted(regions.items())
     }
 
 
@@ -136,12 +143,13 @@ def census_frames() -> dict[str, gpd.GeoDataFrame]:
             [("41001", (2, 0, 3, 1)), ("06003", (1, 0, 2, 1)), ("06001", (0, 0, 1, 1))],
             NAME=["Gamma", "Beta", "Alpha"],
         ),
-        "tracts": frame(
+        "tracts": frame(  # tracts and blocks have NAME columns the statistics do not carry
             [
                 ("06003000100", (1, 0, 2, 1)),
                 ("41001000100", (2, 0, 3, 1)),
                 ("06001000100", (0, 0, 1, 1)),
-            ]
+            ],
+            NAME=["Tract 1", "Tract 1", "Tract 1"],
         ),
         "blocks": frame(
             [
@@ -149,7 +157,8 @@ def census_frames() -> dict[str, gpd.GeoDataFrame]:
                 ("060010001001001", (0.5, 0, 1, 1)),
                 ("410010001001000", (2, 0, 3, 1)),
                 ("060010001001000", (0, 0, 0.5, 1)),
-            ]
+            ],
+            NAME=["Block 1000", "Block 1001", "Block 1000", "Block 1000"],
         ),
     }
 

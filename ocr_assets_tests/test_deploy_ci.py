@@ -183,3 +183,55 @@ def test_multi_line_values_are_refused(
     assert main(["configure", "--environment", "qa", "--software-env", "x\nOCR_WIPE=true"]) == 2
     assert "COILED_SOFTWARE_ENV_NAME: multi-line values" in capsys.readouterr().err
     assert not env_file.exists()
+
+
+INSTANCE_SECRETS = {
+    "DAGSTER_PG_HOST": "db.internal",
+    "DAGSTER_PG_USERNAME": "dagster",
+    "DAGSTER_PG_PASSWORD": "pw-7f3a9c",
+    "DAGSTER_PG_DB": "dagster",
+    "DAGSTER_COMPUTE_LOG_BUCKET": "logs",
+    "DAGSTER_COMPUTE_LOG_PREFIX": "qa",
+}
+
+
+def test_instance_with_secrets_exports_dagster_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    github_env = tmp_path / "github_env"
+    monkeypatch.setenv("GITHUB_ENV", str(github_env))
+    for name, value in INSTANCE_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DAGSTER_PG_PORT", raising=False)
+    home = tmp_path / "home"
+    config = REPO_ROOT / "docker" / "dagster.yaml"
+    assert main(["instance", "--home", str(home), "--config", str(config)]) == 0
+    assert github_env.read_text() == f"DAGSTER_HOME={home}\nDAGSTER_PG_PORT=5432\n"
+    assert (home / "dagster.yaml").read_text() == config.read_text()
+    assert "pw-7f3a9c" not in capsys.readouterr().err  # no secret values in the log
+
+
+def test_instance_without_secrets_warns_and_stays_ephemeral(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    github_env = tmp_path / "github_env"
+    monkeypatch.setenv("GITHUB_ENV", str(github_env))
+    for name in INSTANCE_SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    assert main(["instance", "--home", str(tmp_path / "home")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("::warning title=Ephemeral Dagster instance::")
+    assert "DAGSTER_PG_HOST" in out
+    assert not github_env.exists() and not (tmp_path / "home").exists()
+
+
+def test_instance_with_some_secrets_names_the_missing_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in INSTANCE_SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DAGSTER_PG_HOST", "db.internal")
+    monkeypatch.setenv("DAGSTER_PG_DB", "dagster")
+    assert main(["instance", "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err
+    assert "DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD" in err and "not set" in err

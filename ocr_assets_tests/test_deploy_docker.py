@@ -28,6 +28,7 @@ INSTANCE_VARIABLES = {
     "DAGSTER_PG_USERNAME": "dagster",
     "DAGSTER_PG_PASSWORD": "not-a-secret",
     "DAGSTER_PG_DB": "dagster",
+    "DAGSTER_PG_PORT": "5432",
     "DAGSTER_COMPUTE_LOG_BUCKET": "ocr-logs",
     "DAGSTER_COMPUTE_LOG_PREFIX": "dagster/qa",
 }

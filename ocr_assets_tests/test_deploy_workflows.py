@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ocr_assets.deploy.ci import INSTANCE_VARIABLES
 from ocr_assets.deploy.environments import DEPLOYMENT_JOB, POLICIES
 from ocr_assets_tests.deploy_fixtures import REPO_ROOT
 
@@ -49,11 +50,12 @@ def test_the_linter_reports_findings(tmp_path: Path) -> None:
     assert '"writ" is invalid for permission' in done.stdout
 
 
-def test_ci_runs_make_test_on_push_and_pull_request() -> None:
+def test_ci_runs_the_ci_entry_point_on_push_and_pull_request() -> None:
     ci = load("ci.yaml")
     assert set(ci["on"]) == {"push", "pull_request"}
     assert ci["permissions"] == {"contents": "read"}
-    assert [step.get("run") for step in ci["jobs"]["test"]["steps"]][-1] == "make test"
+    # The same script as local CI, so the workflow / image linters and the UI test run there.
+    assert [step.get("run") for step in ci["jobs"]["test"]["steps"]][-1] == "bash .ci/run"
 
 
 def test_deploy_triggers_and_manual_inputs() -> None:
@@ -110,6 +112,11 @@ def test_one_environment_deployment() -> None:
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     assert job["environment"]["url"] == "${{ steps.configure.outputs.url }}"
     runs = [step.get("run", "") for step in job["steps"]]
+    # The instance is set up before anything runs the graph, with the secrets it reads.
+    instance = next(i for i, run in enumerate(runs) if "ocr_assets.deploy.ci instance" in run)
+    assert instance < len(runs) - 2
+    for name in INSTANCE_VARIABLES:
+        assert job["env"][name] == f"${{{{ secrets.{name} }}}}"
     assert f"dagster job execute -m ocr_assets.definitions -j {DEPLOYMENT_JOB}" in runs[-2]
     assert runs[-1] == 'ocr-assets verify --environment "$OCR_ENVIRONMENT"'
     oidc = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))

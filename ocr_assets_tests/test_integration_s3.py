@@ -17,7 +17,7 @@ import s3fs
 from ocr_assets.branches import OptionalBranches
 from ocr_assets.deploy.cli import main
 from ocr_assets.deploy.layout import Layout
-from ocr_assets.rollups.schema import LEVELS
+from ocr_assets.rollups.schema import ANALYSIS_FOLDERS, LEVELS
 from ocr_assets.settings import Settings
 from ocr_assets.storage import RasterStore, objects
 from ocr_assets_tests.deploy_jobs import partitions_materialized, persistent_instance, run_deploy
@@ -61,7 +61,7 @@ def test_deploy_to_s3_and_read_everything_back(
     for level in LEVELS:
         with fs.open(layout.region_summary_stats(level), "rb") as handle:
             assert pq.ParquetFile(handle).metadata.num_rows > 0, level
-        assert fs.exists(f"{layout.region_analysis(level)}/stats.csv")
+        assert fs.exists(f"{layout.region_analysis(ANALYSIS_FOLDERS[level])}/stats.csv")
     assert fs.cat(layout.regional_pmtiles, start=0, end=7) == b"PMTiles"
     assert objects.exists(f"{layout.risk_pyramid}/.zgroup")
     assert objects.exists(f"{layout.wind_distribution}/zarr.json")

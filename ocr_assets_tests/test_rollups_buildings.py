@@ -1,29 +1,33 @@
-"""Consolidated building GeoParquet and its hive copy: contents, layout, metadata, bad input,
-atomicity."""
+"""Consolidated building GeoParquet and its hive copy: contents, published columns, layout,
+metadata, FIPS codes read back as strings, bad input, atomicity."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import duckdb
 import geopandas as gpd
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
 from ocr_assets.rollups import consolidate_buildings
-from ocr_assets.rollups.buildings import COMMON_METADATA, PARTITIONS
+from ocr_assets.rollups.buildings import COMMON_METADATA
+from ocr_assets.rollups.schema import RISK_VARIABLES
 from ocr_assets_tests import rollups_cases as cases
 
-_HIVE = pads.partitioning(pa.schema([(name, pa.string()) for name in PARTITIONS]), flavor="hive")
+_COLUMNS = [*RISK_VARIABLES, "GEOID", "state", "county", "geometry", "bbox"]
 
 
 def _regions(folder: Path) -> list[str]:
     files = cases.region_files(folder)
     empty = cases.write_region(cases.building_frame([]), folder / "empty.parquet")
     no_bbox = folder / "no-bbox.parquet"
-    cases.building_frame(["a1"]).assign(id=["a1-copy"]).to_parquet(no_bbox, index=False)
+    # Columns beyond the region table (here the old id/region_id) are not carried.
+    cases.building_frame(["a1"]).assign(id="x", region_id="y0_x0").to_parquet(no_bbox, index=False)
     return [files["A"], empty, files["B"], str(no_bbox)]
 
 
@@ -41,7 +45,8 @@ def written(tmp_path_factory: pytest.TempPathFactory):
 def test_consolidated_file_holds_every_building_in_order(written) -> None:
     result, out = written
     frame = gpd.read_parquet(out / "buildings.parquet")
-    assert frame["id"].tolist() == ["a1", "a2", "a3", "b1", "b2", "a1-copy"]
+    assert cases.names_of(frame["crps_scott"]) == ["a1", "a2", "a3", "b1", "b2", "a1"]
+    assert pq.read_schema(out / "buildings.parquet").names == _COLUMNS
     assert result.rows == 6
     assert frame.crs.to_epsg() == 4326
     assert frame["rps_2011"].dtype == "float32"
@@ -58,8 +63,10 @@ def test_consolidated_file_is_geoparquet_1_1_with_covering_and_dataset_metadata(
     assert column["geometry_types"] == ["Polygon"]
     assert column["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
     assert column["bbox"] == [0.1875, 0.1875, 1.5625, 0.5625]
-    assert metadata[b"version"] == b"1.2.3"
-    assert metadata[b"license"] == b"CC-BY-4.0"
+    pairs = {k.decode(): v.decode() for k, v in metadata.items()}
+    assert list(pairs) == ["geo", *cases.METADATA.vector()]
+    assert {k: pairs[k] for k in cases.METADATA.vector()} == cases.METADATA.vector()
+    assert pairs["version"] == "1.2.3" and pairs["license_name"] == "ODBL"
     assert (
         pq.ParquetFile(out / "buildings.parquet").metadata.row_group(0).column(0).compression
         == "ZSTD"
@@ -74,21 +81,59 @@ def test_hive_layout_and_common_metadata(written) -> None:
     assert (result.counties, result.hive_files) == (2, 3)  # A, B and no-bbox's files
     schema = pq.read_schema(hive / COMMON_METADATA)
     meta = {k.decode(): v.decode() for k, v in schema.metadata.items()}
-    assert {k: meta[k] for k in cases.METADATA.as_dict()} == cases.METADATA.as_dict()
-    assert "Overture" in meta["building_notice"] and "ODbL" in meta["building_notice"]
+    assert list(meta) == ["geo", *cases.METADATA.vector()]
+    assert {k: meta[k] for k in cases.METADATA.vector()} == cases.METADATA.vector()
+    assert "Overture" in meta["notice"] and "ODbL" in meta["notice"]
     assert json.loads(meta["geo"])["columns"]["geometry"]["bbox"] == [
         0.1875,
         0.1875,
         1.5625,
         0.5625,
     ]
-    assert "GEOID" in schema.names and "state_fips" not in schema.names
-    table = pads.dataset(hive, format="parquet", partitioning=_HIVE).to_table()
-    assert sorted(table["id"].to_pylist()) == ["a1", "a1-copy", "a2", "a3", "b1", "b2"]
+    # The sidecar declares the partition columns as strings (the published one leaves them out).
+    assert schema.names == [*_COLUMNS, "state_fips", "county_fips"]
+    assert schema.field("state_fips").type == pa.string() == schema.field("county_fips").type
+    table = pads.dataset(hive, format="parquet", schema=schema, partitioning="hive").to_table()
+    assert sorted(cases.names_of(table["crps_scott"].to_pandas())) == [
+        "a1",
+        "a1",
+        "a2",
+        "a3",
+        "b1",
+        "b2",
+    ]
     for row in table.select(["GEOID", "state_fips", "county_fips"]).to_pylist():
         assert row["GEOID"][:2] == row["state_fips"] and row["GEOID"][2:5] == row["county_fips"]
     one_file = next(hive.glob("state_fips=06/county_fips=003/*.parquet"))
-    assert gpd.read_parquet(one_file)["id"].tolist() == ["b1", "b2"]
+    one = gpd.read_parquet(one_file)
+    assert cases.names_of(one["crps_scott"]) == ["b1", "b2"]
+    assert pq.read_schema(one_file).names == _COLUMNS  # partitions only in the folder names
+
+
+def test_geoid_and_fips_read_back_as_strings(written) -> None:
+    _, out = written
+    hive = out / "hive"
+    single = pd.read_parquet(out / "buildings.parquet")
+    assert all(isinstance(g, str) for g in single["GEOID"]) and single["GEOID"][0][0] == "0"
+    sidecar = pq.read_schema(hive / COMMON_METADATA)
+    frame = pd.read_parquet(hive, schema=sidecar)
+    for column in ("GEOID", "state_fips", "county_fips"):
+        assert pd.api.types.is_string_dtype(frame[column]), column
+    assert set(frame["state_fips"]) == {"06"} and set(frame["county_fips"]) == {"001", "003"}
+    # Without the sidecar's schema pyarrow infers integers from the folder names: the reason
+    # the sidecar lists them.
+    assert pa.types.is_integer(
+        pads.dataset(hive, partitioning="hive").schema.field("state_fips").type
+    )
+    glob = f"{hive}/*/*/*.parquet"
+    query = (
+        f"SELECT GEOID, state_fips, county_fips FROM read_parquet('{glob}', hive_partitioning=true, "
+        "hive_types={'state_fips': VARCHAR, 'county_fips': VARCHAR})"
+    )
+    assert duckdb.sql(query).types == ["VARCHAR"] * 3
+    assert duckdb.sql(f"SELECT GEOID FROM read_parquet('{out / 'buildings.parquet'}')").types == [
+        "VARCHAR"
+    ]
 
 
 def test_missing_column_is_named_and_nothing_is_written(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Published outputs from the hand-built case: analysis files (CSV header, GeoJSON validity,
-GeoParquet) and the three PMTiles archives read back with ``pmtiles`` + ``mapbox-vector-tile``."""
+"""Published outputs from the hand-built case: analysis files (CSV header, GeoJSON form,
+GeoParquet) and the three PMTiles archives read back with ``pmtiles`` + ``mapbox-vector-tile``:
+published property keys and tippecanoe options, reproducible archives without machine paths."""
 
 from __future__ import annotations
 
@@ -7,21 +8,26 @@ import csv
 import gzip
 import json
 import math
+import random
 from pathlib import Path
 
 import geopandas as gpd
 import mapbox_vector_tile
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import shapely
 from pmtiles.reader import MmapSource, Reader
+from pmtiles.tile import Compression, TileType, tileid_to_zxy, zxy_to_tileid
+from pmtiles.writer import Writer
 
 from ocr_assets.rollups import (
     BUILDING_TILES,
     CENTROID_TILES,
     LEVELS,
     REGION_TILES,
-    TileOptions,
+    DatasetMetadata,
+    Tileset,
     building_centroid_pmtiles,
     building_pmtiles,
     regional_pmtiles,
@@ -31,8 +37,10 @@ from ocr_assets.rollups import (
     write_region_partial,
     write_summary_statistics,
 )
-from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE, header_pairs
-from ocr_assets.science import BUILDING_VARIABLES
+from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE
+from ocr_assets.rollups.schema import RISK_VARIABLES, STATISTICS_VARIABLES, analysis_columns
+from ocr_assets.rollups.tiles import rewrite_pmtiles_metadata
+from ocr_assets.science import BUILDING_VARIABLES, VARIABLES
 from ocr_assets_tests import rollups_cases as cases
 
 
@@ -59,133 +67,184 @@ def _tile(lon: float, lat: float, zoom: int) -> tuple[int, int]:
     return int((lon + 180) / 360 * n), int(y)
 
 
-def _read(archive: Path, zoom: int, lon: float, lat: float) -> tuple[dict, dict, dict]:
-    """Header, metadata and the decoded tile holding (lon, lat) at ``zoom``."""
+def _read(archive: Path, lon: float, lat: float) -> tuple[dict, dict, dict]:
+    """Header, metadata and the decoded tile holding (lon, lat) at the maximum zoom."""
     with archive.open("rb") as handle:
         reader = Reader(MmapSource(handle))
+        zoom = reader.header()["max_zoom"]
         data = reader.get(zoom, *_tile(lon, lat, zoom))
         assert data is not None, f"no tile at z{zoom} for {lon}, {lat}"
         return reader.header(), reader.metadata(), mapbox_vector_tile.decode(gzip.decompress(data))
 
 
 def _by_geoid(layer: dict) -> dict[str, dict]:
-    return {f["properties"]["GEOID"]: f["properties"] for f in layer["features"]}
+    return {f["properties"]["7"]: f["properties"] for f in layer["features"]}
 
 
-def test_csv_has_key_value_header_then_rows(tmp_path: Path, inputs) -> None:
+_HIST_06001_2011 = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+
+
+def test_csv_has_metadata_lines_then_published_columns(tmp_path: Path, inputs) -> None:
     _, stats = inputs
     written = write_analysis_files(
         stats["counties"], str(tmp_path / "counties"), "counties", cases.METADATA
     )
-    assert written.rows == 3 and set(written.bytes) == {CSV_FILE, GEOJSON_FILE, PARQUET_FILE}
+    assert written.rows == 2 and set(written.bytes) == {CSV_FILE, GEOJSON_FILE, PARQUET_FILE}
     lines = (tmp_path / "counties" / CSV_FILE).read_text().splitlines()
-    comments = [line for line in lines if line.startswith("# ")]
-    assert lines[: len(comments)] == comments
-    pairs = dict(line[2:].split(": ", 1) for line in comments)
-    assert pairs == header_pairs(cases.METADATA, "counties", 3)
-    assert pairs["version"] == "1.2.3" and pairs["license"] == "CC-BY-4.0"
-    rows = {r["GEOID"]: r for r in csv.DictReader(lines[len(comments) :])}
-    assert list(rows) == ["06001", "06003", "41001"]
-    assert rows["06003"]["mean_rps_2011"] == "1.75"
-    assert json.loads(rows["06001"]["risk_score_2011_hist"]) == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
-    assert rows["41001"]["mean_rps_2011"] == "" and rows["41001"]["building_count"] == "0"
-    assert "geometry" not in rows["06001"] and "bbox" not in rows["06001"]
+    vector = cases.METADATA.vector()
+    assert lines[: len(vector)] == [f"# {key}: {value}" for key, value in vector.items()]
+    assert lines[len(vector)] == ",".join(analysis_columns("counties"))
+    assert lines[len(vector)].startswith("GEOID,NAME,building_count,rps_2011_mean,")
+    rows = {r["GEOID"]: r for r in csv.DictReader(lines[len(vector) :])}
+    assert list(rows) == ["06001", "06003"]
+    assert rows["06003"]["rps_2011_mean"] == "1.75" and rows["06003"]["rps_2011_median"] == "1.75"
+    assert rows["06001"]["bp_2011_median"] == "0.2"  # float32 0.2, shortest decimal
+    hist = '"[1.0,0.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,0.0,1.0]"'
+    assert hist in lines[len(vector) + 1]
+    assert json.loads(rows["06001"]["risk_score_2011_hist"]) == _HIST_06001_2011
+    # pandas infers integers from CSV cells: GEOID needs dtype=str (documented).
+    frame = pd.read_csv(tmp_path / "counties" / CSV_FILE, comment="#", dtype={"GEOID": str})
+    assert frame["GEOID"].tolist() == ["06001", "06003"]
 
 
-def test_geojson_is_a_valid_feature_collection_with_metadata(tmp_path: Path, inputs) -> None:
+def test_geojson_is_the_published_string_form(tmp_path: Path, inputs) -> None:
     _, stats = inputs
     write_analysis_files(stats["states"], str(tmp_path / "states"), "states", cases.METADATA)
-    with (tmp_path / "states" / GEOJSON_FILE).open() as handle:
-        document = json.load(handle)
-    assert document["type"] == "FeatureCollection"
-    assert document["metadata"] == header_pairs(cases.METADATA, "states", 2)
-    features = {f["properties"]["GEOID"]: f for f in document["features"]}
-    assert set(features) == {"06", "41"}
-    assert all(f["type"] == "Feature" for f in features.values())
-    assert shapely.geometry.shape(features["06"]["geometry"]).equals(shapely.box(0, 0, 2, 1))
-    assert features["06"]["properties"]["STUSPS"] == "CA"
-    assert features["06"]["properties"]["median_rps_2011"] == 0.5
-    assert features["41"]["properties"]["mean_rps_2011"] is None
-    assert features["41"]["properties"]["risk_score_2047_hist"] == [0] * 11
+    text = (tmp_path / "states" / GEOJSON_FILE).read_text()
+    prefix = '{"type":"FeatureCollection","metadata":' + json.dumps(cases.METADATA.vector())
+    assert text.startswith(prefix + ',"features":[{"type":"Feature","properties":{"GEOID":"06",')
+    document = json.loads(text)
+    (feature,) = document["features"]
+    properties = feature["properties"]
+    assert list(properties) == list(analysis_columns("states"))
+    assert (properties["STUSPS"], properties["NAME"]) == ("CA", "California")
+    assert properties["rps_2011_median"] == 0.5 and properties["building_count"] == 5
+    assert properties["risk_score_2047_hist"] == [0.0, 1.0] + [0.0] * 5 + [1.0, 0.0, 1.0, 2.0]
+    assert "longitude" not in properties and "geometry" not in properties
+    assert shapely.geometry.shape(feature["geometry"]).equals(shapely.box(0, 0, 2, 1))
 
 
 def test_analysis_geoparquet_carries_dataset_metadata(tmp_path: Path, inputs) -> None:
     _, stats = inputs
     write_analysis_files(stats["blocks"], str(tmp_path / "blocks"), "blocks", cases.METADATA)
     path = tmp_path / "blocks" / PARQUET_FILE
-    assert pq.read_schema(path).metadata[b"provider"] == b"CarbonPlan"
-    assert gpd.read_parquet(path)["building_count"].tolist() == [1, 2, 2, 0]
+    metadata = pq.read_schema(path).metadata
+    assert metadata[b"provider"] == b"CarbonPlan" and metadata[b"license_name"] == b"ODBL"
+    assert gpd.read_parquet(path)["building_count"].tolist() == [1, 2, 2]
 
 
 def test_analysis_files_reject_unknown_level(tmp_path: Path, inputs) -> None:
     with pytest.raises(ValueError, match="unknown census level 'zip'"):
         write_analysis_files(inputs[1]["blocks"], str(tmp_path / "x"), "zip", cases.METADATA)
+    with pytest.raises(ValueError, match=r"blocks\.parquet: missing column\(s\) \['STUSPS'"):
+        write_analysis_files(inputs[1]["blocks"], str(tmp_path / "x"), "states", cases.METADATA)
     assert not (tmp_path / "x").exists()
 
 
-def test_regional_pmtiles_layers_zooms_and_properties(tmp_path: Path, inputs) -> None:
+def test_published_tippecanoe_commands() -> None:
+    assert REGION_TILES.arguments({"counties": ["c.json"], "nation": ["n.json"]}, "r.pmtiles") == [
+        "-o", "r.pmtiles", "-L", "counties:c.json", "-L", "nation:n.json", "-n", "regions",
+        "-f", "-P", "--drop-smallest-as-needed", "-q", "--extend-zooms-if-still-dropping", "-zg",
+    ]  # fmt: skip
+    assert BUILDING_TILES.arguments({"risk": ["a", "b"]}, "b.pmtiles") == [
+        "-o", "b.pmtiles", "-l", "risk", "-n", "building", "-f", "-P",
+        "--drop-smallest-as-needed", "-q", "--extend-zooms-if-still-dropping", "-zg", "-Z 6",
+        "--generate-ids", "a", "b",
+    ]  # fmt: skip
+    assert CENTROID_TILES.arguments({"risk": ["a"]}, "c.pmtiles") == [
+        "-o", "c.pmtiles", "-l", "risk", "-n", "centroid", "-f", "-P",
+        "--drop-fraction-as-needed", "--no-feature-limit", "--extend-zooms-if-still-dropping",
+        "-zg", "-q", "a",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="one layer 'risk'"):
+        BUILDING_TILES.arguments({"other": ["a"]}, "b.pmtiles")
+
+
+def _assert_portable(metadata: dict, folder: Path) -> None:
+    """No machine path in the archive metadata; the dataset metadata is there."""
+    text = json.dumps(metadata)
+    assert str(folder) not in text and "/tmp" not in text and ".venv" not in text
+    assert metadata["generator_options"].startswith("tippecanoe -o tiles.pmtiles ")
+    assert metadata["dataset_metadata"] == cases.METADATA.vector()
+    assert metadata["attribution"] == cases.METADATA.vector()["notice"]
+
+
+def test_regional_pmtiles_layers_and_published_properties(tmp_path: Path, inputs) -> None:
     _, stats = inputs
     archive = tmp_path / "regions.pmtiles"
-    options = TileOptions(0, 4, REGION_TILES.flags)
-    summary = regional_pmtiles(stats, str(archive), cases.METADATA, options)
-    assert summary.layers == {"nation": 1, "states": 2, "counties": 3, "tracts": 3, "blocks": 4}
-    assert (summary.min_zoom, summary.max_zoom, summary.features) == (0, 4, 13)
-    header, metadata, tile = _read(archive, 4, 1.5, 0.5)
-    assert (header["min_zoom"], header["max_zoom"]) == (0, 4)
+    summary = regional_pmtiles(stats, str(archive), cases.METADATA, scratch=str(tmp_path))
+    assert summary.layers == {"nation": 1, "states": 1, "counties": 2, "tracts": 2, "blocks": 3}
+    header, metadata, tile = _read(archive, 1.5, 0.5)
+    assert header["min_zoom"] == 0 and metadata["name"] == "regions"
     assert {layer["id"] for layer in metadata["vector_layers"]} == set(LEVELS)
-    assert "Overture" in metadata["attribution"] and "CC-BY-4.0" in metadata["attribution"]
-    assert set(tile) == set(LEVELS)
-    counties = _by_geoid(tile["counties"])
-    beta = counties["06003"]
-    assert beta["building_count"] == 2 and beta["NAME"] == "Beta"
-    assert beta["mean_rps_2011"] == 1.75 and beta["median_rps_2011"] == 1.75
-    assert json.loads(beta["risk_score_2011_hist"]) == [0] * 8 + [1, 0, 1]
-    assert json.loads(beta["bbox"]) == [1.0, 0.0, 2.0, 1.0]
-    assert set(beta) == {
-        "GEOID", "NAME", "building_count", "mean_rps_2011", "median_rps_2011", "mean_rps_2047",
-        "median_rps_2047", "risk_score_2011_hist", "risk_score_2047_hist", "bbox",
-    }  # fmt: skip
-    assert counties["41001"]["building_count"] == 0 and "mean_rps_2011" not in counties["41001"]
-    assert _by_geoid(tile["states"])["06"]["STUSPS"] == "CA"
+    assert " -L counties:inputs/000000.ndjson -L tracts:" in metadata["generator_options"]
+    _assert_portable(metadata, tmp_path)
+    beta = _by_geoid(tile["counties"])["06003"]
+    assert set(beta) == {str(key) for key in range(10)}
+    assert (beta["0"], beta["9"]) == (2, "Beta")
+    assert beta["1"] == 1.75 and beta["3"] == 1.75  # rps_2011 mean and median
+    assert beta["2"] == 50.25 and beta["4"] == 50.25  # rps_2047
+    assert json.loads(beta["5"]) == [0.0] * 7 + [1.0, 0.0, 1.0, 0.0]
+    assert json.loads(beta["8"]) == [1.0, 0.0, 2.0, 1.0]
+    tract = _by_geoid(tile["tracts"])["06003000100"]
+    assert set(tract) == {str(key) for key in range(9)}  # no names
+    state = _by_geoid(tile["states"])["06"]
+    assert (state["9"], state["10"]) == ("California", "CA")
 
 
-def test_building_pmtiles_footprints_with_seven_variables(tmp_path: Path, inputs) -> None:
+def test_building_pmtiles_footprints_with_seven_properties(tmp_path: Path, inputs) -> None:
     regions, _ = inputs
     archive = tmp_path / "buildings.pmtiles"
-    options = TileOptions(6, 8, BUILDING_TILES.flags)
-    summary = building_pmtiles(list(regions.values()), str(archive), cases.METADATA, options)
-    assert summary.layers == {"risk": 5} and (summary.min_zoom, summary.max_zoom) == (6, 8)
-    header, _, tile = _read(archive, 8, 1.5, 0.5)
-    assert (header["min_zoom"], header["max_zoom"]) == (6, 8)
+    summary = building_pmtiles(list(regions.values()), str(archive), cases.METADATA)
+    assert summary.layers == {"risk": 5} and summary.min_zoom == 6
+    header, metadata, tile = _read(archive, 1.5, 0.5)
+    assert header["min_zoom"] == 6 and metadata["name"] == "building"
+    _assert_portable(metadata, tmp_path)
     features = tile["risk"]["features"]
     assert features and all(f["geometry"]["type"] == "Polygon" for f in features)
-    assert all(set(f["properties"]) == set(BUILDING_VARIABLES) for f in features)
-    values = {round(f["properties"]["rps_2047"], 6): f["properties"] for f in features}
+    assert all(set(f["properties"]) == {str(k) for k in range(7)} for f in features)
+    assert all("id" in f for f in features)  # --generate-ids
+    values = {f["properties"]["1"]: f["properties"] for f in features}  # rps_2047
     b2 = cases.variables_of("b2")
-    assert values[100.0]["crps_scott"] == pytest.approx(float(b2["crps_scott"]), rel=1e-6)
+    for key, variable in enumerate(STATISTICS_VARIABLES):
+        assert values[100.0][str(key)] == pytest.approx(float(b2[variable]), rel=1e-6)
 
 
 def test_centroid_pmtiles_keeps_positive_rps_rounded(tmp_path: Path, inputs) -> None:
     regions, _ = inputs
     archive = tmp_path / "centroids.pmtiles"
-    options = TileOptions(0, 6, CENTROID_TILES.flags)
-    summary = building_centroid_pmtiles(
-        list(regions.values()), str(archive), cases.METADATA, options
-    )
+    summary = building_centroid_pmtiles(list(regions.values()), str(archive), cases.METADATA)
     assert summary.layers == {"risk": 4}  # a1 has rps_2011 == 0
-    header, _, tile = _read(archive, 6, 1.5, 0.5)
-    assert (header["min_zoom"], header["max_zoom"]) == (0, 6)
+    _, metadata, tile = _read(archive, 1.5, 0.5)
+    assert metadata["name"] == "centroid"
     features = tile["risk"]["features"]
     assert len(features) == 4 and all(f["geometry"]["type"] == "Point" for f in features)
+    assert all(set(f["properties"]) == {"0", "1"} for f in features)
     expected = sorted(
         (rps_2011, rps_2047)
         for _, _, _, rps_2011, rps_2047 in cases.BUILDINGS.values()
         if rps_2011 > 0
     )
-    got = sorted((f["properties"]["rps_2011"], f["properties"]["rps_2047"]) for f in features)
+    got = sorted((f["properties"]["0"], f["properties"]["1"]) for f in features)
     for pair, want in zip(got, expected, strict=True):
         for value, target in zip(pair, want, strict=True):
             assert value == round(value, 3) and abs(value - target) <= 0.0005 + 1e-9
+
+
+def test_archives_are_byte_identical_wherever_they_are_built(tmp_path: Path, inputs) -> None:
+    regions, stats = inputs
+    built = []
+    for run in ("first", "second"):
+        folder = tmp_path / run / "deeper"
+        folder.mkdir(parents=True)
+        buildings = folder / "buildings.pmtiles"
+        building_pmtiles(
+            list(regions.values()), str(buildings), cases.METADATA, scratch=str(folder)
+        )
+        region = folder / "regions.pmtiles"
+        regional_pmtiles(stats, str(region), cases.METADATA, scratch=str(folder))
+        built.append((buildings.read_bytes(), region.read_bytes()))
+    assert built[0] == built[1]
 
 
 def test_tiling_failure_leaves_previous_archive(tmp_path: Path, inputs) -> None:
@@ -194,16 +253,54 @@ def test_tiling_failure_leaves_previous_archive(tmp_path: Path, inputs) -> None:
     assert write_building_features(regions["A"], str(features)) == 3
     archive = tmp_path / "tiles.pmtiles"
     archive.write_bytes(b"previous")
-    broken = TileOptions(0, 2, ("--no-such-flag",))
+    broken = Tileset("x", ("--no-such-flag",), layer="risk")
     with pytest.raises(RuntimeError, match="tippecanoe failed"):
-        tile_features({"risk": [str(features)]}, str(archive), broken, cases.METADATA, name="x")
+        tile_features({"risk": [str(features)]}, str(archive), broken, cases.METADATA)
     assert archive.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ndjson", "tiles.pmtiles"]
     with pytest.raises(ValueError, match="at least one layer"):
-        tile_features({"risk": []}, str(archive), broken, cases.METADATA, name="x")
+        tile_features({"risk": []}, str(archive), broken, cases.METADATA)
 
 
-def test_tile_options_are_validated() -> None:
-    with pytest.raises(ValueError, match="max_zoom"):
-        TileOptions(5, 3)
-    assert TileOptions(0, None).arguments()[:2] == ["--minimum-zoom=0", "--maximum-zoom=g"]
+def test_metadata_rewrite_keeps_every_tile_with_leaf_directories(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    tiles = {
+        zxy_to_tileid(8, x, y): bytes(rng.randrange(256) for _ in range(rng.randrange(1, 30)))
+        for x in range(128)
+        for y in range(0, 256, 2)
+    }
+    original = tmp_path / "original.pmtiles"
+    with original.open("wb") as handle:
+        writer = Writer(handle)
+        for tile_id, data in tiles.items():
+            writer.write_tile(tile_id, data)
+        bounds = {"min_lon_e7": 0, "min_lat_e7": 0, "max_lon_e7": 10, "max_lat_e7": 10}
+        header = {"tile_type": TileType.MVT, "tile_compression": Compression.NONE, **bounds}
+        writer.finalize(header | {"center_zoom": 8, "center_lon_e7": 0, "center_lat_e7": 0}, {})
+    rewritten = tmp_path / "rewritten.pmtiles"
+    rewrite_pmtiles_metadata(original, rewritten, lambda meta: {**meta, "note": "x" * 5000})
+    with rewritten.open("rb") as handle:
+        reader = Reader(MmapSource(handle))
+        assert reader.header()["leaf_directory_length"] > 0  # the case with leaves
+        assert reader.metadata() == {"note": "x" * 5000}
+        for tile_id in rng.sample(sorted(tiles), 100):  # reading each tile decodes its leaf
+            assert reader.get(*tileid_to_zxy(tile_id)) == tiles[tile_id]
+
+
+def test_metadata_dicts_are_the_published_ones() -> None:
+    common = ["version", "provider", "terms_of_access", "data_sources"]
+    vector, raster = cases.METADATA.vector(), cases.METADATA.raster()
+    assert list(vector) == [*common, "license_name", "license_url", "notice"]
+    assert list(raster) == [*common, "license_name", "license_url"]
+    assert {k: vector[k] for k in common} == {k: raster[k] for k in common}
+    assert (vector["license_name"], raster["license_name"]) == ("ODBL", "CC-BY-4.0")
+    assert vector["notice"].startswith("Contains information from the Overture Maps Foundation")
+    assert DatasetMetadata.for_version(None).version == "unversioned"
+    assert DatasetMetadata.for_version("1.2.3").vector()["version"] == "1.2.3"
+    with pytest.raises(ValueError, match="one non-empty line"):
+        DatasetMetadata("1.2\n3")
+
+
+def test_published_variable_order_covers_the_science_variables() -> None:
+    assert sorted(RISK_VARIABLES) == sorted(VARIABLES)
+    assert sorted(STATISTICS_VARIABLES) == sorted(BUILDING_VARIABLES)

@@ -67,7 +67,7 @@ def test_multiscales_and_dataset_metadata(pyramid) -> None:
     assert [d["path"] for d in datasets] == [str(z) for z in summary.levels]
     assert {d["crs"] for d in datasets} == {"EPSG:3857"}
     assert {d["pixels_per_tile"] for d in datasets} == {TILE}
-    assert attrs["version"] == "1.2.3" and attrs["license"] == "CC-BY-4.0"
+    assert attrs["version"] == "1.2.3" and attrs["license_name"] == "CC-BY-4.0"
 
 
 def test_values_windows_and_empty_chunks(pyramid) -> None:

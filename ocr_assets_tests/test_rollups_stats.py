@@ -1,5 +1,6 @@
 """Summary statistics on the hand-built case (ocr_assets_tests/rollups_cases.py): known answers,
-the boundary rule, empty polygons and regions, exact merging of partials, checks, bad input."""
+the boundary rule, the published columns, histogram bins and types, empty polygons and regions,
+exact merging of partials, checks, bad input."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import shapely
 
@@ -22,8 +25,15 @@ from ocr_assets.rollups import (
     write_region_partial,
     write_summary_statistics,
 )
-from ocr_assets.rollups.schema import histogram_column, mean_column, median_column
-from ocr_assets.science import BUILDING_VARIABLES
+from ocr_assets.rollups.schema import (
+    DROPPED,
+    STATISTICS_VARIABLES,
+    histogram_column,
+    histogram_index,
+    mean_column,
+    median_column,
+    statistics_schema,
+)
 from ocr_assets_tests import rollups_cases as cases
 
 
@@ -63,26 +73,63 @@ def test_assignment_rule_boundary_corner_and_outside() -> None:
     assert assign_to_polygons(points[::-1], squares[::-1]).tolist() == [-1, 0, 0, 2, 3]
 
 
-def _expected(level: str, geoid: str, variable: str) -> tuple[float, float]:
+def _expected(level: str, geoid: str, variable: str) -> tuple[float, np.float32]:
     members = cases.MEMBERS[level][geoid]
     values = np.array([cases.variables_of(b)[variable] for b in members], dtype=np.float64)
-    if not len(values):
-        return np.nan, np.nan
-    return values.mean(), float(np.median(values))
+    return values.mean(), np.float32(np.median(values))
 
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_statistics_match_hand_computed_answers(stats, level: str) -> None:
     frame = stats[level].set_index("GEOID")
-    assert sorted(frame.index) == sorted(cases.MEMBERS[level])
-    for geoid, members in cases.MEMBERS[level].items():
+    populated = {g: m for g, m in cases.MEMBERS[level].items() if m}
+    assert list(frame.index) == sorted(populated)
+    for geoid, members in populated.items():
         row = frame.loc[geoid]
         assert row["building_count"] == len(members)
-        for variable in BUILDING_VARIABLES:
+        for variable in STATISTICS_VARIABLES:
             mean, median = _expected(level, geoid, variable)
             np.testing.assert_allclose(row[mean_column(variable)], mean, rtol=1e-12)
-            assert row[median_column(variable)] == median or (np.isnan(median) and members == [])
+            assert row[median_column(variable)] == median
     assert stats[level].crs.to_epsg() == 4326
+
+
+def test_histogram_bins_are_upper_inclusive_with_exact_zeros_first() -> None:
+    values = np.array(
+        [0.0, 1e-6, 0.01, 0.0100001, 0.02, 0.035, 0.06, 0.1, 0.2, 0.5, 1.0, 3.0, 3.5, 100.0],
+        dtype=np.float32,
+    )
+    assert histogram_index(values).tolist() == [0, 1, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10]
+    # Above the last boundary and NaN: in no bin (the published list_resize drops them).
+    assert histogram_index(np.array([100.5, np.nan], dtype=np.float32)).tolist() == [DROPPED] * 2
+    # Boundaries are compared at the values' precision, as DuckDB casts them to FLOAT.
+    assert histogram_index(np.array([0.06], dtype=np.float32)).tolist() == [4]
+    assert histogram_index(np.array([0.06], dtype=np.float64)).tolist() == [4]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_statistics_have_the_published_columns_order_and_types(
+    tmp_path: Path, partials, census, level: str
+) -> None:
+    out = tmp_path / f"{level}.parquet"
+    write_summary_statistics(partials, census[level], str(out))
+    schema = pq.read_schema(out)
+    assert schema.names == statistics_schema(level).names
+    for field in statistics_schema(level):
+        assert schema.field(field.name).type == field.type, field.name
+    assert schema.field("risk_score_2011_hist").type == pa.list_(pa.float64())
+    assert schema.field("rps_2011_median").type == pa.float32()
+    names = {"nation": ["NAME"], "states": ["STUSPS", "NAME"], "counties": ["NAME"]}
+    assert schema.names[1 : 1 + len(names.get(level, []))] == names.get(level, [])
+    assert schema.names[len(names.get(level, [])) + 1] == "building_count"
+    assert "bbox" not in schema.names
+    # GEOID comes back as strings (leading zeros kept) to pandas and DuckDB.
+    back = pd.read_parquet(out)
+    assert pd.api.types.is_string_dtype(back["GEOID"])
+    assert all(isinstance(g, str) for g in back["GEOID"])
+    import duckdb
+
+    assert duckdb.sql(f"SELECT GEOID FROM read_parquet('{out}')").types == ["VARCHAR"]
 
 
 def test_known_histograms_medians_and_boundary_building(stats) -> None:
@@ -90,11 +137,15 @@ def test_known_histograms_medians_and_boundary_building(stats) -> None:
     # a3 lies exactly on x = 1 and counts for 06001 (the smaller GEOID), not 06003.
     assert counties.loc["06001", "building_count"] == 3
     assert counties.loc["06003", "building_count"] == 2
+    # rps_2011 of a1..a3: 0, 0.0625 (in (0.06, 0.1]), 50 (in (3, 100]).
     assert list(counties.loc["06001", histogram_column("2011")]) == [1, 0, 0, 0, 0, 1] + [0] * 4 + [
         1
     ]
+    # rps_2047 of a1..a3: 0.005 (in (-inf, 0.01]), 2 (in (1, 3]), 50.
     assert list(counties.loc["06001", histogram_column("2047")]) == [0, 1] + [0] * 7 + [1, 1]
-    assert list(counties.loc["06003", histogram_column("2011")]) == [0] * 8 + [1, 0, 1]
+    # rps_2011 of b1, b2: 0.5 is in (0.2, 0.5] and 3 in (1, 3]: the bins are upper-inclusive.
+    assert list(counties.loc["06003", histogram_column("2011")]) == [0] * 7 + [1, 0, 1, 0]
+    assert list(counties.loc["06003", histogram_column("2047")]) == [0] * 7 + [1, 0, 0, 1]
     assert counties.loc["06001", median_column("rps_2011")] == 0.0625
     assert counties.loc["06003", median_column("rps_2011")] == 1.75
     blocks = stats["blocks"].set_index("GEOID")
@@ -104,18 +155,15 @@ def test_known_histograms_medians_and_boundary_building(stats) -> None:
     states = stats["states"].set_index("GEOID")
     assert states.loc["06", median_column("rps_2011")] == 0.5
     assert states.loc["06", median_column("rps_2047")] == 2.0
-    assert list(states.columns[:3]) == ["NAME", "STUSPS", "building_count"]
-    assert states.loc["06", "STUSPS"] == "CA"
+    assert list(states.columns[:3]) == ["STUSPS", "NAME", "building_count"]
+    assert (states.loc["06", "STUSPS"], states.loc["06", "NAME"]) == ("CA", "California")
 
 
-def test_empty_county_has_zero_count_nan_statistics_and_zero_histograms(stats) -> None:
-    row = stats["counties"].set_index("GEOID").loc["41001"]
-    assert row["building_count"] == 0
-    assert all(np.isnan(row[mean_column(v)]) for v in BUILDING_VARIABLES)
-    assert all(np.isnan(row[median_column(v)]) for v in BUILDING_VARIABLES)
-    assert list(row[histogram_column("2011")]) == [0] * 11
-    assert list(row[histogram_column("2047")]) == [0] * 11
-    assert row["NAME"] == "Gamma"
+def test_polygons_without_buildings_are_absent(stats) -> None:
+    assert "41001" not in set(stats["counties"]["GEOID"])
+    assert stats["states"]["GEOID"].tolist() == ["06"]
+    assert stats["counties"]["NAME"].tolist() == ["Alpha", "Beta"]
+    assert "NAME" not in stats["tracts"].columns and "NAME" not in stats["blocks"].columns
 
 
 def test_merging_partials_equals_computing_from_scratch(tmp_path: Path, census, stats) -> None:
@@ -140,17 +188,21 @@ def test_empty_region_contributes_nothing(tmp_path: Path, census, partials, stat
         with_empty = summary_statistics([*partials, partial.location], census[level])
         pd.testing.assert_frame_equal(with_empty, stats[level])
     no_regions = summary_statistics([], census["counties"])
-    assert no_regions["building_count"].tolist() == [0, 0, 0]
+    assert len(no_regions) == 0
+    assert list(no_regions.columns) == statistics_schema("counties").names
 
 
 def test_write_summary_statistics_round_trips(tmp_path: Path, partials, census) -> None:
     out = tmp_path / "stats" / "counties.parquet"
     written = write_summary_statistics(partials, census["counties"], str(out))
-    assert (written.rows, written.populated, written.buildings) == (3, 2, 5)
+    assert (written.rows, written.buildings) == (2, 5)
     back = gpd.read_parquet(out)
-    assert back["GEOID"].tolist() == ["06001", "06003", "41001"]
+    assert back["GEOID"].tolist() == ["06001", "06003"]
+    assert back.crs.to_epsg() == 4326
     assert list(back[histogram_column("2011")].iloc[0]) == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
-    assert "bbox" in back.columns or len(gpd.read_parquet(out, bbox=(2.1, 0, 3, 1))) == 1
+    empty = tmp_path / "stats" / "none.parquet"
+    write_summary_statistics([], census["states"], str(empty))
+    assert pq.read_schema(empty).field("risk_score_2047_hist").type == pa.list_(pa.float64())
 
 
 def test_checks_pass_on_good_statistics(stats, partials) -> None:
@@ -159,7 +211,7 @@ def test_checks_pass_on_good_statistics(stats, partials) -> None:
         assert check_means_in_range(stats[level]).passed
     membership = check_county_membership(partials)
     assert membership.passed
-    assert membership.counts == {"buildings": 5, "outside_counties": 0, "repeated_ids": 0}
+    assert membership.counts == {"buildings": 5, "outside_counties": 0}
 
 
 def test_checks_catch_bad_statistics(stats) -> None:
@@ -168,32 +220,27 @@ def test_checks_catch_bad_statistics(stats) -> None:
     histograms = check_histograms(broken)
     assert not histograms.passed and histograms.examples == ("06001",)
     broken = stats["counties"].copy()
-    broken.loc[1, mean_column("bp_2011")] = 1.5
-    broken.loc[2, mean_column("rps_2011")] = 3.0  # a mean where there are no buildings
+    broken.loc[0, mean_column("bp_2011")] = 1.5
+    broken.loc[1, mean_column("rps_2011")] = np.nan  # a polygon with buildings has means
     means = check_means_in_range(broken)
     assert not means.passed and means.failures == 2
+    broken = stats["counties"].copy()
+    broken.loc[1, "building_count"] = 0  # polygons without buildings are not written
+    assert not check_means_in_range(broken).passed
 
 
-def test_membership_check_fails_outside_and_reports_repeated_buildings(
+def test_membership_check_fails_outside_naming_the_building(
     tmp_path: Path, census, partials, stats
 ) -> None:
     frame = cases.building_frame(["a1"])
-    frame["id"] = ["outside"]
+    frame["GEOID"] = ["069990001001000"]
     frame["geometry"] = [shapely.box(5, 5, 5.1, 5.1)]
     outside = cases.write_region(frame, tmp_path / "outside.parquet")
-    again = cases.write_region(cases.building_frame(["b1"]), tmp_path / "again.parquet")
-    extra = [
-        write_region_partial(path, census, str(tmp_path / f"p-{n}")).location
-        for n, path in enumerate([outside, again])
-    ]
-    result = check_county_membership([*partials, *extra])
+    extra = write_region_partial(outside, census, str(tmp_path / "p-outside")).location
+    result = check_county_membership([*partials, extra])
     assert not result.passed and result.failures == 1
-    assert result.counts == {"buildings": 7, "outside_counties": 1, "repeated_ids": 1}
-    assert result.examples == ("outside",)
-
-    # b1 listed by two regions (a building on a region border, as published) is reported only.
-    repeated = check_county_membership([*partials, extra[1]])
-    assert repeated.passed and repeated.counts["repeated_ids"] == 1
+    assert result.counts == {"buildings": 6, "outside_counties": 1}
+    assert result.examples == ("block 069990001001000, row 0",)
 
     # With the county statistics: each assigned row must be counted once there.
     counted = check_county_membership(partials, counties=stats["counties"])
@@ -233,6 +280,17 @@ def test_census_in_another_crs_is_reprojected() -> None:
     np.testing.assert_allclose(polygons.frame.total_bounds, [0, 0, 3, 1], atol=1e-9)
 
 
+def test_partial_ignores_extra_columns(tmp_path: Path, census, stats) -> None:
+    frame = cases.building_frame(list(cases.BUILDINGS)).assign(id="x", region_id="y0_x0")
+    extra = cases.write_region(frame, tmp_path / "extra.parquet")
+    partial = write_region_partial(extra, census, str(tmp_path / "partial")).location
+    pd.testing.assert_frame_equal(
+        summary_statistics([partial], census["states"]).drop(columns="geometry"),
+        stats["states"].drop(columns="geometry"),
+        rtol=1e-12,
+    )
+
+
 def test_partial_rejects_missing_column_wrong_crs_and_nan(tmp_path: Path, census) -> None:
     frame = cases.building_frame(["a1", "b1"])
     missing = cases.write_region(frame.drop(columns="rps_2047"), tmp_path / "missing.parquet")
@@ -245,7 +303,11 @@ def test_partial_rejects_missing_column_wrong_crs_and_nan(tmp_path: Path, census
     nan = cases.write_region(frame, tmp_path / "nan.parquet")
     with pytest.raises(ValueError, match=r"nan\.parquet: column 'crps_scott' has NaN or null"):
         write_region_partial(nan, census, str(tmp_path / "p3"))
-    assert not any(p.name.startswith(("p1", "p2", "p3", ".p")) for p in tmp_path.iterdir())
+    frame.loc[1, "crps_scott"] = 101.0
+    high = cases.write_region(frame, tmp_path / "high.parquet")
+    with pytest.raises(ValueError, match=r"high\.parquet: column 'crps_scott'.*outside.*101"):
+        write_region_partial(high, census, str(tmp_path / "p4"))
+    assert not any(p.name.startswith(("p1", "p2", "p3", "p4", ".p")) for p in tmp_path.iterdir())
 
 
 def test_merge_rejects_partials_from_other_census(tmp_path: Path, partials, census) -> None:

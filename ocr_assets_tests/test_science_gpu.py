@@ -45,7 +45,7 @@ def test_cupy_backend_without_a_gpu_says_so() -> None:
 
 
 @needs_gpu
-@pytest.mark.parametrize("shape", [(300, 250), (1001, 777)])
+@pytest.mark.parametrize("shape", [(300, 250), (1001, 777), (20, 30), (40, 90)])
 def test_gpu_equals_cpu(shape: tuple[int, int]) -> None:
     da, dist = inputs(*shape, seed=shape[0])
     cpu = wind_informed_burn_probability(da, dist, backend="cpu").values

@@ -53,15 +53,42 @@ def test_ffwi_is_float32_for_float32_inputs_with_the_published_attrs() -> None:
     np.testing.assert_allclose(out, expected, rtol=1e-5)
 
 
+# (RH %, T K, wind m/s) -> FFWI, float32 bits of the published function (pint conversion to
+# degrees F, xr.where branches, all in float32) measured with pint 0.25 / xclim 0.58.1. A float64
+# evaluation cast to float32 at the end differs on 69% of random inputs (up to 3e-6 relative),
+# enough to move hours across the strict p99 threshold.
+PUBLISHED_FFWI = [
+    (62.50954818725586, 272.73687744140625, 12.22425365447998, 5.039472579956055),
+    (89.72138214111328, 287.09228515625, 3.5116705894470215, 0.6193793416023254),
+    (77.56856536865234, 311.8187255859375, 8.101489067077637, 2.7197206020355225),
+    (30.01662826538086, 291.01849365234375, 4.94807767868042, 3.2907228469848633),
+]
+
+
+def test_ffwi_reproduces_the_published_float32_bits() -> None:
+    h, t, u, expected = (np.array(column) for column in zip(*PUBLISHED_FFWI, strict=True))
+    out = ffwi_of(h, t, u, np.float32)
+    assert out.values.tolist() == expected.astype(np.float32).tolist()
+
+
 def test_ffwi_invalid_humidity_is_nan() -> None:
     out = ffwi_of([-0.1, 100.1, np.nan, 20.0], 300.0, 3.0)
     assert out.dims == ("time",)
     assert np.isnan(out.values[:3]).all() and np.isfinite(out.values[3])
 
 
-def test_ffwi_refuses_a_temperature_in_celsius() -> None:
-    with pytest.raises(ValueError, match="'degC'"):
-        fosberg_fire_weather_index(arr(20.0, "%"), arr(25.0, "degC"), arr(3.0, "m s-1"))
+@pytest.mark.parametrize(
+    ("units", "bad"),
+    [
+        (("%", "degC", "m s-1"), "'degC'"),
+        (("1", "K", "m s-1"), "'1'"),
+        (("%", "K", "mph"), "'mph'"),
+    ],
+)
+def test_ffwi_refuses_other_units(units: tuple[str, str, str], bad: str) -> None:
+    h, t, u = units
+    with pytest.raises(ValueError, match=bad):
+        fosberg_fire_weather_index(arr(20.0, h), arr(290.0, t), arr(3.0, u))
 
 
 def test_wind_is_used_in_metres_per_second_not_mph() -> None:

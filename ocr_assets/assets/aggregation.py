@@ -49,6 +49,7 @@ from ocr_assets.rollups import (
     write_risk_pyramid,
     write_summary_statistics,
 )
+from ocr_assets.rollups.schema import ANALYSIS_FOLDERS
 from ocr_assets.storage import StorageError, atomic_output, objects, store_window
 
 GROUP = "phase02"
@@ -218,8 +219,9 @@ def build_aggregation_assets(
         code_version="1",
         description=(
             "Building count, mean and median of the 7 building variables and both risk-score "
-            "histograms for every census block, tract, county, state and the nation; one "
-            "GeoParquet per level, merged from the region partials."
+            "histograms for every census block, tract, county, state and the nation with "
+            "buildings (published columns); one GeoParquet per level, merged from the region "
+            "partials."
         ),
     )
     def region_summary_stats(
@@ -256,7 +258,6 @@ def build_aggregation_assets(
                 {
                     "level": w.level,
                     "polygons": w.rows,
-                    "with_buildings": w.populated,
                     "buildings": w.buildings,
                     "bytes": w.bytes,
                 }
@@ -266,8 +267,7 @@ def build_aggregation_assets(
         schema = dg.TableSchema(
             columns=[
                 dg.TableColumn("level", "string"),
-                dg.TableColumn("polygons", "int"),
-                dg.TableColumn("with_buildings", "int"),
+                dg.TableColumn("polygons", "int", description="polygons with buildings"),
                 dg.TableColumn("buildings", "int", description="sum of building_count"),
                 dg.TableColumn("bytes", "int"),
             ]
@@ -289,8 +289,9 @@ def build_aggregation_assets(
         kinds={"csv", "geojson", "parquet"},
         code_version="1",
         description=(
-            "Optional (OCR_WRITE_REGIONAL_STATS): per census level, stats.csv with a "
-            "'# key: value' metadata header, stats.geojson and stats.parquet."
+            "Optional (OCR_WRITE_REGIONAL_STATS): per census level (folders block, tracts, "
+            "counties, states, nation), stats.csv with a '# key: value' metadata header, "
+            "stats.geojson and stats.parquet."
         ),
     )
     def region_analysis_files(
@@ -305,7 +306,9 @@ def build_aggregation_assets(
             metadata = dataset_metadata(storage)
             with atomic_output(paths.region_analysis_dir) as folder:
                 written = [
-                    write_analysis_files(stats[level], str(folder / level), level, metadata)
+                    write_analysis_files(
+                        stats[level], str(folder / ANALYSIS_FOLDERS[level]), level, metadata
+                    )
                     for level in LEVELS
                 ]
         seconds = time.perf_counter() - started
@@ -328,8 +331,9 @@ def build_aggregation_assets(
         kinds={"pmtiles", "tippecanoe"},
         code_version="1",
         description=(
-            "One PMTiles archive with a layer per census level (nation, states, counties, "
-            "tracts, blocks): building count, RPS means and medians, histograms, GEOID, bbox."
+            "One PMTiles archive with a layer per census level (counties, tracts, blocks, "
+            "states, nation); properties '0'..'10': building count, RPS means and medians, "
+            "histograms, GEOID, bbox, NAME, STUSPS."
         ),
     )
     def regional_pmtiles_asset(

@@ -5,12 +5,10 @@ partials once, and reports three blocking checks (the library's :mod:`ocr_assets
 
 - ``histograms_sum_to_building_count``: both risk-score histograms of every polygon of every
   level sum to its ``building_count``.
-- ``means_within_variable_ranges``: every mean lies in its variable's range, and is NaN exactly
-  where a polygon has no buildings.
+- ``means_within_variable_ranges``: every polygon written has buildings and every mean lies in
+  its variable's range.
 - ``every_building_in_one_county``: every building row of every region is assigned to exactly
-  one county, and counted once in the county statistics. A building listed by two regions
-  (exactly on their border, the published behaviour of SCIENCE.md) is not a failure: the
-  number of such ids is recorded (``repeated_ids``) and logged as a warning.
+  one county, and counted once in the county statistics.
 
 Blocking: in a run that materializes ``region_summary_stats`` (or runs these checks), a failure
 stops every downstream asset, i.e. the analysis files and all tiles.
@@ -98,16 +96,13 @@ def build_summary_checks(
                 MEANS,
                 asset=summary_stats,
                 blocking=True,
-                description="Means within variable ranges; NaN exactly where no buildings.",
+                description="Every polygon has buildings; means within variable ranges.",
             ),
             dg.AssetCheckSpec(
                 COUNTY_MEMBERSHIP,
                 asset=summary_stats,
                 blocking=True,
-                description=(
-                    "Every building row is in exactly one county and counted once there "
-                    "(ids repeated across regions are reported, not failed)."
-                ),
+                description="Every building row is in exactly one county and counted once there.",
             ),
         ],
     )
@@ -132,12 +127,6 @@ def build_summary_checks(
             for region_id in partition_region_ids(context, partitions_def)
         ]
         membership = check_county_membership(partials, counties=stats["counties"])
-        repeated = membership.counts.get("repeated_ids", 0)
-        if repeated:
-            context.log.warning(
-                f"{repeated} building id(s) appear in two regions (on a region border; kept, "
-                "as published)"
-            )
         yield dg.AssetCheckResult(
             check_name=COUNTY_MEMBERSHIP,
             asset_key=summary_stats.key,

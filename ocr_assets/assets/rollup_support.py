@@ -18,8 +18,9 @@ import dagster as dg
 
 from ocr_assets.catalog import InputCatalog, census_file
 from ocr_assets.regions import Bounds
-from ocr_assets.resources import LICENSE, LICENSE_URL, PROVIDER, OutputStorage
+from ocr_assets.resources import OutputStorage
 from ocr_assets.rollups import LEVELS, CensusPolygons, DatasetMetadata, census_polygons
+from ocr_assets.rollups.schema import ANALYSIS_FOLDERS
 from ocr_assets.rollups.tiles import PMTilesSummary
 from ocr_assets.storage import OutputPaths, StorageError, objects
 
@@ -28,13 +29,9 @@ BUILT_FROM_REGIONS = "built_from_regions"
 
 
 def dataset_metadata(storage: OutputStorage) -> DatasetMetadata:
-    """The dataset metadata published with every roll-up output of ``storage``."""
-    return DatasetMetadata(
-        version=storage.dataset_version,
-        provider=PROVIDER,
-        license=LICENSE,
-        license_url=LICENSE_URL,
-    )
+    """The dataset metadata published with every roll-up output of ``storage``: its
+    ``OCR_VERSION``, or ``unversioned`` (as published)."""
+    return DatasetMetadata.for_version(storage.version)
 
 
 def census_levels(catalog: InputCatalog, bbox: Bounds | None = None) -> dict[str, CensusPolygons]:
@@ -149,7 +146,7 @@ ROLLUP_OUTPUTS: dict[dg.AssetKey, Callable[[OutputPaths], tuple[str, ...]]] = {
         paths.region_summary_stats(level) for level in LEVELS
     ),
     dg.AssetKey("region_analysis_files"): lambda paths: tuple(
-        paths.region_analysis(level) for level in LEVELS
+        paths.region_analysis(ANALYSIS_FOLDERS[level]) for level in LEVELS
     ),
     dg.AssetKey("regional_pmtiles"): lambda paths: (paths.regional_pmtiles,),
     dg.AssetKey("building_pmtiles"): lambda paths: (paths.building_pmtiles,),

@@ -33,7 +33,7 @@ from ocr_assets.resources import OutputStorage
 from ocr_assets.rollups import (
     BUILDING_TILES,
     CENTROID_TILES,
-    TileOptions,
+    Tileset,
     tile_features,
     write_building_features,
     write_centroid_features,
@@ -68,8 +68,7 @@ def tile_regions(
     storage: OutputStorage,
     file_name: str,
     output: str,
-    options: TileOptions,
-    name: str,
+    tileset: Tileset,
 ) -> tuple[PMTilesSummary, list[str]]:
     """Tile every region's ``file_name`` features (layer ``risk``) into ``output``.
 
@@ -90,9 +89,7 @@ def tile_regions(
         raise StorageError(
             f"no features to tile into {output}: every region's {file_name} is empty"
         )
-    summary = tile_features(
-        {BUILDING_LAYER: non_empty}, output, options, dataset_metadata(storage), name=name
-    )
+    summary = tile_features({BUILDING_LAYER: non_empty}, output, tileset, dataset_metadata(storage))
     return summary, region_ids
 
 
@@ -155,8 +152,8 @@ def build_tile_assets(
         kinds={"pmtiles", "tippecanoe"},
         code_version="1",
         description=(
-            "Building footprints of every region with the 7 building variables; one PMTiles "
-            "archive, layer 'risk'."
+            "Building footprints of every region with the 7 building variables (properties "
+            "'0'..'6'); one PMTiles archive, layer 'risk', from zoom 6."
         ),
     )
     def building_pmtiles(
@@ -170,7 +167,6 @@ def build_tile_assets(
             BUILDING_FEATURES,
             storage.paths.building_pmtiles,
             BUILDING_TILES,
-            "building risk",
         )
 
     @dg.asset(
@@ -179,8 +175,8 @@ def build_tile_assets(
         kinds={"pmtiles", "tippecanoe"},
         code_version="1",
         description=(
-            "Building centroids with rps_2011 and rps_2047 (3 decimals, only where both > 0); "
-            "one PMTiles archive, layer 'risk'."
+            "Building centroids with rps_2011 and rps_2047 (properties '0', '1'; 3 decimals, "
+            "only where both > 0); one PMTiles archive, layer 'risk'."
         ),
     )
     def building_centroid_pmtiles(
@@ -194,7 +190,6 @@ def build_tile_assets(
             CENTROID_FEATURES,
             storage.paths.building_centroid_pmtiles,
             CENTROID_TILES,
-            "building centroid risk",
         )
 
     return TileAssets(
@@ -210,15 +205,14 @@ def _tile_archive(
     storage: OutputStorage,
     file_name: str,
     output: str,
-    options: TileOptions,
-    name: str,
+    tileset: Tileset,
 ) -> dg.MaterializeResult:
     """Materialize one archive: :func:`tile_regions` timed, with :func:`_tiles_result`."""
     started = time.perf_counter()
     with final_on_bad_input():
         storage.ensure_writable()
         summary, region_ids = tile_regions(
-            context, partitions_def, storage, file_name, output, options, name
+            context, partitions_def, storage, file_name, output, tileset
         )
     return _tiles_result(context, summary, region_ids, time.perf_counter() - started)
 

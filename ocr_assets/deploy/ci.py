@@ -9,6 +9,13 @@
     environment, validates everything by building the deployment plan, exports the variables
     to ``$GITHUB_ENV`` for the following steps, and writes ``url`` and ``run_tags`` to
     ``$GITHUB_OUTPUT``.
+``instance`` (standard library only)
+    Points the following steps at the environment's Dagster instance: with the run-history
+    secrets set (:data:`INSTANCE_VARIABLES`), copies ``docker/dagster.yaml`` (Postgres run
+    storage, compute logs on S3) into ``--home`` and exports ``DAGSTER_HOME``, so the deployed
+    webserver shows the deployment's runs, materializations and check results. Without any of
+    them it warns and leaves ``DAGSTER_HOME`` unset (an ephemeral instance); with only some of
+    them it fails, naming the missing ones.
 
 Outside Actions (no ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV``) the ``key=value`` lines are printed.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +42,22 @@ QA_MARKER = "[e2e]"
 IMAGE_REGISTRY = "ghcr.io"
 #: The branch whose pushes deploy to staging.
 MAIN_BRANCH = "main"
+#: Variables the deployed instance configuration (``docker/dagster.yaml``) reads.
+INSTANCE_VARIABLES: tuple[str, ...] = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_USERNAME",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+    "DAGSTER_COMPUTE_LOG_BUCKET",
+    "DAGSTER_COMPUTE_LOG_PREFIX",
+)
+#: Postgres port used when ``DAGSTER_PG_PORT`` is not set.
+DEFAULT_PG_PORT = "5432"
+#: What a deployment without the run-history secrets prints (a GitHub Actions warning).
+EPHEMERAL_WARNING = (
+    "::warning title=Ephemeral Dagster instance::{missing} not set: this deployment's run "
+    "history goes to a temporary instance and will not appear in the deployed Dagster UI"
+)
 
 
 @dataclass(frozen=True)
@@ -187,6 +211,43 @@ def run_configure(args: argparse.Namespace) -> int:
     return 0
 
 
+def prepare_instance(home: Path, config: Path, environ: Mapping[str, str]) -> Path | None:
+    """Set up ``home`` as a Dagster home using ``config``; ``None`` for an ephemeral instance.
+
+    Raises:
+        DeploymentError: when only some of :data:`INSTANCE_VARIABLES` are set, or ``config``
+            is missing.
+    """
+    present = [name for name in INSTANCE_VARIABLES if environ.get(name)]
+    if not present:
+        return None
+    missing = [name for name in INSTANCE_VARIABLES if name not in present]
+    if missing:
+        raise DeploymentError(
+            f"the Dagster instance needs {', '.join(INSTANCE_VARIABLES)}; "
+            f"{', '.join(missing)} not set"
+        )
+    if not config.is_file():
+        raise DeploymentError(f"instance configuration {config} not found")
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config, home / "dagster.yaml")
+    return home
+
+
+def run_instance(args: argparse.Namespace) -> int:
+    """``instance``: export ``DAGSTER_HOME`` for the environment's instance, or warn."""
+    home = prepare_instance(Path(args.home).resolve(), Path(args.config), os.environ)
+    if home is None:
+        print(EPHEMERAL_WARNING.format(missing=", ".join(INSTANCE_VARIABLES)))
+        return 0
+    port = os.environ.get("DAGSTER_PG_PORT") or DEFAULT_PG_PORT
+    if not port.isdigit():
+        raise DeploymentError(f"DAGSTER_PG_PORT must be a port number, got {port!r}")
+    write_pairs({"DAGSTER_HOME": str(home), "DAGSTER_PG_PORT": port}, "GITHUB_ENV")
+    print(f"Dagster instance: {home / 'dagster.yaml'} (run history in Postgres)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m ocr_assets.deploy.ci``."""
     parser = argparse.ArgumentParser(prog="python -m ocr_assets.deploy.ci")
@@ -202,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     configure.add_argument("--software-env", default="", help="Coiled software environment")
     configure.add_argument("--env-file", help="default: the environment's file in this folder")
     configure.set_defaults(handler=run_configure)
+    instance = subparsers.add_parser("instance", help="point DAGSTER_HOME at the instance")
+    instance.add_argument("--home", required=True, help="folder to use as DAGSTER_HOME")
+    instance.add_argument("--config", default="docker/dagster.yaml", help="instance config")
+    instance.set_defaults(handler=run_instance)
     return parser
 
 

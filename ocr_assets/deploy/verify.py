@@ -7,11 +7,14 @@ it writes is opened and checked, local or on S3:
   ``v{version}`` tag);
 - the wind distribution;
 - per region: the building GeoParquet (GeoParquet 1.1 ``geo`` metadata);
-- the consolidated building GeoParquet (``geo`` metadata) and the hive folder's
-  ``_common_metadata``;
-- the summary statistics of every census level (rows > 0);
+- the consolidated building GeoParquet (``geo`` metadata, the published columns in order and
+  the vector metadata licence) and the hive folder's ``_common_metadata`` (the same columns
+  plus ``state_fips`` / ``county_fips`` as strings);
+- the summary statistics of every census level (rows > 0, the published columns in order
+  with their types);
 - the PMTiles archives (header and the expected layers);
-- when their branch is on: the analysis files of every level and the pyramid.
+- when their branch is on: the analysis files of every level (published folder names) and
+  the pyramid.
 
 Freshness: outputs must not be older than the run. The run start is ``--since`` or the
 ``started_at`` of the deployment record the ``deploy`` job writes; roll-ups and the outputs of
@@ -30,12 +33,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ocr_assets.deploy.layout import Layout
 from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE
-from ocr_assets.rollups.buildings import COMMON_METADATA
-from ocr_assets.rollups.schema import LEVELS
+from ocr_assets.rollups.buildings import (
+    COMMON_METADATA,
+    PARTITION_TYPE,
+    PARTITIONS,
+    consolidated_schema,
+)
+from ocr_assets.rollups.schema import (
+    ANALYSIS_FOLDERS,
+    LEVELS,
+    VECTOR_LICENSE,
+    statistics_schema,
+)
 from ocr_assets.rollups.tiles import BUILDING_LAYER, summarize_pmtiles
 from ocr_assets.storage import RasterStore, objects
 
@@ -188,6 +202,44 @@ def _rows_problem(location: str) -> str | None:
     return None if rows > 0 else "no rows"
 
 
+def _schema_problem(schema: pa.Schema, expected: pa.Schema) -> str | None:
+    """Columns and types against the published schema (geometry: any binary encoding)."""
+    if schema.names != expected.names:
+        return f"columns {schema.names}, expected {expected.names}"
+    for field in expected:
+        actual = schema.field(field.name).type
+        binary = pa.types.is_binary(actual) or pa.types.is_large_binary(actual)
+        if field.name == "geometry" and binary:
+            continue
+        if actual != field.type:
+            return f"column {field.name!r} has type {actual}, expected {field.type}"
+    return None
+
+
+def _buildings_problem(location: str) -> str | None:
+    problem = _geoparquet_problem(location)
+    file = _parquet(location)
+    problem = problem or _schema_problem(file.schema_arrow, consolidated_schema())
+    license_name = (file.metadata.metadata or {}).get(b"license_name", b"").decode()
+    if problem is None and license_name != VECTOR_LICENSE["license_name"]:
+        problem = f"license_name {license_name!r}, expected {VECTOR_LICENSE['license_name']!r}"
+    return problem
+
+
+def _common_metadata_problem(location: str) -> str | None:
+    fs, path = objects.filesystem(location)
+    with fs.open(path, "rb") as handle:
+        schema = pq.read_schema(handle)
+    partitions = [pa.field(name, PARTITION_TYPE) for name in PARTITIONS]
+    return _schema_problem(schema, pa.schema([*consolidated_schema(), *partitions]))
+
+
+def _statistics_problem(location: str, level: str) -> str | None:
+    file = _parquet(location)
+    problem = _schema_problem(file.schema_arrow, statistics_schema(level))
+    return problem or _rows_problem(location)
+
+
 def _pmtiles_problem(location: str, layers: tuple[str, ...]) -> str | None:
     with tempfile.TemporaryDirectory(prefix="ocr-verify-") as scratch:
         local = objects.download(location, Path(scratch) / posixpath.basename(location))
@@ -245,15 +297,18 @@ def _rollups(check: _Checker, layout: Layout, branches: dict[str, bool]) -> None
         check.read(
             "buildings_geoparquet",
             layout.consolidated_buildings,
-            lambda: _geoparquet_problem(layout.consolidated_buildings),
+            lambda: _buildings_problem(layout.consolidated_buildings),
         )
     common = posixpath.join(layout.partitioned_buildings, COMMON_METADATA)
-    check.present("buildings_geoparquet (hive)", common, True)
+    if check.present("buildings_geoparquet (hive)", common, True):
+        check.read("buildings_geoparquet (hive)", common, lambda: _common_metadata_problem(common))
     for level in LEVELS:
         location = layout.region_summary_stats(level)
         output = f"region_summary_stats[{level}]"
         if check.present(output, location, True):
-            check.read(output, location, lambda loc=location: _rows_problem(loc))
+            check.read(
+                output, location, lambda loc=location, lv=level: _statistics_problem(loc, lv)
+            )
     archives = (
         ("regional_pmtiles", layout.regional_pmtiles, LEVELS),
         ("building_pmtiles", layout.building_pmtiles, (BUILDING_LAYER,)),
@@ -264,7 +319,7 @@ def _rollups(check: _Checker, layout: Layout, branches: dict[str, bool]) -> None
             check.read(output, location, lambda loc=location, ly=layers: _pmtiles_problem(loc, ly))
     if branches.get("region_analysis_files"):
         for level in LEVELS:
-            folder = layout.region_analysis(level)
+            folder = layout.region_analysis(ANALYSIS_FOLDERS[level])
             for name in (CSV_FILE, GEOJSON_FILE, PARQUET_FILE):
                 check.present(f"region_analysis_files[{level}]", posixpath.join(folder, name), True)
     if branches.get("risk_pyramid") and check.present("risk_pyramid", layout.risk_pyramid, True):

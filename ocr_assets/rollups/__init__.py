@@ -11,6 +11,7 @@ module                     output
 :mod:`.stats`              per-region partial aggregates; per-level summary statistics
 :mod:`.checks`             data-quality checks on the statistics (asset checks)
 :mod:`.analysis_files`     per-level stats.csv / stats.geojson / stats.parquet
+:mod:`.schema`             published columns, types, tile properties and metadata dicts
 :mod:`.tiles`              regional, building and building-centroid PMTiles (tippecanoe)
 :mod:`.pyramid`            multiscale Web-Mercator Zarr of rps_2011 / rps_2047
 :mod:`.validation`         input validation (region building files, census polygons)
@@ -40,7 +41,7 @@ from ocr_assets.rollups.tiles import (
     CENTROID_TILES,
     REGION_TILES,
     PMTilesSummary,
-    TileOptions,
+    Tileset,
     building_centroid_pmtiles,
     building_pmtiles,
     regional_pmtiles,
@@ -65,7 +66,7 @@ __all__ = [
     "PyramidSummary",
     "RegionPartial",
     "SummaryStatistics",
-    "TileOptions",
+    "Tileset",
     "assign_to_polygons",
     "building_centroid_pmtiles",
     "building_pmtiles",

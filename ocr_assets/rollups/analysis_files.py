@@ -1,14 +1,18 @@
 """Per-level analysis files (``region_analysis_files``): CSV, GeoJSON and GeoParquet.
 
 From one level's statistics GeoParquet (:func:`~ocr_assets.rollups.stats.write_summary_statistics`)
-this writes, into one folder per level:
+this writes, into one folder per level (published names: ``block``, ``tracts``, ``counties``,
+``states``, ``nation``; :data:`~ocr_assets.rollups.schema.ANALYSIS_FOLDERS`):
 
-- ``stats.csv``: ``# key: value`` metadata lines (dataset metadata, level, row count, how to
-  read the histograms), then a header row and one row per polygon without geometry;
-  histograms are JSON arrays; NaN is an empty cell.
-- ``stats.geojson``: a FeatureCollection with a top-level ``metadata`` member (the same pairs),
-  streamed feature by feature; NaN is ``null``.
-- ``stats.parquet``: the statistics GeoParquet with the dataset metadata added.
+- ``stats.csv``: one ``# key: value`` line per item of the vector metadata dict, in order,
+  then a header row and one row per polygon: the statistics columns without geometry
+  (:func:`~ocr_assets.rollups.schema.analysis_columns`); histograms are JSON arrays of
+  doubles (``[1.0,0.0,...]``, quoted), float32 medians their shortest decimal.
+- ``stats.geojson``: ``{"type":"FeatureCollection","metadata":{...},"features":[...]}`` with
+  the same properties (histograms as arrays) and the polygon geometry (EPSG:4326), streamed
+  feature by feature.
+- ``stats.parquet``: the statistics GeoParquet with the vector metadata dict added (not
+  published; the same table as the statistics, beside the other two files).
 
 The statistics are read batch by batch, so memory does not grow with the number of polygons.
 The folder is written to a temporary sibling and moved into place when complete.
@@ -24,9 +28,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ocr_assets.rollups._features import feature_query, number, quoted, wkb_geometry, write_features
+from ocr_assets.rollups._features import (
+    feature_query,
+    number,
+    quoted,
+    short_float,
+    wkb_geometry,
+    write_features,
+)
 from ocr_assets.rollups._sources import parquet_file
-from ocr_assets.rollups.schema import LEVELS, DatasetMetadata
+from ocr_assets.rollups.schema import LEVELS, DatasetMetadata, analysis_columns
 from ocr_assets.storage.atomic import atomic_output
 
 CSV_FILE = "stats.csv"
@@ -34,10 +45,6 @@ GEOJSON_FILE = "stats.geojson"
 PARQUET_FILE = "stats.parquet"
 
 _BATCH_ROWS = 10_000
-_HISTOGRAM_NOTE = (
-    "counts of buildings by risk score 0..10 (score 0 is RPS == 0, scores 1..10 the RPS bins "
-    "of the published method)"
-)
 
 
 @dataclass(frozen=True)
@@ -57,52 +64,64 @@ class AnalysisFiles:
     bytes: dict[str, int]
 
 
-def header_pairs(metadata: DatasetMetadata, level: str, rows: int) -> dict[str, str]:
-    """The ``key: value`` pairs heading the CSV and forming the GeoJSON ``metadata`` member."""
-    return {
-        **metadata.as_dict(),
-        "level": level,
-        "rows": str(rows),
-        "risk_score_hist": _HISTOGRAM_NOTE,
-    }
+def _columns(file: pq.ParquetFile, level: str, source: str) -> tuple[str, ...]:
+    """The analysis columns of ``level``, after checking the statistics file has them."""
+    columns = analysis_columns(level)
+    missing = [c for c in columns if c not in file.schema_arrow.names]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {missing} of the {level} statistics")
+    return columns
 
 
-def _write_csv(file: pq.ParquetFile, pairs: dict[str, str], path: Path) -> None:
-    columns = [n for n in file.schema_arrow.names if n not in ("geometry", "bbox")]
+def _csv_column(column: pa.ChunkedArray | pa.Array) -> list[object]:
+    """CSV cells of one column: JSON arrays for histograms, shortest decimals for float32."""
+    if pa.types.is_list(column.type):
+        return [
+            None if h is None else json.dumps(h, separators=(",", ":")) for h in column.to_pylist()
+        ]
+    if pa.types.is_float32(column.type):
+        return [None if v is None else str(v) for v in column.to_numpy(zero_copy_only=False)]
+    return column.to_pylist()
+
+
+def _write_csv(
+    file: pq.ParquetFile, columns: tuple[str, ...], metadata: DatasetMetadata, path: Path
+) -> None:
     with path.open("w", newline="", encoding="utf-8") as sink:
-        for key, value in pairs.items():
+        for key, value in metadata.vector().items():
             sink.write(f"# {key}: {value}\n")
-        writer = csv.writer(sink)
+        writer = csv.writer(sink, lineterminator="\n")
         writer.writerow(columns)
-        for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
-            writer.writerows([_csv_cell(v) for v in row.values()] for row in batch.to_pylist())
+        for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=list(columns)):
+            cells = [_csv_column(batch.column(name)) for name in columns]
+            writer.writerows(zip(*cells, strict=True))
 
 
-def _csv_cell(value: object) -> object:
-    if isinstance(value, list):
-        return json.dumps(value)
-    if isinstance(value, float) and value != value:
-        return ""
-    return value
-
-
-def _write_geojson(file: pq.ParquetFile, pairs: dict[str, str], path: Path) -> int:
+def _write_geojson(
+    file: pq.ParquetFile, columns: tuple[str, ...], metadata: DatasetMetadata, path: Path
+) -> int:
     schema = file.schema_arrow
     properties = {}
-    for field in schema:
-        if field.name in ("geometry", "bbox"):
-            continue
-        is_float = pa.types.is_floating(field.type)
-        properties[field.name] = number(field.name) if is_float else quoted(field.name)
+    for name in columns:
+        kind = schema.field(name).type
+        if pa.types.is_float32(kind):
+            properties[name] = short_float(name)
+        elif pa.types.is_floating(kind):
+            properties[name] = number(name)
+        else:
+            properties[name] = quoted(name)
     query = feature_query(properties, wkb_geometry())
     with path.open("w", encoding="utf-8") as sink:
-        sink.write('{"type": "FeatureCollection", "metadata": ')
-        sink.write(json.dumps(pairs))
-        sink.write(', "features": [\n')
+        sink.write('{"type":"FeatureCollection","metadata":')
+        sink.write(json.dumps(metadata.vector()))
+        sink.write(',"features":[')
         written = write_features(
-            file.iter_batches(batch_size=_BATCH_ROWS), query, sink, separator=",\n"
+            file.iter_batches(batch_size=_BATCH_ROWS, columns=[*columns, "geometry"]),
+            query,
+            sink,
+            separator=",",
         )
-        sink.write("\n]}\n")
+        sink.write("]}")
     return written
 
 
@@ -115,7 +134,7 @@ def _write_parquet(file: pq.ParquetFile, metadata: DatasetMetadata, path: Path) 
     ) as writer:
         for batch in file.iter_batches(batch_size=_BATCH_ROWS):
             writer.write_batch(batch)
-        writer.add_key_value_metadata({**pairs, **metadata.as_dict()})
+        writer.add_key_value_metadata({**pairs, **metadata.vector()})
 
 
 def write_analysis_files(
@@ -126,18 +145,21 @@ def write_analysis_files(
     Args:
         stats: The level's statistics GeoParquet.
         output: The level's folder (replaced atomically).
-        level: The census level (recorded in the metadata).
-        metadata: Dataset metadata for the headers.
+        level: The census level (decides the name columns).
+        metadata: Dataset metadata: its vector dict heads the CSV and the GeoJSON.
+
+    Raises:
+        ValueError: unknown level, or the statistics lack a column of the level.
     """
     if level not in LEVELS:
         raise ValueError(f"unknown census level {level!r}; expected one of {LEVELS}")
     file = parquet_file(str(stats))
     rows = file.metadata.num_rows
-    pairs = header_pairs(metadata, level, rows)
+    columns = _columns(file, level, str(stats))
     with atomic_output(output) as folder:
         folder.mkdir(parents=True)
-        _write_csv(file, pairs, folder / CSV_FILE)
-        _write_geojson(file, pairs, folder / GEOJSON_FILE)
+        _write_csv(file, columns, metadata, folder / CSV_FILE)
+        _write_geojson(file, columns, metadata, folder / GEOJSON_FILE)
         _write_parquet(file, metadata, folder / PARQUET_FILE)
         sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
     return AnalysisFiles(folder=str(output), level=level, rows=rows, bytes=sizes)

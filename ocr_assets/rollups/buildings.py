@@ -4,16 +4,29 @@ All region building files are streamed, batch by batch, into
 
 - one GeoParquet 1.1 file (zstd, WKB, covering ``bbox`` column), and
 - a copy hive-partitioned by ``state_fips`` / ``county_fips`` (the first 2 and next 3 digits of
-  the block ``GEOID``) with a ``_common_metadata`` sidecar holding the file schema, the
-  GeoParquet metadata and the dataset metadata (version, provider, licence, Overture notice).
+  the block ``GEOID``) with a ``_common_metadata`` sidecar holding the schema, the GeoParquet
+  metadata and the vector metadata dict (version, provider, terms, sources, ODbL licence and
+  Overture notice).
+
+Both have the published columns in the published order (the region building table plus
+``bbox``; :data:`~ocr_assets.rollups.schema.REGION_BUILDING_TYPES`); columns a region file has
+beyond those are not carried. Unlike the published DuckDB copy, rows keep the order of the
+region files and their rows.
 
 Memory stays bounded by one batch (plus Arrow's per-partition write buffers): the region
 files are never loaded whole. Every schema is validated before anything is written, and both
 outputs are written to temporary siblings and moved into place only when complete.
 
-Readers of the hive copy should declare the partition columns as strings (e.g.
-``pyarrow.dataset.partitioning(schema, flavor="hive")``): inferred types would drop the
-leading zeros of the FIPS codes.
+FIPS codes as strings
+    The partition columns exist only in the folder names, and readers infer their type from
+    the values: pyarrow and pandas read ``06`` as the integer 6 unless told otherwise, DuckDB
+    reads them as integers when no value has a leading zero. Unlike the published sidecar
+    (which leaves them out), ``_common_metadata`` therefore lists ``state_fips`` and
+    ``county_fips`` as strings, so a reader that takes its schema reads strings:
+    ``pd.read_parquet(hive, schema=pq.read_schema(hive + "/_common_metadata"))``,
+    ``pyarrow.dataset.dataset(hive, schema=..., partitioning="hive")``; DuckDB needs
+    ``read_parquet(..., hive_partitioning=true, hive_types={'state_fips': VARCHAR,
+    'county_fips': VARCHAR})``. ``GEOID`` is a string column in every file.
 """
 
 from __future__ import annotations
@@ -36,15 +49,17 @@ from ocr_assets.rollups.schema import REGION_BUILDING_TYPES, DatasetMetadata
 from ocr_assets.rollups.validation import validate_block_geoids, validate_region_schema
 from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import atomic_output
+from ocr_assets.storage.geoparquet import BBOX_FIELDS
 
 #: Hive partition columns and the GEOID character ranges they come from.
 PARTITIONS: dict[str, tuple[int, int]] = {"state_fips": (0, 2), "county_fips": (2, 5)}
+#: Type of the partition columns (folder names): strings, for the leading zeros.
+PARTITION_TYPE = pa.string()
 #: Name of the schema sidecar of the hive copy.
 COMMON_METADATA = "_common_metadata"
 
-_BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
-_BBOX_TYPE = pa.struct([(name, pa.float64()) for name in _BBOX_FIELDS])
-_COVERING = {"bbox": {name: ["bbox", name] for name in _BBOX_FIELDS}}
+_BBOX_TYPE = pa.struct([(name, pa.float64()) for name in BBOX_FIELDS])
+_COVERING = {"bbox": {name: ["bbox", name] for name in BBOX_FIELDS}}
 _BATCH_ROWS = 65_536
 
 
@@ -73,11 +88,11 @@ class ConsolidatedBuildings:
     sources: tuple[str, ...]
 
 
-def _table_schema() -> pa.Schema:
-    """Arrow schema of the consolidated table: the region building table plus ``bbox``."""
-    fields = [pa.field("id", pa.string()), pa.field("geometry", pa.binary())]
-    fields += [pa.field(name, t) for name, t in REGION_BUILDING_TYPES.items() if name != "id"]
-    return pa.schema([*fields, pa.field("bbox", _BBOX_TYPE)])
+def consolidated_schema() -> pa.Schema:
+    """Arrow schema of the consolidated file and of each hive file (published column order):
+    the region building table, ``geometry`` (WKB) and the ``bbox`` covering column."""
+    fields = [pa.field(name, t) for name, t in REGION_BUILDING_TYPES.items()]
+    return pa.schema([*fields, pa.field("geometry", pa.binary()), pa.field("bbox", _BBOX_TYPE)])
 
 
 def _region_batches(
@@ -92,7 +107,7 @@ def _region_batches(
         for field in schema:
             if field.name == "bbox" and not has_bbox:
                 bounds = shapely.bounds(shapely.from_wkb(batch.column("geometry")))
-                arrays.append(pa.StructArray.from_arrays(list(bounds.T), names=_BBOX_FIELDS))
+                arrays.append(pa.StructArray.from_arrays(list(bounds.T), names=BBOX_FIELDS))
             else:
                 arrays.append(batch.column(field.name).cast(field.type))
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -154,7 +169,8 @@ def consolidate_buildings(
             this order in the consolidated file. An empty file contributes nothing.
         consolidated: Destination of the single GeoParquet file.
         hive: Destination folder of the hive-partitioned copy (replaced if it exists).
-        metadata: Dataset metadata written into both outputs' key-value metadata.
+        metadata: Dataset metadata: its vector dict goes into both outputs' key-value
+            metadata, after the GeoParquet ``geo`` key.
 
     Raises:
         ValueError: no files, or a file breaking the region building table contract (named with
@@ -165,10 +181,10 @@ def consolidate_buildings(
     sources = tuple(str(location) for location in region_files)
     files = [parquet_file(location) for location in sources]
     metas = [validate_region_schema(f.schema_arrow, s) for f, s in zip(files, sources, strict=True)]
-    schema = _table_schema()
-    dataset_pairs = metadata.as_dict()
+    schema = consolidated_schema()
+    dataset_pairs = metadata.vector()
     geometry_types = _union_types(metas, files)
-    partition_fields = [pa.field(name, pa.string()) for name in PARTITIONS]
+    partition_fields = [pa.field(name, PARTITION_TYPE) for name in PARTITIONS]
     # Each hive file is GeoParquet on its own: no bbox there (only known at the end).
     stream_schema = pa.schema(
         [*schema, *partition_fields],
@@ -194,8 +210,9 @@ def consolidate_buildings(
                 )
             final_geo = _geo_metadata(metas[0], geometry_types, extent.bbox())
             out.add_key_value_metadata({"geo": final_geo, **dataset_pairs})
+        sidecar = pa.schema([*schema, *partition_fields])
         pq.write_metadata(
-            schema.with_metadata({"geo": final_geo, **dataset_pairs}), hive_tmp / COMMON_METADATA
+            sidecar.with_metadata({"geo": final_geo, **dataset_pairs}), hive_tmp / COMMON_METADATA
         )
         hive_bytes, hive_files = _folder_size(hive_tmp)
         counties = sum(1 for p in hive_tmp.glob("state_fips=*/county_fips=*") if p.is_dir())
@@ -230,10 +247,10 @@ class _Extent:
             self.rows += batch.num_rows
             bbox = batch.column("bbox")
             self._low = np.minimum(
-                self._low, [pc.min(bbox.field(n)).as_py() for n in _BBOX_FIELDS[:2]]
+                self._low, [pc.min(bbox.field(n)).as_py() for n in BBOX_FIELDS[:2]]
             )
             self._high = np.maximum(
-                self._high, [pc.max(bbox.field(n)).as_py() for n in _BBOX_FIELDS[2:]]
+                self._high, [pc.max(bbox.field(n)).as_py() for n in BBOX_FIELDS[2:]]
             )
             yield batch
 

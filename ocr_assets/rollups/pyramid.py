@@ -187,7 +187,7 @@ def write_risk_pyramid(
     with atomic_output(output) as store:
         root = zarr.open_group(str(store), mode="w", zarr_format=2)
         root.attrs.update(
-            {"multiscales": multiscales, "title": "multiscale data pyramid", **metadata.as_dict()}
+            {"multiscales": multiscales, "title": "multiscale data pyramid", **metadata.raster()}
         )
         level_ds = finest
         for level in reversed(levels):

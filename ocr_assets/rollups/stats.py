@@ -1,10 +1,12 @@
 """Summary statistics per census level (``region_summary_stats``), built incrementally.
 
-For blocks, tracts, counties, states and the nation: ``GEOID`` (+ ``NAME``, + ``STUSPS`` where
-the census has them), ``building_count``, the mean and median of each of the seven building
-variables, ``risk_score_2011_hist`` / ``risk_score_2047_hist`` (11 counts: score 0, then the
-10 score bins of :func:`ocr_assets.science.risk_score`) and the polygon geometry. Every census
-polygon appears; one without buildings has count 0, NaN means and medians and zero histograms.
+For blocks, tracts, counties, states and the nation, the published columns in the published
+order (:func:`~ocr_assets.rollups.schema.statistics_schema`): ``GEOID``, the level's name
+columns (county ``NAME``; state ``STUSPS``, ``NAME``; nation ``NAME``), ``building_count``
+(int64), the mean (double) then the median (float32) of each of the seven building variables,
+``risk_score_2011_hist`` / ``risk_score_2047_hist`` (11 doubles: the count of RPS exactly 0,
+then the upper-inclusive bins of :func:`~ocr_assets.rollups.schema.histogram_index`) and the
+polygon geometry. As published, only polygons with at least one building appear.
 
 Which polygon a building belongs to
     the one containing its footprint's centroid (planar, in EPSG:4326 degrees). A centroid on
@@ -18,15 +20,17 @@ Incremental design
     buildings, computes centroids, assigns them to the polygons of every level and scores them.
     It writes two tables into the partial's folder:
 
-    - ``assignments.parquet``: per building, its ``id``, the GEOID it belongs to at each level,
-      the seven variables and the two scores (what exact medians need);
+    - ``assignments.parquet``: per building, its row in the region file and its block
+      ``GEOID`` (to name it in check failures), the GEOID it belongs to at each level, the seven
+      variables and its two histogram indices (what exact medians need);
     - ``aggregates.parquet``: per (level, GEOID) touched by the region, the count, float64 sums,
       medians and the two histograms.
 
     :func:`summary_statistics` merges the partials of all regions for one level: counts,
     histograms and sums (hence means) are summed from the aggregates (exact for the integers;
     the means equal a from-scratch computation up to float64 rounding of the summation order).
-    A median cannot be merged from medians: where a polygon's buildings all come from one region
+    Medians are computed in float64 and stored as float32 (the published DuckDB ``median`` of
+    a FLOAT column is a FLOAT). A median cannot be merged from medians: where a polygon's buildings all come from one region
     the region's median is taken as is (exact); polygons shared by several regions (border
     blocks/tracts/counties, every state spanning regions, the nation) get their medians from
     those polygons' rows of the assignment tables, read again (exact, but it scans the values
@@ -50,17 +54,22 @@ import shapely
 
 from ocr_assets.rollups._sources import parquet_dataset, parquet_file
 from ocr_assets.rollups.schema import (
+    HISTOGRAM_LENGTH,
     LEVELS,
+    NAME_COLUMNS,
     SCORED_CLIMATES,
+    STATISTICS_VARIABLES,
+    VARIABLE_RANGES,
     histogram_column,
+    histogram_index,
+    histogram_index_column,
     mean_column,
     median_column,
-    score_column,
+    statistics_schema,
 )
 from ocr_assets.rollups.validation import CensusPolygons, validate_region_schema
-from ocr_assets.science import BUILDING_VARIABLES, N_SCORES, risk_score
 from ocr_assets.storage.atomic import atomic_output
-from ocr_assets.storage.geoparquet import write_geoparquet
+from ocr_assets.storage.geoparquet import geo_metadata, write_table
 from ocr_assets.storage.paths import join
 
 #: File names inside a region partial's folder.
@@ -104,33 +113,37 @@ class RegionPartial:
 
 
 def _assignment_schema() -> pa.Schema:
-    fields = [pa.field("id", pa.string())]
+    fields = [pa.field("row", pa.int64()), pa.field("GEOID", pa.string())]
     fields += [pa.field(level, pa.string()) for level in LEVELS]
-    fields += [pa.field(variable, pa.float32()) for variable in BUILDING_VARIABLES]
-    fields += [pa.field(score_column(climate), pa.int8()) for climate in SCORED_CLIMATES]
+    fields += [pa.field(variable, pa.float32()) for variable in STATISTICS_VARIABLES]
+    fields += [pa.field(histogram_index_column(c), pa.int8()) for c in SCORED_CLIMATES]
     return pa.schema(fields)
 
 
-def _scores(batch: pa.RecordBatch, source: str) -> list[pa.Array]:
-    """Risk scores of both climates; NaN or out-of-range RPS is an error naming the column."""
-    arrays = []
-    for variable in SCORED_CLIMATES.values():
-        values = batch.column(variable).to_numpy(zero_copy_only=False)
-        try:
-            scores = risk_score(values)
-        except ValueError as error:
-            raise ValueError(f"{source}: column {variable!r}: {error}") from error
-        arrays.append(pa.array(scores, type=pa.int8()))
-    return arrays
+def _histogram_indices(batch: pa.RecordBatch) -> list[pa.Array]:
+    """Histogram index of every building for both climates."""
+    return [
+        pa.array(histogram_index(batch.column(v).to_numpy(zero_copy_only=False)), type=pa.int8())
+        for v in SCORED_CLIMATES.values()
+    ]
 
 
-def _check_no_nan(batch: pa.RecordBatch, source: str) -> None:
-    for variable in BUILDING_VARIABLES:
-        missing = pc.fill_null(pc.is_nan(batch.column(variable)), True)
+def _check_values(batch: pa.RecordBatch, source: str) -> None:
+    """No NaN, null or out-of-range variable: an error naming the file, column and value."""
+    for variable, (low, high) in VARIABLE_RANGES.items():
+        column = batch.column(variable)
+        missing = pc.fill_null(pc.is_nan(column), True)
         if pc.any(missing).as_py():
             raise ValueError(
                 f"{source}: column {variable!r} has NaN or null values; buildings with any "
                 "NaN variable must be dropped before the roll-ups"
+            )
+        outside = pc.or_(pc.less(column, low), pc.greater(column, high))
+        if pc.any(outside).as_py():
+            example = pc.filter(column, outside)[0].as_py()
+            raise ValueError(
+                f"{source}: column {variable!r} has values outside [{low:g}, {high:g}], "
+                f"e.g. {example!r}"
             )
 
 
@@ -160,13 +173,15 @@ def _aggregate_sql(level: str, relation: str) -> str:
     if level not in LEVELS:
         raise ValueError(f"unknown census level {level!r}; expected one of {LEVELS}")
     parts = [f'"{level}" AS GEOID', "count(*) AS building_count"]
-    parts += [f'sum(CAST("{v}" AS DOUBLE)) AS "{_SUM.format(v)}"' for v in BUILDING_VARIABLES]
-    parts += [f'median(CAST("{v}" AS DOUBLE)) AS "{median_column(v)}"' for v in BUILDING_VARIABLES]
+    parts += [f'sum(CAST("{v}" AS DOUBLE)) AS "{_SUM.format(v)}"' for v in STATISTICS_VARIABLES]
+    parts += [
+        f'median(CAST("{v}" AS DOUBLE)) AS "{median_column(v)}"' for v in STATISTICS_VARIABLES
+    ]
     for climate in SCORED_CLIMATES:
         parts += [
-            f'count(*) FILTER (WHERE "{score_column(climate)}" = {k}) '
+            f'count(*) FILTER (WHERE "{histogram_index_column(climate)}" = {k}) '
             f'AS "{_HIST_BIN.format(histogram_column(climate), k)}"'
-            for k in range(N_SCORES)
+            for k in range(HISTOGRAM_LENGTH)
         ]
     return (
         f'SELECT {", ".join(parts)} FROM {relation} WHERE "{level}" IS NOT NULL GROUP BY "{level}"'
@@ -187,7 +202,8 @@ def write_region_partial(
 
     Raises:
         ValueError: a level missing from ``census``; the buildings file breaking the region
-            building table contract; NaN or out-of-range variables (naming file and column).
+            building table contract; NaN, null or out-of-range variables (naming file and
+            column).
     """
     missing = [level for level in LEVELS if level not in census]
     if missing:
@@ -201,15 +217,16 @@ def write_region_partial(
     with atomic_output(output) as folder:
         folder.mkdir(parents=True)
         with pq.ParquetWriter(folder / ASSIGNMENTS_FILE, schema, compression="zstd") as writer:
-            columns = ["id", "geometry", *BUILDING_VARIABLES]
+            columns = ["GEOID", "geometry", *STATISTICS_VARIABLES]
             for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
                 if not batch.num_rows:
                     continue
-                _check_no_nan(batch, source)
-                arrays = [batch.column("id").cast(pa.string())]
+                _check_values(batch, source)
+                rows = np.arange(count, count + batch.num_rows, dtype=np.int64)
+                arrays = [pa.array(rows), batch.column("GEOID").cast(pa.string())]
                 arrays += _assign_batch(batch, census, unassigned)
-                arrays += [batch.column(v) for v in BUILDING_VARIABLES]
-                arrays += _scores(batch, source)
+                arrays += [batch.column(v) for v in STATISTICS_VARIABLES]
+                arrays += _histogram_indices(batch)
                 writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
                 count += batch.num_rows
         query = " UNION ALL ".join(
@@ -227,15 +244,17 @@ def write_region_partial(
 
 def _merged_aggregates(con: duckdb.DuckDBPyConnection, level: str) -> pd.DataFrame:
     """Per GEOID: summed counts, sums and histograms; median kept if one region contributed."""
-    sums = [f'sum("{_SUM.format(v)}") AS "{_SUM.format(v)}"' for v in BUILDING_VARIABLES]
+    sums = [f'sum("{_SUM.format(v)}") AS "{_SUM.format(v)}"' for v in STATISTICS_VARIABLES]
     medians = [
         f'CASE WHEN count(*) = 1 THEN any_value("{median_column(v)}") END AS "{median_column(v)}"'
-        for v in BUILDING_VARIABLES
+        for v in STATISTICS_VARIABLES
     ]
     bins = [
         f'CAST(sum("{name}") AS BIGINT) AS "{name}"'
         for climate in SCORED_CLIMATES
-        for name in (_HIST_BIN.format(histogram_column(climate), k) for k in range(N_SCORES))
+        for name in (
+            _HIST_BIN.format(histogram_column(climate), k) for k in range(HISTOGRAM_LENGTH)
+        )
     ]
     query = (
         "SELECT GEOID, CAST(sum(building_count) AS BIGINT) AS building_count, "
@@ -249,7 +268,7 @@ def _shared_medians(con: duckdb.DuckDBPyConnection, level: str, geoids: pd.Serie
     """Exact medians of the polygons several regions contribute to, from the assignments."""
     con.register("shared", pa.table({"GEOID": pa.array(geoids.tolist(), type=pa.string())}))
     medians = ", ".join(
-        f'median(CAST("{v}" AS DOUBLE)) AS "{median_column(v)}"' for v in BUILDING_VARIABLES
+        f'median(CAST("{v}" AS DOUBLE)) AS "{median_column(v)}"' for v in STATISTICS_VARIABLES
     )
     query = (
         f'SELECT a."{level}" AS GEOID, {medians} FROM assignments a '
@@ -259,19 +278,20 @@ def _shared_medians(con: duckdb.DuckDBPyConnection, level: str, geoids: pd.Serie
 
 
 def summary_statistics(partials: Sequence[str], census: CensusPolygons) -> gpd.GeoDataFrame:
-    """Merge region partials into the statistics of one census level (every polygon, by GEOID).
+    """Merge region partials into the statistics of one census level (by GEOID).
 
     Args:
         partials: Folders written by :func:`write_region_partial`, one per region, all built
             with the same census polygons.
-        census: The level's polygons (all of them: polygons without buildings appear too).
+        census: The level's polygons; those with at least one building appear, in GEOID
+            order, with the published columns.
 
     Raises:
         ValueError: a partial names a GEOID that ``census`` does not have (partials built from
             other census polygons).
     """
     level = census.level
-    merged = pd.DataFrame({"GEOID": pd.Series(dtype=str)})
+    merged = _merged_columns()
     if partials:
         with duckdb.connect() as con:
             con.register(
@@ -293,33 +313,65 @@ def summary_statistics(partials: Sequence[str], census: CensusPolygons) -> gpd.G
                 f"{census.source}: {int(unknown.sum())} {level} GEOID(s) of the partials are not "
                 f"in the census polygons, e.g. {merged.loc[unknown, 'GEOID'].iloc[0]!r}"
             )
-    return _statistics_frame(census.frame, merged)
+    return _statistics_frame(census.frame, merged, level)
 
 
-def _statistics_frame(frame: gpd.GeoDataFrame, merged: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Attach merged aggregates to every polygon and derive means and histogram lists."""
-    by_geoid = merged.set_index("GEOID").reindex(frame["GEOID"])
+def _merged_columns() -> pd.DataFrame:
+    """The merged aggregates of no partials: no rows, every column."""
+    names = ["GEOID", "building_count", *(_SUM.format(v) for v in STATISTICS_VARIABLES)]
+    names += [median_column(v) for v in STATISTICS_VARIABLES]
+    names += [
+        _HIST_BIN.format(histogram_column(climate), k)
+        for climate in SCORED_CLIMATES
+        for k in range(HISTOGRAM_LENGTH)
+    ]
+    return pd.DataFrame(
+        {name: pd.Series(dtype=str if name == "GEOID" else float) for name in names}
+    )
 
-    def column(name: str, fill: float) -> np.ndarray:
-        if name not in by_geoid:  # no partials at all
-            return np.full(len(frame), fill)
-        return by_geoid[name].to_numpy(dtype=np.float64, na_value=fill)
 
-    counts = column("building_count", 0.0).astype(np.int64)
-    out = {name: frame[name].to_numpy() for name in frame.columns if name != "geometry"}
+def _statistics_frame(
+    frame: gpd.GeoDataFrame, merged: pd.DataFrame, level: str
+) -> gpd.GeoDataFrame:
+    """The polygons with buildings, their means and histogram lists, in published order."""
+    populated = frame.loc[frame["GEOID"].isin(merged["GEOID"])].reset_index(drop=True)
+    by_geoid = merged.set_index("GEOID").reindex(populated["GEOID"])
+
+    def column(name: str) -> np.ndarray:
+        return by_geoid[name].to_numpy(dtype=np.float64)
+
+    counts = column("building_count").astype(np.int64)
+    out: dict[str, object] = {}
+    for name in ("GEOID", *NAME_COLUMNS[level]):
+        out[name] = populated[name].to_numpy(dtype=object)
     out["building_count"] = counts
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for v in BUILDING_VARIABLES:
-            out[mean_column(v)] = np.where(counts > 0, column(_SUM.format(v), 0.0) / counts, np.nan)
-    for v in BUILDING_VARIABLES:
-        out[median_column(v)] = column(median_column(v), np.nan)
+    for v in STATISTICS_VARIABLES:
+        out[mean_column(v)] = column(_SUM.format(v)) / counts
+    for v in STATISTICS_VARIABLES:
+        out[median_column(v)] = column(median_column(v)).astype(np.float32)
     for climate in SCORED_CLIMATES:
         name = histogram_column(climate)
         bins = np.stack(
-            [column(_HIST_BIN.format(name, k), 0.0) for k in range(N_SCORES)], axis=1
-        ).astype(np.int64)
-        out[name] = list(bins)
-    return gpd.GeoDataFrame(out, geometry=frame.geometry.array, crs=frame.crs)
+            [column(_HIST_BIN.format(name, k)) for k in range(HISTOGRAM_LENGTH)], axis=-1
+        ).reshape(len(counts), HISTOGRAM_LENGTH)
+        out[name] = pd.Series(list(bins), dtype=object)
+    return gpd.GeoDataFrame(out, geometry=populated.geometry.array, crs=frame.crs)
+
+
+def statistics_table(stats: gpd.GeoDataFrame, level: str) -> pa.Table:
+    """One level's statistics as an Arrow table of exactly the published schema, with its
+    GeoParquet ``geo`` metadata (and no pandas metadata, so every reader sees plain types)."""
+    schema = statistics_schema(level)
+    arrays = []
+    for field in schema:
+        if field.name == "geometry":
+            arrays.append(pa.array(shapely.to_wkb(stats.geometry.array), type=pa.binary()))
+        elif pa.types.is_list(field.type):
+            arrays.append(pa.array([list(h) for h in stats[field.name]], type=field.type))
+        else:
+            arrays.append(pa.array(stats[field.name].to_numpy(), type=field.type))
+    geo = geo_metadata(stats.crs, stats.geometry.array, covering=False)
+    return pa.Table.from_arrays(arrays, schema=schema.with_metadata({"geo": geo}))
 
 
 @dataclass(frozen=True)
@@ -329,8 +381,7 @@ class SummaryStatistics:
     Attributes:
         location: The statistics GeoParquet file.
         level: The census level.
-        rows: Polygons (every polygon of the level).
-        populated: Polygons with at least one building.
+        rows: Polygons with at least one building (the rows written).
         buildings: Sum of ``building_count``.
         bytes: File size.
     """
@@ -338,7 +389,6 @@ class SummaryStatistics:
     location: str
     level: str
     rows: int
-    populated: int
     buildings: int
     bytes: int
 
@@ -346,15 +396,17 @@ class SummaryStatistics:
 def write_summary_statistics(
     partials: Sequence[str], census: CensusPolygons, output: str
 ) -> SummaryStatistics:
-    """:func:`summary_statistics` written atomically as GeoParquet 1.1 (zstd, covering bbox)."""
+    """:func:`summary_statistics` written atomically as GeoParquet 1.1 (zstd, WKB).
+
+    The file has exactly the published columns (no covering ``bbox`` column), with the types
+    of :func:`~ocr_assets.rollups.schema.statistics_schema`.
+    """
     stats = summary_statistics(partials, census)
-    size = write_geoparquet(stats, str(output))
-    counts = stats["building_count"]
+    size = write_table(statistics_table(stats, census.level), str(output))
     return SummaryStatistics(
         location=str(output),
         level=census.level,
         rows=len(stats),
-        populated=int((counts > 0).sum()),
-        buildings=int(counts.sum()),
+        buildings=int(stats["building_count"].sum()),
         bytes=size,
     )

@@ -5,12 +5,21 @@ Tiles are built in two steps, so the expensive per-region part can be reused:
 
 1. *features*: newline-delimited GeoJSON written by DuckDB from a region building file
    (:func:`write_building_features`, :func:`write_centroid_features`) or a statistics file
-   (:func:`write_region_features`). Per region, so a re-materialized region rewrites only its
+   (:func:`write_region_features`), with the published numeric property keys
+   (:mod:`ocr_assets.rollups.schema`). Per region, so a re-materialized region rewrites only its
    own feature file.
-2. *tiling*: :func:`tile_features` runs tippecanoe once over all feature files (one named
-   layer per ``-L``), writes ``.pmtiles`` directly and reads the archive back for a summary.
+2. *tiling*: :func:`tile_features` runs tippecanoe once over all feature files with the
+   published options (:class:`Tileset`), then reads the archive back for a summary.
    Tiling is not incremental: tippecanoe's ``tile-join`` is broken in the wheel we use, and
    merging archives by hand would mean decoding and re-encoding tiles.
+
+Reproducible archives
+    tippecanoe records its command line in the archive metadata (``generator_options``).
+    It runs in a scratch folder with relative input and output names, and the absolute path of
+    the executable it records is replaced by ``tippecanoe``; the metadata gets the vector
+    metadata dict (``dataset_metadata``) and the Overture notice as ``attribution``, and is
+    written back gzip-compressed without a timestamp. Identical inputs therefore give
+    byte-identical archives, wherever they are built.
 
 :func:`regional_pmtiles`, :func:`building_pmtiles` and :func:`building_centroid_pmtiles` chain
 both steps in a scratch folder. Archives are written to a temporary sibling and moved into
@@ -19,6 +28,7 @@ place only when tippecanoe succeeded.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -28,11 +38,13 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 from pmtiles.reader import MmapSource, Reader
+from pmtiles.tile import Compression, deserialize_header, serialize_header
 
 from ocr_assets.rollups._features import (
     feature_query,
@@ -44,71 +56,95 @@ from ocr_assets.rollups._features import (
 )
 from ocr_assets.rollups._sources import local_file, parquet_file
 from ocr_assets.rollups.schema import (
+    BUILDING_TILE_PROPERTIES,
+    CENTROID_TILE_PROPERTIES,
     LEVELS,
-    NAME_COLUMNS,
-    SCORED_CLIMATES,
+    REGION_TILE_BBOX,
+    REGION_TILE_NAMES,
+    REGION_TILE_PROPERTIES,
     DatasetMetadata,
-    histogram_column,
-    mean_column,
-    median_column,
 )
 from ocr_assets.rollups.validation import validate_region_schema
-from ocr_assets.science import BUILDING_VARIABLES
 from ocr_assets.storage.atomic import atomic_output
 
 #: Layer name of the building and centroid archives.
 BUILDING_LAYER = "risk"
-#: The RPS variables summarised in the regional archive and carried by the centroid archive.
-RPS_VARIABLES = ("rps_2011", "rps_2047")
 #: Decimal places of the centroid archive's properties.
 CENTROID_DECIMALS = 3
+#: Layers of the regional archive, in the published ``-L`` order.
+REGION_LAYERS: tuple[str, ...] = ("counties", "tracts", "blocks", "states", "nation")
 
 _BATCH_ROWS = 65_536
+_HEADER_BYTES = 127
+_COPY_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class TileOptions:
-    """Zoom range and feature-dropping flags of one archive.
+class Tileset:
+    """The tippecanoe settings of one archive (the published commands).
 
     Attributes:
-        min_zoom: Lowest zoom level.
-        max_zoom: Highest zoom level; None lets tippecanoe guess one from feature density.
-        flags: Further tippecanoe flags (how to drop features in crowded tiles).
+        name: Tileset name (``-n``).
+        options: Further tippecanoe arguments, exactly as published.
+        layer: The one layer every input goes to (``-l``); None for one named layer per input
+            (``-L layer:file``).
     """
 
-    min_zoom: int
-    max_zoom: int | None
-    flags: tuple[str, ...] = ()
+    name: str
+    options: tuple[str, ...]
+    layer: str | None = None
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.min_zoom <= 24:
-            raise ValueError(f"min_zoom must be in 0..24, got {self.min_zoom}")
-        if self.max_zoom is not None and not self.min_zoom <= self.max_zoom <= 24:
-            raise ValueError(f"max_zoom must be in {self.min_zoom}..24, got {self.max_zoom}")
+    def arguments(self, layers: Mapping[str, Sequence[str]], output: str) -> list[str]:
+        """tippecanoe's arguments writing ``output`` from ``layers`` (layer -> files)."""
+        if self.layer is None:
+            inputs = [
+                arg
+                for layer, files in layers.items()
+                for f in files
+                for arg in ("-L", f"{layer}:{f}")
+            ]
+            return ["-o", output, *inputs, "-n", self.name, *self.options]
+        if set(layers) != {self.layer}:
+            raise ValueError(
+                f"tileset {self.name!r} has one layer {self.layer!r}, got {list(layers)}"
+            )
+        files = [str(file) for file in layers[self.layer]]
+        return ["-o", output, "-l", self.layer, "-n", self.name, *self.options, *files]
 
-    def arguments(self) -> list[str]:
-        """The tippecanoe arguments for these options."""
-        max_zoom = "g" if self.max_zoom is None else str(self.max_zoom)
-        return [f"--minimum-zoom={self.min_zoom}", f"--maximum-zoom={max_zoom}", *self.flags]
 
-
-#: The published settings: polygons thinned by size, zooms extended while still dropping.
-REGION_TILES = TileOptions(
-    0, None, ("--drop-smallest-as-needed", "--extend-zooms-if-still-dropping")
+#: Regional statistics: polygons thinned by size, zooms extended while still dropping.
+REGION_TILES = Tileset(
+    "regions",
+    ("-f", "-P", "--drop-smallest-as-needed", "-q", "--extend-zooms-if-still-dropping", "-zg"),
 )
-BUILDING_TILES = TileOptions(
-    6,
-    None,
-    ("--drop-smallest-as-needed", "--extend-zooms-if-still-dropping", "--generate-ids"),
-)
-CENTROID_TILES = TileOptions(
-    0,
-    13,
+#: Building footprints from zoom 6 (``-Z 6`` is one argument, as published).
+BUILDING_TILES = Tileset(
+    "building",
     (
-        "--drop-fraction-as-needed",
-        "--maximum-tile-features=400000",
-        "--maximum-tile-bytes=1000000",
+        "-f",
+        "-P",
+        "--drop-smallest-as-needed",
+        "-q",
+        "--extend-zooms-if-still-dropping",
+        "-zg",
+        "-Z 6",
+        "--generate-ids",
     ),
+    layer=BUILDING_LAYER,
+)
+#: Building centroids, thinned by fraction, no feature limit per tile.
+CENTROID_TILES = Tileset(
+    "centroid",
+    (
+        "-f",
+        "-P",
+        "--drop-fraction-as-needed",
+        "--no-feature-limit",
+        "--extend-zooms-if-still-dropping",
+        "-zg",
+        "-q",
+    ),
+    layer=BUILDING_LAYER,
 )
 
 
@@ -160,19 +196,20 @@ def _building_batches(buildings: str, columns: Sequence[str]) -> Iterator[pa.Rec
 
 
 def write_building_features(buildings: str, output: str) -> int:
-    """Footprints of one region with the seven building variables, as NDJSON features.
+    """Footprints of one region as NDJSON features, properties ``"0"`` .. ``"6"``.
 
-    Returns the number of features written.
+    The seven building variables (:data:`~ocr_assets.rollups.schema.BUILDING_TILE_PROPERTIES`),
+    not rounded (the shortest decimal of each float32). Returns the number of features written.
     """
-    properties = {v: short_float(v) for v in BUILDING_VARIABLES}
+    properties = {key: short_float(v) for key, v in BUILDING_TILE_PROPERTIES.items()}
     query = feature_query(properties, wkb_geometry())
-    batches = _building_batches(str(buildings), ["geometry", *BUILDING_VARIABLES])
+    batches = _building_batches(str(buildings), ["geometry", *BUILDING_TILE_PROPERTIES.values()])
     return _write_ndjson(batches, query, output)
 
 
 def _with_centroids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Buildings with both RPS > 0, with their footprint centroid's ``x`` and ``y``."""
-    first, second = RPS_VARIABLES
+    first, second = CENTROID_TILE_PROPERTIES.values()
     for batch in batches:
         batch = batch.filter(pc.and_(pc.greater(batch[first], 0), pc.greater(batch[second], 0)))
         xy = shapely.get_coordinates(shapely.centroid(shapely.from_wkb(batch["geometry"])))
@@ -185,37 +222,55 @@ def _with_centroids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatc
 def write_centroid_features(buildings: str, output: str) -> int:
     """Centroids of one region's buildings with RPS 2011 and 2047 both > 0, as NDJSON.
 
-    Properties ``rps_2011`` and ``rps_2047`` are rounded to three decimal places (as published).
-    Returns the number of features written.
+    Properties ``"0"`` (rps_2011) and ``"1"`` (rps_2047), rounded to three decimal places as
+    doubles (as published). Returns the number of features written.
     """
     properties = {
-        v: f"round(CAST({quoted(v)} AS DOUBLE), {CENTROID_DECIMALS})" for v in RPS_VARIABLES
+        key: f"round(CAST({quoted(v)} AS DOUBLE), {CENTROID_DECIMALS})"
+        for key, v in CENTROID_TILE_PROPERTIES.items()
     }
     geometry = "json_object('type', 'Point', 'coordinates', [x, y])"
     query = feature_query(properties, geometry)
-    batches = _building_batches(str(buildings), ["geometry", *RPS_VARIABLES])
+    batches = _building_batches(str(buildings), ["geometry", *CENTROID_TILE_PROPERTIES.values()])
     return _write_ndjson(_with_centroids(batches), query, output)
+
+
+def _with_bounds(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Statistics batches with the ``xmin``, ``ymin``, ``xmax``, ``ymax`` of each polygon."""
+    for batch in batches:
+        bounds = shapely.bounds(shapely.from_wkb(batch["geometry"]))
+        for index, name in enumerate(("xmin", "ymin", "xmax", "ymax")):
+            batch = batch.append_column(name, pa.array(bounds[:, index]))
+        yield batch
 
 
 def write_region_features(stats: str, output: str) -> int:
     """One level's statistics polygons as NDJSON features for the regional archive.
 
-    Properties: ``GEOID``, ``NAME`` / ``STUSPS`` where present, ``building_count``, mean and
-    median RPS 2011 and 2047, both risk-score histograms (tippecanoe stores arrays as JSON text)
-    and ``bbox`` (``[xmin, ymin, xmax, ymax]``). Returns the number of features written.
+    Properties with the published keys: ``"0"`` building_count, ``"1"``/``"2"`` mean RPS
+    2011/2047, ``"3"``/``"4"`` median RPS 2011/2047, ``"5"``/``"6"`` the risk-score histograms
+    (arrays; tippecanoe stores them as JSON text), ``"7"`` GEOID, ``"8"`` ``[xmin, ymin, xmax,
+    ymax]`` of the polygon, ``"9"`` NAME and ``"10"`` STUSPS where the level has them. Not
+    rounded. Returns the number of features written.
     """
     file = parquet_file(str(stats))
     names = file.schema_arrow.names
-    properties = {c: quoted(c) for c in ("GEOID", *NAME_COLUMNS) if c in names}
-    properties["building_count"] = quoted("building_count")
-    for variable in RPS_VARIABLES:
-        properties[mean_column(variable)] = number(mean_column(variable))
-        properties[median_column(variable)] = number(median_column(variable))
-    for climate in SCORED_CLIMATES:
-        properties[histogram_column(climate)] = quoted(histogram_column(climate))
-    properties["bbox"] = "[bbox.xmin, bbox.ymin, bbox.xmax, bbox.ymax]"
+    properties = {}
+    for key, column in REGION_TILE_PROPERTIES.items():
+        if column not in names:
+            raise ValueError(f"{stats}: missing column {column!r} (summary statistics)")
+        field = file.schema_arrow.field(column)
+        if pa.types.is_float32(field.type):
+            properties[key] = short_float(column)
+        elif pa.types.is_floating(field.type):
+            properties[key] = number(column)
+        else:
+            properties[key] = quoted(column)
+    properties[REGION_TILE_BBOX] = "[xmin, ymin, xmax, ymax]"
+    properties |= {key: quoted(c) for key, c in REGION_TILE_NAMES.items() if c in names}
     query = feature_query(properties, wkb_geometry())
-    return _write_ndjson(file.iter_batches(batch_size=_BATCH_ROWS), query, output)
+    batches = _with_bounds(file.iter_batches(batch_size=_BATCH_ROWS))
+    return _write_ndjson(batches, query, output)
 
 
 def summarize_pmtiles(path: str | Path, location: str) -> PMTilesSummary:
@@ -237,25 +292,98 @@ def summarize_pmtiles(path: str | Path, location: str) -> PMTilesSummary:
     )
 
 
+def _copy_range(source: BinaryIO, sink: BinaryIO, offset: int, length: int) -> None:
+    source.seek(offset)
+    while length:
+        chunk = source.read(min(length, _COPY_BYTES))
+        if not chunk:
+            raise ValueError(f"PMTiles archive ends {length} bytes early")
+        sink.write(chunk)
+        length -= len(chunk)
+
+
+def rewrite_pmtiles_metadata(
+    archive: Path, output: Path, update: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    """Copy a PMTiles v3 archive with its JSON metadata replaced by ``update(metadata)``.
+
+    Directories and tiles are copied as bytes; only the header offsets move. The metadata is
+    compressed as before, gzip without a timestamp, so the copy is reproducible.
+
+    Raises:
+        ValueError: the archive's sections are not in the order root, metadata, leaves, tiles.
+    """
+    with archive.open("rb") as source:
+        header = deserialize_header(source.read(_HEADER_BYTES))
+        order = [
+            header["root_offset"],
+            header["metadata_offset"],
+            header["leaf_directory_offset"],
+            header["tile_data_offset"],
+        ]
+        if order != sorted(order) or header["root_offset"] != _HEADER_BYTES:
+            raise ValueError(f"{archive}: unexpected PMTiles section order {order}")
+        source.seek(header["metadata_offset"])
+        raw = source.read(header["metadata_length"])
+        compressed = header["internal_compression"] == Compression.GZIP
+        meta = json.loads(gzip.decompress(raw) if compressed else raw)
+        text = json.dumps(update(meta), separators=(",", ":")).encode()
+        new_meta = gzip.compress(text, mtime=0) if compressed else text
+        shift = len(new_meta) - header["metadata_length"]
+        header["metadata_length"] = len(new_meta)
+        if header["leaf_directory_length"]:
+            header["leaf_directory_offset"] += shift
+        else:
+            header["leaf_directory_offset"] = header["tile_data_offset"] + shift
+        header["tile_data_offset"] += shift
+        with output.open("wb") as sink:
+            sink.write(serialize_header(header))
+            _copy_range(source, sink, header["root_offset"], header["root_length"])
+            sink.write(new_meta)
+            _copy_range(
+                source,
+                sink,
+                header["leaf_directory_offset"] - shift,
+                header["leaf_directory_length"],
+            )
+            _copy_range(
+                source, sink, header["tile_data_offset"] - shift, header["tile_data_length"]
+            )
+
+
+def _portable_metadata(
+    metadata: DatasetMetadata,
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Metadata update: no machine paths, plus the dataset metadata and attribution."""
+
+    def update(meta: dict[str, Any]) -> dict[str, Any]:
+        command = meta.get("generator_options", "")
+        executable, _, arguments = command.partition(" ")
+        if Path(executable).name == "tippecanoe":
+            meta["generator_options"] = f"tippecanoe {arguments}"
+        vector = metadata.vector()
+        return {**meta, "attribution": vector["notice"], "dataset_metadata": vector}
+
+    return update
+
+
 def tile_features(
     layers: Mapping[str, Sequence[str]],
     output: str,
-    options: TileOptions,
+    tileset: Tileset,
     metadata: DatasetMetadata,
     *,
-    name: str,
     scratch: str | None = None,
 ) -> PMTilesSummary:
     """Run tippecanoe over NDJSON feature files and write one PMTiles archive.
 
     Args:
-        layers: Layer name -> feature files (local or fsspec URLs; remote ones are copied to
-            the scratch folder first).
+        layers: Layer name -> feature files (local or fsspec URLs; every file is linked or
+            copied into the scratch folder under a stable relative name first).
         output: Destination ``.pmtiles`` (replaced atomically).
-        options: Zoom range and dropping flags.
-        metadata: Dataset metadata; its attribution goes into the archive metadata.
-        name: Tileset name in the archive metadata.
-        scratch: Folder for tippecanoe's temporary files (default: the system temp folder).
+        tileset: The tippecanoe settings.
+        metadata: Dataset metadata; its vector dict goes into the archive metadata.
+        scratch: Folder for tippecanoe's working files (default: the system temp folder).
 
     Raises:
         ValueError: no layer or a layer without files.
@@ -265,29 +393,34 @@ def tile_features(
         raise ValueError("tile_features needs at least one layer, each with feature files")
     with tempfile.TemporaryDirectory(dir=scratch, prefix="ocr-tiles-") as work:
         folder = Path(work)
-        archive = folder / "tiles.pmtiles"
-        command = [
-            _tippecanoe(),
-            f"--output={archive}",
-            "--force",
-            "--quiet",
-            "--read-parallel",
-            f"--temporary-directory={folder}",
-            f"--name={name}",
-            f"--attribution={metadata.attribution()}",
-            f"--description=Open Climate Risk {metadata.version}: {name}",
-            *options.arguments(),
-        ]
-        inputs = [(layer, str(file)) for layer, files in layers.items() for file in files]
-        for index, (layer, file) in enumerate(inputs):
-            local = local_file(file, folder / "inputs" / f"{index:06d}.ndjson")
-            command.append(f"--named-layer={json.dumps({'file': str(local), 'layer': layer})}")
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        (folder / "inputs").mkdir()
+        relative: dict[str, list[str]] = {}
+        index = 0
+        for layer, files in layers.items():
+            for file in files:
+                name = f"inputs/{index:06d}.ndjson"
+                local = local_file(str(file), folder / name)
+                if local != folder / name:
+                    (folder / name).symlink_to(local.resolve())
+                relative.setdefault(layer, []).append(name)
+                index += 1
+        arguments = tileset.arguments(relative, "tiles.pmtiles")
+        # argv[0] "tippecanoe": the executable is found by path, not recorded with it.
+        result = subprocess.run(
+            ["tippecanoe", *arguments],
+            executable=_tippecanoe(),
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(
                 f"tippecanoe failed with exit code {result.returncode} building {output}: "
                 f"{result.stderr.strip()[-2000:]}"
             )
+        archive = folder / "portable.pmtiles"
+        rewrite_pmtiles_metadata(folder / "tiles.pmtiles", archive, _portable_metadata(metadata))
         summary = summarize_pmtiles(archive, str(output))
         with atomic_output(output) as tmp:
             shutil.move(archive, tmp)
@@ -298,9 +431,8 @@ def _features_then_tiles(
     inputs: Sequence[tuple[str, str]],
     write: Callable[[str, str], int],
     output: str,
-    options: TileOptions,
+    tileset: Tileset,
     metadata: DatasetMetadata,
-    name: str,
     scratch: str | None,
 ) -> PMTilesSummary:
     """Write each ``(layer, source)``'s features into scratch, then tile them all."""
@@ -308,64 +440,46 @@ def _features_then_tiles(
         layers: dict[str, list[str]] = {}
         for index, (layer, source) in enumerate(inputs):
             path = str(Path(work) / f"{index:05d}-{layer}.ndjson")
-            write(source, path)
-            layers.setdefault(layer, []).append(path)
-        return tile_features(layers, output, options, metadata, name=name, scratch=scratch)
+            if write(source, path):
+                layers.setdefault(layer, []).append(path)
+        return tile_features(layers, output, tileset, metadata, scratch=scratch)
 
 
 def regional_pmtiles(
     stats: Mapping[str, str],
     output: str,
     metadata: DatasetMetadata,
-    options: TileOptions = REGION_TILES,
+    tileset: Tileset = REGION_TILES,
     scratch: str | None = None,
 ) -> PMTilesSummary:
     """One archive with a layer per census level (``counties``, ``tracts``, ``blocks``,
-    ``states``, ``nation``) from the levels' statistics GeoParquet files."""
+    ``states``, ``nation``, in that order) from the levels' statistics GeoParquet files."""
     unknown = set(stats) - set(LEVELS)
     if unknown:
         raise ValueError(f"unknown census level(s) {sorted(unknown)}; expected {LEVELS}")
-    inputs = [(level, str(path)) for level, path in stats.items()]
-    return _features_then_tiles(
-        inputs,
-        write_region_features,
-        output,
-        options,
-        metadata,
-        "regional risk statistics",
-        scratch,
-    )
+    inputs = [(level, str(stats[level])) for level in REGION_LAYERS if level in stats]
+    return _features_then_tiles(inputs, write_region_features, output, tileset, metadata, scratch)
 
 
 def building_pmtiles(
     region_files: Sequence[str],
     output: str,
     metadata: DatasetMetadata,
-    options: TileOptions = BUILDING_TILES,
+    tileset: Tileset = BUILDING_TILES,
     scratch: str | None = None,
 ) -> PMTilesSummary:
     """Building footprints of all regions with the seven variables, layer ``risk``."""
     inputs = [(BUILDING_LAYER, str(path)) for path in region_files]
-    return _features_then_tiles(
-        inputs, write_building_features, output, options, metadata, "building risk", scratch
-    )
+    return _features_then_tiles(inputs, write_building_features, output, tileset, metadata, scratch)
 
 
 def building_centroid_pmtiles(
     region_files: Sequence[str],
     output: str,
     metadata: DatasetMetadata,
-    options: TileOptions = CENTROID_TILES,
+    tileset: Tileset = CENTROID_TILES,
     scratch: str | None = None,
 ) -> PMTilesSummary:
     """Building centroids with RPS 2011/2047 (3 decimals, both > 0), layer ``risk``."""
     inputs = [(BUILDING_LAYER, str(path)) for path in region_files]
-    return _features_then_tiles(
-        inputs,
-        write_centroid_features,
-        output,
-        options,
-        metadata,
-        "building centroid risk",
-        scratch,
-    )
+    return _features_then_tiles(inputs, write_centroid_features, output, tileset, metadata, scratch)

@@ -18,12 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyproj import CRS
 
-from ocr_assets.rollups.schema import (
-    LEVELS,
-    NAME_COLUMNS,
-    REGION_BUILDING_TYPES,
-    REQUIRED_LEVEL_COLUMNS,
-)
+from ocr_assets.rollups.schema import LEVELS, NAME_COLUMNS, REGION_BUILDING_TYPES
 
 _WGS84 = CRS.from_epsg(4326)
 # GeoParquet: a missing "crs" key means OGC:CRS84 (longitude/latitude on WGS84).
@@ -68,7 +63,9 @@ def validate_region_schema(schema: pa.Schema, source: str) -> dict[str, Any]:
 
     Checks, without reading any rows: GeoParquet metadata with WKB column ``geometry`` in
     EPSG:4326, every column of the table present with its type (strings may be any Arrow
-    string type; the eight variables must be float32). Returns the ``geo`` metadata.
+    string type; the eight variables must be float32). Other columns are ignored: the roll-ups
+    read only the table's columns and write them in the published order. Returns the ``geo``
+    metadata.
 
     Raises:
         ValueError: naming ``source`` and the first offending column.
@@ -118,7 +115,7 @@ class CensusPolygons:
 
     Attributes:
         level: One of :data:`~ocr_assets.rollups.schema.LEVELS`.
-        frame: ``GEOID`` (str), the name columns present (``NAME``, ``STUSPS``) and
+        frame: ``GEOID`` (str), the level's name columns (``NAME``, ``STUSPS``) and
             ``geometry`` in EPSG:4326, sorted by ``GEOID`` with a fresh index, so a polygon's
             position is its rank by GEOID (the boundary rule of the statistics relies on it).
             Its spatial index is built once and reused by every region.
@@ -144,12 +141,13 @@ def census_polygons(frame: gpd.GeoDataFrame, level: str, source: str) -> CensusP
     """Validate one census level's polygons and return them ready for the roll-ups.
 
     Raises:
-        ValueError: unknown level; a missing ``GEOID`` (or, for states, ``NAME``/``STUSPS``)
-            column; null, non-string or duplicate GEOIDs; no CRS; null or empty geometries.
+        ValueError: unknown level; a missing ``GEOID`` or name column (``NAME`` for the nation
+            and counties, ``STUSPS`` and ``NAME`` for states); null, non-string or duplicate
+            GEOIDs; no CRS; null or empty geometries.
     """
     if level not in LEVELS:
         raise ValueError(f"{source}: unknown census level {level!r}; expected one of {LEVELS}")
-    for column in ("GEOID", *REQUIRED_LEVEL_COLUMNS.get(level, ())):
+    for column in ("GEOID", *NAME_COLUMNS[level]):
         if column not in frame.columns:
             raise ValueError(f"{source}: census {level} polygons have no column {column!r}")
     geoids = frame["GEOID"]
@@ -164,13 +162,18 @@ def census_polygons(frame: gpd.GeoDataFrame, level: str, source: str) -> CensusP
         raise ValueError(
             f"{source}: column 'GEOID' has duplicate values, e.g. {duplicated.iloc[0]!r}"
         )
+    for column in NAME_COLUMNS[level]:
+        if not pd.api.types.is_string_dtype(frame[column]):
+            raise ValueError(
+                f"{source}: column {column!r} must hold strings, got {frame[column].dtype}"
+            )
     if frame.crs is None:
         raise ValueError(f"{source}: column 'geometry' has no CRS; expected EPSG:4326")
     bad_geometry = frame.geometry.isna() | frame.geometry.is_empty
     if bad_geometry.any():
         example = geoids[bad_geometry].iloc[0]
         raise ValueError(f"{source}: column 'geometry' is null or empty for GEOID {example!r}")
-    columns = ["GEOID", *(c for c in NAME_COLUMNS if c in frame.columns), "geometry"]
+    columns = ["GEOID", *NAME_COLUMNS[level], "geometry"]
     out = frame[columns].copy()
     out["GEOID"] = out["GEOID"].astype(str)
     if not is_wgs84(CRS.from_user_input(out.crs)):

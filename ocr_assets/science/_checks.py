@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 KELVIN_UNITS = frozenset({"K", "kelvin", "Kelvin", "degK"})
+PERCENT_UNITS = frozenset({"%", "percent"})
 SPEED_UNITS = frozenset({"m s-1", "m/s", "m s**-1", "m.s-1", "meter / second", "m s^-1"})
 
 

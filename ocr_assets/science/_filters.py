@@ -112,19 +112,23 @@ def footprint(kernel: np.ndarray) -> Footprint:
     )
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _reflect101(i, n):  # pragma: no cover - numba
-    """Index ``i`` mirrored into ``0..n-1`` without repeating the edge (BORDER_REFLECT_101).
+@numba.njit(cache=True, nogil=True)
+def _reflect101_indices(n, pad):  # pragma: no cover - numba
+    """Source index of each of the ``n + 2 * pad`` padded positions (BORDER_REFLECT_101).
 
-    Mirrors repeatedly, as OpenCV's ``borderInterpolate`` does, so a border wider than the
-    raster (a raster smaller than the kernel) is filled the way ``cv2.filter2D`` fills it;
-    a single row or column mirrors onto itself.
+    Mirrors without repeating the edge, repeatedly, as OpenCV's ``borderInterpolate`` does, so
+    a border wider than the raster (a raster smaller than the kernel) is filled the way
+    ``cv2.filter2D`` fills it; a single row or column mirrors onto itself.
     """
-    if n == 1:
-        return 0
-    while i < 0 or i >= n:
-        i = -i if i < 0 else 2 * (n - 1) - i
-    return i
+    out = np.empty(n + 2 * pad, dtype=np.int64)
+    for p in range(n + 2 * pad):
+        i = p - pad
+        if n == 1:
+            i = 0
+        while i < 0 or i >= n:
+            i = -i if i < 0 else 2 * (n - 1) - i
+        out[p] = i
+    return out
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -137,15 +141,17 @@ def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numb
     h, w = arr.shape
     hp = h + 2 * pad
     wp = w + 2 * pad
+    rows = _reflect101_indices(h, pad)
+    cols = _reflect101_indices(w, pad)
     if axis == 1:
         for r in numba.prange(hp):
-            sr = _reflect101(r - pad, h)
+            sr = rows[r]
             acc = 0.0
             cnt = 0
             sums[r, 0] = 0.0
             counts[r, 0] = 0
             for c in range(wp):
-                v = arr[sr, _reflect101(c - pad, w)]
+                v = arr[sr, cols[c]]
                 acc += v
                 if v > 0:
                     cnt += 1
@@ -160,9 +166,9 @@ def _prefix_reflect101(arr, pad, axis, sums, counts):  # pragma: no cover - numb
                 sums[0, c] = 0.0
                 counts[0, c] = 0
             for r in range(hp):
-                sr = _reflect101(r - pad, h)
+                sr = rows[r]
                 for c in range(c0, c1):
-                    v = arr[sr, _reflect101(c - pad, w)]
+                    v = arr[sr, cols[c]]
                     sums[r + 1, c] = sums[r, c] + v
                     counts[r + 1, c] = counts[r, c] + (1 if v > 0 else 0)
 

@@ -28,7 +28,7 @@ import xarray as xr
 from ._checks import KELVIN_UNITS, SPEED_UNITS, require_float, require_units
 from .wind import fire_weather_mask, fosberg_fire_weather_index, wind_direction_distribution
 
-BLOCK_BYTES = 256 * 2**20
+BLOCK_BYTES = 128 * 2**20
 """Target size of one variable's chunk when the chain has to rechunk ``time`` into one chunk."""
 CALM_WIND_M_S = 0.5
 """Winds slower than this get direction 0 ("calm"), as on the Beaufort scale."""
@@ -170,7 +170,8 @@ def fire_weather_wind_distribution(
     Lazy when ``ds`` is dask-backed: the result is one task chain per pixel block, so a dask
     cluster spreads the work. Blocks must hold whole time series; when ``time`` is split, the
     dataset is rechunked to whole series in pixel blocks of about ``block_bytes`` per variable
-    (the full 1979-2022 record is ~1.5 MB per float32 pixel, so ~170 pixels per block).
+    (the full 1979-2022 record is ~1.5 MB per float32 pixel, so ~85 pixels per block; the
+    chain holds about ten such intermediates per block in flight).
     """
     _check_conus404(ds)
     if ds.chunks and len(ds.chunks.get("time", ())) > 1:

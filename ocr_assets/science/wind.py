@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._checks import KELVIN_UNITS, require_float, require_units
+from ._checks import KELVIN_UNITS, PERCENT_UNITS, SPEED_UNITS, require_float, require_units
 from .kernels import DIRECTION_DIM, DIRECTIONS
 
 N_CLASSES = len(DIRECTIONS)
@@ -37,10 +37,14 @@ def fosberg_fire_weather_index(
     ``sfc_wind`` wind speed in m/s. The published code uses the wind in m/s (the standard index
     uses mph) and has no 1/0.3002 normalisation: reproduced. Equilibrium moisture content by
     humidity range [0, 10), [10, 50), [50, 100]; humidity outside [0, 100] or NaN gives NaN.
-    Evaluated in the inputs' dtype in the published order (float32 in, float32 out).
+    Evaluated in the inputs' dtype in the published order (float32 in, float32 out). The
+    ``units`` attributes must say %, K and m/s (the published code converts with pint; here any
+    other unit is refused).
     """
     for da, what in ((hurs, "relative humidity"), (t2, "temperature"), (sfc_wind, "wind speed")):
         require_float(da, what)
+    require_units(hurs, PERCENT_UNITS, "relative humidity")
+    require_units(sfc_wind, SPEED_UNITS, "wind speed")
     h = hurs
     t = _kelvin_to_fahrenheit(t2)
     emc = xr.where(

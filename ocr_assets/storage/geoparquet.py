@@ -1,11 +1,19 @@
-"""GeoParquet 1.1 output: zstd, WKB geometries and a covering ``bbox`` column."""
+"""GeoParquet 1.1 output: zstd, WKB geometries and (optionally) a covering ``bbox`` column."""
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyproj import CRS
 
 from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import atomic_output
+
+#: Fields of the covering ``bbox`` struct column.
+BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def write_geoparquet(frame: gpd.GeoDataFrame, location: str) -> int:
@@ -23,4 +31,37 @@ def write_geoparquet(frame: gpd.GeoDataFrame, location: str) -> int:
             schema_version="1.1.0",
             index=False,
         )
+    return objects.size(location)
+
+
+def geo_metadata(crs: CRS | str | None, geometries: object | None, *, covering: bool) -> str:
+    """GeoParquet 1.1 ``geo`` metadata of a WKB column ``geometry``.
+
+    Args:
+        crs: The geometries' CRS (None: undefined).
+        geometries: The geometries (anything ``GeoSeries`` takes), for ``geometry_types`` and
+            ``bbox``; None leaves both open
+            (any type, extent unknown).
+        covering: Whether the file has a ``bbox`` covering struct column.
+    """
+    column: dict[str, object] = {
+        "encoding": "WKB",
+        "crs": None if crs is None else CRS.from_user_input(crs).to_json_dict(),
+        "geometry_types": [],
+    }
+    if geometries is not None and len(geometries):
+        shapes = gpd.GeoSeries(geometries)
+        column["geometry_types"] = sorted(str(t) for t in shapes.geom_type.dropna().unique())
+        column["bbox"] = [float(v) for v in shapes.total_bounds]
+    if covering:
+        column["covering"] = {"bbox": {name: ["bbox", name] for name in BBOX_FIELDS}}
+    return json.dumps(
+        {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+    )
+
+
+def write_table(table: pa.Table, location: str) -> int:
+    """Write an Arrow table atomically as zstd Parquet and return the file size in bytes."""
+    with atomic_output(location) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
     return objects.size(location)
