@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -185,6 +186,11 @@ def test_buildings_on_a_border_belong_to_both_regions(tiny_grid: RegionGrid) -> 
         buildings, rasters("y0_x1", nan_column=0), tiny_grid.bounds("y0_x1")
     )
     assert kept["county"].tolist() == ["edge"] and dropped == 1
+    # No building left: the tag columns are still strings (a null-typed column breaks readers).
+    none, _ = sample_buildings(buildings.iloc[2:], rasters("y0_x1"), tiny_grid.bounds("y0_x1"))
+    assert len(none) == 0 and list(none.columns) == COLUMNS
+    for name in ("GEOID", "state", "county"):
+        assert pa.types.is_large_string(pa.Array.from_pandas(none[name]).type)
 
 
 def test_failing_check_blocks_the_buildings(

@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 import xarray as xr
 
@@ -87,11 +88,15 @@ def sample_buildings(
         np.clip(y[inside], lat.min(), lat.max()),
     )
     complete = np.all([np.isfinite(values[name]) for name in REGION_VARIABLES], axis=0)
-    tags = buildings.loc[inside, list(REGION_TAGS.values())].to_numpy()
+    tags = buildings.loc[inside, list(REGION_TAGS.values())]
     table = gpd.GeoDataFrame(
         {
             **{name: values[name][complete].astype(np.float32) for name in REGION_VARIABLES},
-            **{name: tags[complete, k] for k, name in enumerate(REGION_TAGS)},
+            # Typed strings even when no building is left (an empty object column is null).
+            **{
+                name: pd.array(tags[column].to_numpy()[complete], dtype="str")
+                for name, column in REGION_TAGS.items()
+            },
         },
         geometry=buildings.geometry.values[inside][complete],
         crs=buildings.crs,
