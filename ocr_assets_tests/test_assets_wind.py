@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
+import xarray as xr
 from pyproj import CRS
 
 from ocr_assets import science
@@ -84,3 +85,26 @@ def test_unwritable_storage_root_is_named(synthetic_root: Path, tmp_path: Path) 
     )
     failure = result.failure_data_for_node("wind_direction_distribution")
     assert f"cannot write to {blocker / 'data'}" in failure.user_failure_data.description
+
+
+def test_the_chain_runs_lazily_in_the_repositories_pixel_blocks(
+    synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = science.fire_weather_wind_distribution
+    seen = []
+
+    def spy(ds: xr.Dataset) -> xr.DataArray:
+        seen.append(ds)
+        return chain(ds)
+
+    monkeypatch.setattr(science, "fire_weather_wind_distribution", spy)
+    result = dg.materialize(
+        [wind_direction_distribution], resources=resources(synthetic_root, tmp_path)
+    )
+    assert result.success
+    (ds,) = seen
+    native = InputCatalog(synthetic_root).conus404()["T2"].chunks
+    assert native[0] == (ds.sizes["time"],)  # whole series in every block
+    for name in ("T2", "TD2", "U10", "V10", "SINALPHA", "COSALPHA"):
+        assert ds[name].chunks is not None  # dask, not loaded
+        assert ds[name].chunks[-2:] == native[1:], name  # the 10 x 10 pixel blocks

@@ -3,9 +3,10 @@
 Computed from the raw hourly CONUS404 variables (``InputCatalog.conus404``) by
 ``science.fire_weather_wind_distribution``: relative humidity, earth-relative winds, speed and
 direction, FFWI, its 99th percentile over the whole record, the 8-direction distribution of the
-hours above it. The work is lazy on blocks of :data:`PIXEL_BLOCK` x :data:`PIXEL_BLOCK` pixels
-with the whole time axis in each (the repositories' own chunks), and runs on the compute
-resource's cluster for this asset, so 43 years of hourly data are spread over the workers.
+hours above it. The work is lazy on pixel blocks with the whole time axis in each (the
+repositories' own chunks, 10 x 10 pixels; the science function rechunks a copy whose time axis is
+split), and runs on the compute resource's cluster for this asset, so 43 years of hourly data
+are spread over the workers and only the small result comes back.
 
 The result stays on the coarse CONUS404 grid (~4 km). Each region regrids it to its own 30 m
 window when it is computed (``science.regrid_wind_distribution``) instead of storing a 30 m
@@ -29,8 +30,6 @@ from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputSt
 
 GROUP = "phase01"
 ASSET = "wind_direction_distribution"
-#: Pixels per side of one block of work (time whole): the CONUS404 repositories' chunks.
-PIXEL_BLOCK = 10
 
 
 def wind_distribution(
@@ -48,8 +47,9 @@ def wind_distribution(
         storage.ensure_writable()
         weather = catalog.catalog().conus404()
         crs = CRS.from_wkt(weather["crs"].attrs["crs_wkt"])
-        blocks = weather.chunk({"time": -1, "y": PIXEL_BLOCK, "x": PIXEL_BLOCK})
-        lazy = science.fire_weather_wind_distribution(blocks)
+        # Every variable in the hourly repositories' pixel blocks (the constants have others).
+        blocks = dict(zip(("y", "x"), weather["T2"].chunks[1:], strict=True))
+        lazy = science.fire_weather_wind_distribution(weather.chunk(blocks))
         with compute.cluster(ASSET) as cluster, Client(cluster) as client:
             distribution = client.compute(lazy).result()
         if "wind_direction" not in distribution.coords:
