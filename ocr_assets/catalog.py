@@ -1,21 +1,28 @@
-"""Where the inputs live: one folder (local or ``s3://``) holding the public data sets.
+"""Where the inputs live: one root (local folder or ``s3://``) laid out like the published bucket.
 
-``InputCatalog(root)`` opens the inputs below ``root`` lazily and validates what the pipeline
-relies on (grids, CRSs, resolutions, chunking). The synthetic demo inputs written by
-:mod:`ocr_assets.synthetic` and the real data sets use the same names:
+``InputCatalog(root)`` finds every input at the prefix it has in the published bucket
+``carbonplan-ocr`` (so ``root`` may be ``s3://carbonplan-ocr`` itself, any copy of it, or the
+synthetic demo inputs written by :mod:`ocr_assets.synthetic`), opens it lazily and validates
+what the pipeline relies on (variables, dims, CRSs, units, columns):
 
-=========================================  ==================================================
-``scott-et-al-2024-30m-4326.zarr``         ``CRPS``, ``RPS``, ``BP`` on (latitude, longitude)
-``riley-et-al-2025-{year}-270m-5070.zarr``  ``BP`` on (y, x), EPSG:5070, 270 m, y descending
-``riley-et-al-2025-{year}-30m-4326.zarr``   ``BP`` on the Scott 30 m grid
-``conus404-hourly.zarr``                    ``T2``, ``RH``, ``WSPD``, ``WDIR`` on (time, y, x)
-``overture-buildings.parquet``              building footprints (GeoParquet 1.1)
-``census/{level}.parquet``                  census polygons with ``GEOID``
-``valid_region_ids.json``                   region IDs holding any non-NaN CRPS
-=========================================  ==================================================
+=============================================================================  ====================
+``input/fire-risk/tensor/USFS/scott-et-al-2024/processed-30m-4326.icechunk``   ``CRPS``, ``RPS``, ``BP``
+``input/fire-risk/tensor/USFS/riley-et-al-2025/{year}-climate-run-270m-5070.icechunk``  ``BP`` (y, x)
+``input/fire-risk/tensor/USFS/riley-et-al-2025/{year}-climate-run-30m-4326.icechunk``   ``BP``
+``input/conus404-hourly-icechunk/{PSFC,Q2,T2,TD2,U10,V10}``                      one variable each
+``input/conus404-hourly-icechunk/constants``                                  ``SINALPHA``, ``COSALPHA``, ``crs``
+``input/fire-risk/vector/overture-maps/CONUS-overture-region-tagged-buildings-2025-09-24.0.parquet``
+``input/fire-risk/vector/census-tiger/{level}/{level}.parquet``                ``GEOID``, ``geometry``
+``valid_region_ids.json``                                                     cache of valid region IDs
+=============================================================================  ====================
+
+Zarr inputs are Icechunk repositories read from branch ``main``; like the published reader,
+a plain Zarr store at the same prefix is accepted too. The vectors are GeoParquet; bounding-box
+queries filter on their ``bbox`` struct column. Bad input raises ``FileNotFoundError`` or
+``ValueError`` naming the prefix, what was expected and what was found.
 
 S3-compatible endpoints are reached through the standard ``AWS_ENDPOINT_URL`` environment
-variable (and the usual AWS credential variables), which s3fs honours.
+variable (and the usual AWS credential variables), which s3fs and Icechunk honour.
 """
 
 from __future__ import annotations
@@ -24,13 +31,18 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
+import icechunk
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import shapely
 import xarray as xr
 from odc.geo.xr import assign_crs
 from pyproj import CRS, Transformer
@@ -38,16 +50,63 @@ from upath import UPath
 
 from ocr_assets.data import published_valid_region_ids
 from ocr_assets.regions import CONUS_GRID, Bounds, RegionGrid
+from ocr_assets.storage import objects
+from ocr_assets.storage.raster_store import icechunk_storage
 
-SCOTT_STORE = "scott-et-al-2024-30m-4326.zarr"
-CONUS404_STORE = "conus404-hourly.zarr"
-BUILDINGS_FILE = "overture-buildings.parquet"
+#: Icechunk branch the inputs are read from.
+INPUT_BRANCH = "main"
+
+_USFS = "input/fire-risk/tensor/USFS"
+SCOTT_STORE = f"{_USFS}/scott-et-al-2024/processed-30m-4326.icechunk"
+#: The Scott variables the pipeline reads (the store has 8; these must be float32).
+SCOTT_VARIABLES: tuple[str, ...] = ("CRPS", "RPS", "BP")
+CONUS404_PREFIX = "input/conus404-hourly-icechunk"
+#: The hourly CONUS404 variables (one Icechunk repository each) and their WRF units.
+CONUS404_UNITS: Mapping[str, str] = {
+    "PSFC": "Pa",
+    "Q2": "kg kg-1",
+    "T2": "K",
+    "TD2": "K",
+    "U10": "m s-1",
+    "V10": "m s-1",
+}
+CONUS404_VARIABLES: tuple[str, ...] = tuple(CONUS404_UNITS)
+#: The repository of the CONUS404 spatial constants (this project's convention, see the docs).
+CONUS404_CONSTANTS = "constants"
+CONUS404_CONSTANT_VARIABLES: tuple[str, ...] = ("SINALPHA", "COSALPHA")
+BUILDINGS_FILE = (
+    "input/fire-risk/vector/overture-maps/"
+    "CONUS-overture-region-tagged-buildings-2025-09-24.0.parquet"
+)
+#: Columns of the region-tagged buildings file, in the published order.
+BUILDINGS_COLUMNS: tuple[str, ...] = (
+    "geometry",
+    "bbox",
+    "block_geoid",
+    "block_group_geoid",
+    "tract_geoid",
+    "county_geoid",
+    "state_fips",
+    "county_fips",
+    "tract_fips",
+    "block_group_fips",
+    "block_fips",
+    "state_abbrev",
+    "county_name",
+)
+#: The building columns the pipeline reads besides the geometry.
+BUILDING_TAGS: tuple[str, ...] = ("block_geoid", "state_abbrev", "county_name")
+CENSUS_PREFIX = "input/fire-risk/vector/census-tiger"
 VALID_REGION_IDS_FILE = "valid_region_ids.json"
 
 #: The two climates of the Riley et al. 2025 burn probability.
 RILEY_YEARS: tuple[int, ...] = (2011, 2047)
 #: Census levels, coarsest first.
 CENSUS_LEVELS: tuple[str, ...] = ("nation", "states", "counties", "tracts", "blocks")
+
+#: Degrees added around a bounding-box query on the vectors' ``bbox`` column: Overture stores
+#: it as float32, whose rounding (under 1e-5 degree on CONUS) must not drop a footprint.
+BBOX_QUERY_MARGIN_DEG = 1e-5
 
 #: Pixel size of the Scott (and Riley 30 m) grid in degrees (about 34 m by 25 m at 40 N).
 PIXEL_SIZE_DEGREES = CONUS_GRID.pixel_size
@@ -68,21 +127,31 @@ _STEP_TOLERANCE = 1e-9
 
 
 def riley_store(year: int, resolution: str) -> str:
-    """Name of a Riley et al. 2025 store: ``resolution`` is ``'270m-5070'`` or ``'30m-4326'``."""
+    """Prefix of a Riley et al. 2025 repository: ``resolution`` is ``'270m-5070'`` or ``'30m-4326'``."""
     if year not in RILEY_YEARS:
         raise ValueError(f"unknown Riley year {year!r}: expected one of {RILEY_YEARS}")
     if resolution not in ("270m-5070", "30m-4326"):
         raise ValueError(
             f"unknown Riley resolution {resolution!r}: expected '270m-5070' or '30m-4326'"
         )
-    return f"riley-et-al-2025-{year}-{resolution}.zarr"
+    return f"{_USFS}/riley-et-al-2025/{year}-climate-run-{resolution}.icechunk"
+
+
+def conus404_store(name: str) -> str:
+    """Prefix of a CONUS404 repository: one of :data:`CONUS404_VARIABLES` or ``'constants'``."""
+    if name not in (*CONUS404_VARIABLES, CONUS404_CONSTANTS):
+        raise ValueError(
+            f"unknown CONUS404 repository {name!r}: expected one of "
+            f"{(*CONUS404_VARIABLES, CONUS404_CONSTANTS)}"
+        )
+    return f"{CONUS404_PREFIX}/{name}"
 
 
 def census_file(level: str) -> str:
-    """Relative path of a census level's GeoParquet file (``census/{level}.parquet``)."""
+    """Prefix of a census level's GeoParquet file (``.../census-tiger/{level}/{level}.parquet``)."""
     if level not in CENSUS_LEVELS:
         raise ValueError(f"unknown census level {level!r}: expected one of {CENSUS_LEVELS}")
-    return f"census/{level}.parquet"
+    return f"{CENSUS_PREFIX}/{level}/{level}.parquet"
 
 
 def grid_of(store: str, ds: xr.Dataset, var: str) -> RegionGrid:
@@ -294,10 +363,99 @@ def _check_spacing(store: str, name: str, coord: np.ndarray, expected: float, to
         )
 
 
-class InputCatalog:
-    """The input data sets below one root folder (local path or ``s3://bucket/prefix``).
+_UNIT_ALIASES = {"m/s": "m s-1", "m s**-1": "m s-1", "kg/kg": "kg kg-1", "kg kg**-1": "kg kg-1"}
 
-    Stores are opened lazily (``xarray.open_zarr``) and validated on first use.
+
+def _normal_units(units: object) -> object:
+    """Units spelled the WRF way (``'m s-1'``) when they are a known equivalent spelling."""
+    return _UNIT_ALIASES.get(units, units) if isinstance(units, str) else units
+
+
+def _describe(values: np.ndarray) -> str:
+    if values.size == 0:
+        return "0 values"
+    return f"{values.size} values from {values[0]!r} to {values[-1]!r}"
+
+
+def _check_same_grid(
+    store: object, ds: xr.Dataset, reference: xr.Dataset, dims: Sequence[str]
+) -> None:
+    """Raise ValueError unless ``ds`` has exactly ``reference``'s coordinates along ``dims``."""
+    for dim in dims:
+        if dim not in ds.coords:
+            raise ValueError(f"{store}: expected a coordinate {dim!r}, found {list(ds.coords)}")
+        found, expected = ds[dim].values, reference[dim].values
+        if found.shape != expected.shape or not np.array_equal(found, expected):
+            raise ValueError(
+                f"{store}: coordinate {dim!r} must equal the T2 repository's "
+                f"({_describe(expected)}), found {_describe(found)}"
+            )
+
+
+def _lat_lon(ds: xr.Dataset, store: object) -> dict[str, xr.Variable]:
+    """The (y, x) ``lat`` and ``lon`` of a CONUS404 repository."""
+    out = {}
+    for name in ("lat", "lon"):
+        if name not in ds.variables or ds[name].dims != ("y", "x"):
+            found = ds[name].dims if name in ds.variables else "no such variable"
+            raise ValueError(f"{store}: expected {name!r} on ('y', 'x'), found {found}")
+        out[name] = ds[name].variable
+    return out
+
+
+def _check_bbox(bbox: Bounds | None) -> Bounds | None:
+    """``bbox`` as four floats, or a ValueError unless it is (west, south, east, north)."""
+    if bbox is None:
+        return None
+    if len(bbox) != 4 or not (bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
+        raise ValueError(f"bbox must be (west, south, east, north), got {bbox!r}")
+    west, south, east, north = (float(v) for v in bbox)
+    return west, south, east, north
+
+
+def _bbox_column(geo: Mapping[str, Any], geometry: str) -> str:
+    """The bounding-box struct column: the GeoParquet 1.1 covering, else ``bbox``."""
+    covering = geo.get("columns", {}).get(geometry, {}).get("covering", {}).get("bbox", {})
+    return covering.get("xmin", ["bbox"])[0]
+
+
+def _bbox_filter(file: object, schema: pa.Schema, column: str, bbox: Bounds) -> pc.Expression:
+    """Rows whose ``column`` box intersects ``bbox`` grown by :data:`BBOX_QUERY_MARGIN_DEG`."""
+    fields = ("xmin", "ymin", "xmax", "ymax")
+    kind = schema.field(column).type if column in schema.names else None
+    if not isinstance(kind, pa.StructType) or any(kind.get_field_index(f) < 0 for f in fields):
+        found = "no such column" if kind is None else str(kind)
+        raise ValueError(
+            f"{file}: a bbox query needs a column {column!r} of struct<xmin, ymin, xmax, ymax> "
+            f"(GeoParquet covering), found {found}"
+        )
+    margin = BBOX_QUERY_MARGIN_DEG
+    west, south, east, north = bbox
+    return (
+        (pc.field(column, "xmin") <= east + margin)
+        & (pc.field(column, "xmax") >= west - margin)
+        & (pc.field(column, "ymin") <= north + margin)
+        & (pc.field(column, "ymax") >= south - margin)
+    )
+
+
+def _parse_crs(crs: object) -> CRS | None:
+    """A GeoParquet ``crs`` value (PROJJSON, a string, or null for unknown).
+
+    Longitude/latitude on WGS 84 (GeoParquet's default ``OGC:CRS84``) becomes EPSG:4326.
+    """
+    if crs is None:
+        return None
+    parsed = CRS.from_json_dict(crs) if isinstance(crs, dict) else CRS.from_user_input(crs)
+    wgs84 = CRS.from_epsg(4326)
+    return wgs84 if parsed.equals(wgs84, ignore_axis_order=True) else parsed
+
+
+class InputCatalog:
+    """The input data sets below one root (local folder or ``s3://bucket/prefix``).
+
+    Zarr inputs are opened lazily (dask arrays in their native chunks) and validated on first
+    use; vectors are read on each call.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -315,44 +473,131 @@ class InputCatalog:
         """Full path of an input below the root."""
         return self._root / name
 
-    def _require(self, name: str) -> UPath:
+    def _location(self, name: str) -> str:
+        """``path(name)`` as a local path or a URL."""
         path = self.path(name)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"input {name!r} not found at {path}; {HOW_TO_GENERATE.format(root=self.root)}"
-            )
-        return path
+        return path.path if self._is_local else str(path)
+
+    def _missing(self, name: str, expected: str) -> FileNotFoundError:
+        return FileNotFoundError(
+            f"input {name!r} not found at {self.path(name)}: expected {expected}, found nothing; "
+            f"{HOW_TO_GENERATE.format(root=self.root)}"
+        )
 
     @property
     def _is_local(self) -> bool:
         return self._root.protocol in ("", "file", "local")
 
     def _open_zarr(self, name: str) -> xr.Dataset:
-        if name not in self._datasets:
-            path = self._require(name)
-            self._datasets[name] = xr.open_zarr(
-                path.path if self._is_local else str(path),
-                storage_options=None if self._is_local else dict(path.storage_options),
-                decode_coords="all",
-            )
-        return self._datasets[name]
+        """The dataset at prefix ``name``: an Icechunk repository (branch ``main``) or Zarr.
 
-    def _read_parquet(self, name: str, bbox: Bounds | None = None) -> gpd.GeoDataFrame:
-        path = self._require(name)
-        if self._is_local:
-            return gpd.read_parquet(path.path, bbox=bbox)
-        return gpd.read_parquet(str(path), storage_options=dict(path.storage_options), bbox=bbox)
+        Raises:
+            FileNotFoundError: nothing at the prefix.
+            ValueError: something is there but it is neither, or has no branch ``main``.
+        """
+        if name in self._datasets:
+            return self._datasets[name]
+        location = self._location(name)
+        if not objects.exists(location):
+            # (checked first: Icechunk's existence check creates a missing local folder)
+            raise self._missing(name, f"an Icechunk repository (branch {INPUT_BRANCH!r}) or Zarr")
+        storage = icechunk_storage(location)
+        if icechunk.Repository.exists(storage):
+            try:
+                session = icechunk.Repository.open(storage).readonly_session(INPUT_BRANCH)
+            except icechunk.IcechunkError as error:
+                raise ValueError(
+                    f"{self.path(name)}: expected an Icechunk repository with a branch "
+                    f"{INPUT_BRANCH!r}, found one that cannot be read there ({error})"
+                ) from error
+            store: Any = session.store
+            options: dict[str, Any] = {"consolidated": False}
+        else:
+            store = location
+            options = (
+                {} if self._is_local else {"storage_options": dict(self.path(name).storage_options)}
+            )
+        try:
+            ds = xr.open_dataset(store, engine="zarr", chunks={}, decode_coords="all", **options)
+        except (FileNotFoundError, KeyError, ValueError, OSError) as error:
+            raise ValueError(
+                f"{self.path(name)}: expected an Icechunk repository (branch {INPUT_BRANCH!r}) "
+                f"or a Zarr store, found something else ({type(error).__name__}: {error})"
+            ) from error
+        self._datasets[name] = ds
+        return ds
+
+    def _read_geoparquet(
+        self,
+        name: str,
+        required: Sequence[str],
+        bbox: Bounds | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Rows of the GeoParquet file ``name`` (those whose ``bbox`` intersects ``bbox``).
+
+        Filtering uses the file's bounding-box struct column (the GeoParquet covering, else
+        ``bbox``), so it works on GeoPandas-written files and on DuckDB-written ones alike.
+
+        Raises:
+            FileNotFoundError: no file at ``name``.
+            ValueError: naming the file and the column, when the file is not Parquet, lacks a
+                ``required`` column or the bounding-box column a ``bbox`` query needs.
+        """
+        location = self._location(name)
+        fs, path = objects.filesystem(location)
+        if not fs.exists(path):
+            raise self._missing(name, "a GeoParquet file")
+        try:
+            dataset = pads.dataset(path, filesystem=fs, format="parquet")
+        except (pa.ArrowInvalid, OSError) as error:
+            raise ValueError(
+                f"{self.path(name)}: expected a GeoParquet file, found something else ({error})"
+            ) from error
+        schema = dataset.schema
+        geo = json.loads((schema.metadata or {}).get(b"geo", b"{}"))
+        geometry = geo.get("primary_column", "geometry")
+        bbox_column = _bbox_column(geo, geometry)
+        if columns is None:
+            wanted = [c for c in schema.names if c != bbox_column]
+        else:
+            wanted = list(dict.fromkeys([geometry, *columns]))
+        for column in dict.fromkeys([geometry, *required, *wanted]):
+            if column not in schema.names:
+                raise ValueError(
+                    f"{self.path(name)}: expected a column {column!r}, found {schema.names}"
+                )
+        encoding = geo.get("columns", {}).get(geometry, {}).get("encoding", "WKB")
+        if encoding != "WKB":
+            raise ValueError(
+                f"{self.path(name)}: column {geometry!r} must be WKB-encoded, found {encoding!r}"
+            )
+        row_filter = None
+        if bbox is not None:
+            row_filter = _bbox_filter(self.path(name), schema, bbox_column, bbox)
+        table = dataset.to_table(columns=wanted, filter=row_filter)
+        crs = _parse_crs(geo.get("columns", {}).get(geometry, {}).get("crs", "OGC:CRS84"))
+        frame = gpd.GeoDataFrame(
+            table.drop_columns([geometry]).to_pandas(),
+            geometry=shapely.from_wkb(table[geometry].to_numpy(zero_copy_only=False)),
+            crs=crs,
+        )
+        return frame.rename_geometry(geometry)[wanted] if geometry != "geometry" else frame[wanted]
 
     # ------------------------------------------------------------------ rasters
     def scott(self) -> xr.Dataset:
-        """Scott et al. 2024: lazy dataset with ``CRPS``, ``RPS``, ``BP`` (latitude, longitude)."""
+        """Scott et al. 2024 (30 m, EPSG:4326): lazy, with float32 ``CRPS``, ``RPS``, ``BP``."""
         ds = self._open_zarr(SCOTT_STORE)
-        missing = [v for v in ("CRPS", "RPS", "BP") if v not in ds.data_vars]
+        store = self.path(SCOTT_STORE)
+        missing = [v for v in SCOTT_VARIABLES if v not in ds.data_vars]
         if missing:
             raise ValueError(
-                f"{self.path(SCOTT_STORE)}: expected variables ['CRPS', 'RPS', 'BP'], "
-                f"missing {missing}"
+                f"{store}: expected variables {list(SCOTT_VARIABLES)}, missing {missing} "
+                f"(found {list(ds.data_vars)})"
             )
+        for var in SCOTT_VARIABLES:
+            if ds[var].dtype != np.float32:
+                raise ValueError(f"{store}: {var} must be float32, found {ds[var].dtype}")
         return ds
 
     @cached_property
@@ -396,7 +641,9 @@ class InputCatalog:
     def riley_270m(self, year: int) -> xr.DataArray:
         """Riley et al. 2025 ``BP`` of ``year`` on its native grid (lazy, CRS attached).
 
-        Validated: dims (y, x), EPSG:5070, 270 m pixels, x ascending and y descending.
+        Validated: dims (y, x), EPSG:5070, 270 m pixels, x ascending. The published store has
+        y ascending; either order is accepted and the array is returned north-up (y
+        descending, a lazy reversal).
         """
         name = riley_store(year, "270m-5070")
         store = str(self.path(name))
@@ -406,47 +653,112 @@ class InputCatalog:
             raise ValueError(f"{store}: BP dims must be ('y', 'x'), found {da.dims}")
         _check_crs(store, _crs_of(ds, "BP"), 5070)
         res = RILEY_RESOLUTION_M
+        y = np.asarray(da["y"].values)
         _check_spacing(store, "x", np.asarray(da["x"].values), res, 1e-6)
-        _check_spacing(store, "y", np.asarray(da["y"].values), -res, 1e-6)
+        ascending = y.size > 1 and y[1] > y[0]
+        _check_spacing(store, "y", y, res if ascending else -res, 1e-6)
+        if ascending:
+            da = da.isel(y=slice(None, None, -1))
         return assign_crs(da, "EPSG:5070")
 
     def conus404(self) -> xr.Dataset:
-        """The hourly CONUS404-like weather cube (lazy): ``T2``, ``RH``, ``WSPD``, ``WDIR``."""
-        ds = self._open_zarr(CONUS404_STORE)
-        missing = [v for v in ("T2", "RH", "WSPD", "WDIR") if v not in ds.data_vars]
-        if missing:
+        """The hourly CONUS404 variables merged with their spatial constants (lazy).
+
+        Like the published ``load_conus404(add_spatial_constants=True)``: ``PSFC, Q2, T2, TD2,
+        U10, V10`` (time, y, x) float32 with their WRF units, ``SINALPHA``, ``COSALPHA`` (y, x)
+        float32; coordinates ``x``, ``y``, ``time``, ``lat``/``lon`` (y, x) from the ``T2``
+        repository and the scalar ``crs`` (its ``crs_wkt`` attribute is the grid's CRS).
+
+        Raises:
+            FileNotFoundError: a repository is missing (named).
+            ValueError: naming the repository, for a missing variable, wrong dims, dtype or
+                units, a grid differing from ``T2``'s, or a ``crs`` without a usable WKT.
+        """
+        reference = self._conus404_variable("T2")
+        lat_lon = _lat_lon(self._open_zarr(conus404_store("T2")), self.path(conus404_store("T2")))
+        parts = [self._conus404_variable(name) for name in CONUS404_VARIABLES]
+        constants = self._conus404_constants(reference)
+        merged = xr.merge([*parts, constants], join="exact")
+        return merged.assign_coords(lat_lon)
+
+    def _conus404_variable(self, name: str) -> xr.Dataset:
+        """One hourly variable (lat/lon dropped), validated against the published layout."""
+        prefix = conus404_store(name)
+        store = self.path(prefix)
+        ds = self._open_zarr(prefix)
+        da = _data_var(ds, name, store)
+        if da.dims != ("time", "y", "x"):
+            raise ValueError(f"{store}: {name} dims must be ('time', 'y', 'x'), found {da.dims}")
+        if da.dtype != np.float32:
+            raise ValueError(f"{store}: {name} must be float32, found {da.dtype}")
+        units = da.attrs.get("units")
+        if _normal_units(units) != _normal_units(CONUS404_UNITS[name]):
             raise ValueError(
-                f"{self.path(CONUS404_STORE)}: expected variables T2, RH, WSPD, WDIR, "
-                f"missing {missing}"
+                f"{store}: {name} units must be {CONUS404_UNITS[name]!r}, found {units!r}"
             )
-        crs = _crs_of(ds, "T2")
-        if crs is None:
-            raise ValueError(f"{self.path(CONUS404_STORE)}: no CRS found (expected a spatial_ref)")
-        return assign_crs(ds, crs)
+        if name != "T2":
+            _check_same_grid(store, ds, self._conus404_variable("T2"), ("time", "y", "x"))
+        return ds[[name]].drop_vars(["lat", "lon"], errors="ignore").reset_coords(drop=True)
+
+    def _conus404_constants(self, reference: xr.Dataset) -> xr.Dataset:
+        """``SINALPHA``, ``COSALPHA`` and the scalar coordinate ``crs``, validated."""
+        prefix = conus404_store(CONUS404_CONSTANTS)
+        store = self.path(prefix)
+        ds = self._open_zarr(prefix)
+        for name in CONUS404_CONSTANT_VARIABLES:
+            da = _data_var(ds, name, store)
+            if da.dims != ("y", "x") or da.dtype != np.float32:
+                raise ValueError(
+                    f"{store}: {name} must be float32 on ('y', 'x'), found {da.dtype} on {da.dims}"
+                )
+        _check_same_grid(store, ds, reference, ("y", "x"))
+        if "crs" not in ds.variables or ds["crs"].ndim != 0:
+            raise ValueError(
+                f"{store}: expected a scalar variable 'crs' with a 'crs_wkt' attribute, found "
+                f"{list(ds.variables)}"
+            )
+        wkt = ds["crs"].attrs.get("crs_wkt")
+        try:
+            crs = CRS.from_wkt(wkt)
+        except Exception as error:
+            raise ValueError(
+                f"{store}: 'crs' must carry the grid's CRS as a WKT 'crs_wkt' attribute, found "
+                f"{wkt!r}"
+            ) from error
+        if not crs.is_projected:
+            raise ValueError(f"{store}: 'crs' must be a projected CRS, found {crs.name!r}")
+        out = ds[list(CONUS404_CONSTANT_VARIABLES)].reset_coords(drop=True)
+        return out.assign_coords(crs=ds["crs"].variable)
 
     # ------------------------------------------------------------------ vectors
-    def buildings(self, bbox: Bounds | None = None) -> gpd.GeoDataFrame:
-        """Building footprints (EPSG:4326), optionally only those intersecting ``bbox``.
+    def buildings(
+        self, bbox: Bounds | None = None, columns: Sequence[str] = BUILDING_TAGS
+    ) -> gpd.GeoDataFrame:
+        """Building footprints with ``columns`` (the published tags by default) and geometry.
 
-        ``bbox`` is ``(west, south, east, north)``; filtering uses the GeoParquet covering bbox.
+        With ``bbox`` ``(west, south, east, north)``, only the footprints whose bounding box
+        (the file's ``bbox`` column, widened by :data:`BBOX_QUERY_MARGIN_DEG`) intersects it.
+
+        Raises:
+            ValueError: naming the file and the column, when a requested column or ``bbox``
+                is missing.
         """
-        if bbox is not None:
-            if len(bbox) != 4 or not (bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
-                raise ValueError(f"bbox must be (west, south, east, north), got {bbox!r}")
-            bbox = tuple(float(v) for v in bbox)
-        return self._read_parquet(BUILDINGS_FILE, bbox=bbox)
+        return self._read_geoparquet(
+            BUILDINGS_FILE, required=("geometry",), bbox=_check_bbox(bbox), columns=columns
+        )
 
     def census(self, level: str, bbox: Bounds | None = None) -> gpd.GeoDataFrame:
         """Census polygons of one level (``nation``, ``states``, ``counties``, ``tracts``,
-        ``blocks``) with a ``GEOID`` column; with ``bbox`` (west, south, east, north), only
-        the polygons whose covering bbox intersects it."""
-        name = census_file(level)
-        gdf = self._read_parquet(name, bbox=bbox)
-        if "GEOID" not in gdf.columns:
-            raise ValueError(
-                f"{self.path(name)}: expected a 'GEOID' column, found {list(gdf.columns)}"
-            )
-        return gdf
+        ``blocks``) with all their columns, ``GEOID`` among them; with ``bbox`` (west, south,
+        east, north), only the polygons whose covering bbox intersects it.
+
+        Raises:
+            ValueError: naming the file and the column, when ``GEOID`` (or the ``bbox``
+                column a ``bbox`` query needs) is missing.
+        """
+        return self._read_geoparquet(
+            census_file(level), required=("GEOID",), bbox=_check_bbox(bbox)
+        )
 
     # ------------------------------------------------------------------ regions
     def valid_region_ids(self) -> list[str]:

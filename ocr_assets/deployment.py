@@ -152,7 +152,10 @@ def _deployment_variables(storage: OutputStorage) -> dict[str, str]:
 
 @dg.op(description="Validate the deployment, wipe if asked, record the start, pick the regions.")
 def prepare_deployment(
-    context: dg.OpExecutionContext, catalog: InputCatalogResource, storage: OutputStorage
+    context: dg.OpExecutionContext,
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    compute: ComputeResource,
 ) -> PreparedDeployment:
     """Plan the deployment against the storage (see the module docstring)."""
     started_at = dt.datetime.now(dt.UTC).isoformat()
@@ -182,7 +185,7 @@ def prepare_deployment(
         },
     )
     if plan.wipe or plan.force or not objects.exists(layout.wind_distribution):
-        metadata = wind_distribution(catalog, storage, context.log.info)
+        metadata = wind_distribution(catalog, storage, compute, context.log.info)
         context.log_event(dg.AssetMaterialization("wind_direction_distribution", metadata=metadata))
     committed = set() if plan.wipe else set(storage.raster_store().committed_regions())
     done = [

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -18,9 +19,10 @@ from PIL import Image
 
 from ocr_assets import science
 from ocr_assets.assets import build_region_assets, build_region_checks, wind_direction_distribution
-from ocr_assets.assets.regions import sample_buildings
+from ocr_assets.assets.regions import REGION_VARIABLES, sample_buildings
+from ocr_assets.catalog import BUILDINGS_FILE
 from ocr_assets.regions import RegionGrid
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.storage import RasterStore, RasterStoreConflictError, store_window
 
 # y0_x0 is all ocean on the tiny grid: a partition without valid data.
@@ -29,7 +31,7 @@ FAST_RETRIES = dg.RetryPolicy(max_retries=2, delay=0)
 REGION = build_region_assets(PARTITIONS, retry_policy=FAST_RETRIES)
 CHECKS = build_region_checks(REGION.rasters)
 GRAPH = [wind_direction_distribution, REGION.rasters, CHECKS, REGION.buildings]
-COLUMNS = ["id", "geometry", "GEOID", "state", "county", "region_id", *science.VARIABLES]
+COLUMNS = [*REGION_VARIABLES, "GEOID", "state", "county", "geometry"]
 
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
@@ -37,6 +39,7 @@ def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
         "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
+        "compute": ComputeResource(),
     }
 
 
@@ -118,7 +121,6 @@ def test_region_buildings(
     assert list(table.columns) == COLUMNS
     assert all(table[name].dtype == np.float32 for name in science.VARIABLES)
     assert len(table) > 0
-    assert (table["region_id"] == "y0_x1").all()
     assert not table[list(science.VARIABLES)].isna().any().any()
     centroids = shapely.centroid(np.asarray(table.geometry.values))
     x, y = shapely.get_x(centroids), shapely.get_y(centroids)
@@ -150,10 +152,9 @@ def test_every_building_belongs_to_exactly_one_region(tiny_grid: RegionGrid) -> 
     }
     buildings = gpd.GeoDataFrame(
         {
-            "id": list(points),
-            "GEOID": ["060010001001000"] * len(points),
-            "state": ["CA"] * len(points),
-            "county": ["Alameda"] * len(points),
+            "block_geoid": ["060010001001000"] * len(points),
+            "state_abbrev": ["CA"] * len(points),
+            "county_name": list(points),
         },
         geometry=[
             shapely.box(px - size / 4, py - size / 4, px + size / 4, py + size / 4)
@@ -169,7 +170,7 @@ def test_every_building_belongs_to_exactly_one_region(tiny_grid: RegionGrid) -> 
         if nan_column is not None:
             values[:, nan_column] = np.nan
         return xr.Dataset(
-            {"bp_2011": (("latitude", "longitude"), values)},
+            {name: (("latitude", "longitude"), values) for name in REGION_VARIABLES},
             coords={
                 "latitude": tiny_grid.latitude()[lat_slice],
                 "longitude": tiny_grid.longitude()[lon_slice],
@@ -179,8 +180,13 @@ def test_every_building_belongs_to_exactly_one_region(tiny_grid: RegionGrid) -> 
     owners: dict[str, list[str]] = {name: [] for name in points}
     for region_id in tiny_grid.all_region_ids():
         table, dropped = sample_buildings(buildings, rasters(region_id), tiny_grid, region_id)
-        assert dropped == 0 and (table["region_id"] == region_id).all()
-        for name in table["id"]:
+        assert dropped == 0
+        # The published columns: block_geoid AS GEOID, state_abbrev AS state, county_name AS
+        # county (here the point's name), in the published order.
+        assert list(table.columns) == COLUMNS
+        assert all(table[name].dtype == np.float32 for name in REGION_VARIABLES)
+        assert (table["GEOID"] == "060010001001000").all() and (table["state"] == "CA").all()
+        for name in table["county"]:
             owners[name].append(region_id)
     assert owners == {
         "inside": ["y0_x1"],
@@ -195,7 +201,10 @@ def test_every_building_belongs_to_exactly_one_region(tiny_grid: RegionGrid) -> 
     }
     # A NaN at the building's pixel drops it.
     kept, dropped = sample_buildings(buildings, rasters("y0_x1", nan_column=0), tiny_grid, "y0_x1")
-    assert kept["id"].tolist() == [] and dropped == 2
+    assert kept["county"].tolist() == [] and dropped == 2
+    # No building left: the tag columns are still strings (a null-typed column breaks readers).
+    for name in ("GEOID", "state", "county"):
+        assert pa.types.is_large_string(pa.Array.from_pandas(kept[name]).type)
 
 
 def test_failing_check_blocks_the_buildings(
@@ -246,9 +255,9 @@ def test_missing_buildings_file_is_named(
     storage_root, _ = region_run
     inputs = tmp_path / "inputs"
     shutil.copytree(synthetic_root, inputs)
-    (inputs / "overture-buildings.parquet").unlink()
+    (inputs / BUILDINGS_FILE).unlink()
     result = materialize([REGION.buildings], "y0_x1", inputs, storage_root)
-    assert "overture-buildings.parquet" in failure_description(result, "region_buildings")
+    assert str(inputs / BUILDINGS_FILE) in failure_description(result, "region_buildings")
 
 
 def test_buildings_need_the_region_in_the_raster_store(

@@ -39,10 +39,10 @@ from ocr_assets.assets.aggregation import PYRAMID_PIXELS_PER_TILE
 from ocr_assets.assets.rollup_support import REGION_OUTPUTS, ROLLUP_OUTPUTS, census_levels
 from ocr_assets.assets.tiles import BUILDING_FEATURES, CENTROID_FEATURES
 from ocr_assets.branches import BRANCH_ASSETS, OptionalBranches
-from ocr_assets.catalog import InputCatalog
+from ocr_assets.catalog import InputCatalog, census_file
 from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE02_JOB, PHASE03_JOB, build_definitions
 from ocr_assets.deploy import layout
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.rollups import LEVELS, DatasetMetadata, summary_statistics
 from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE
 from ocr_assets.rollups.buildings import COMMON_METADATA
@@ -87,6 +87,7 @@ def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
         "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
+        "compute": ComputeResource(),
     }
 
 
@@ -450,7 +451,7 @@ def test_census_without_geoid_fails_the_statistics_and_writes_nothing(
 ) -> None:
     inputs = tmp_path / "inputs"
     shutil.copytree(synthetic_root, inputs)
-    counties = inputs / "census" / "counties.parquet"
+    counties = inputs / census_file("counties")
     write_geoparquet(gpd.read_parquet(counties).rename(columns={"GEOID": "FIPS"}), str(counties))
     root = tmp_path / "data"
     shutil.copytree(rollups[0], root)

@@ -1,4 +1,4 @@
-"""The ``wind_direction_distribution`` asset on the tiny synthetic inputs."""
+"""The ``wind_direction_distribution`` asset on the tiny synthetic inputs (raw CONUS404)."""
 
 import shutil
 from pathlib import Path
@@ -6,30 +6,46 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
+import xarray as xr
+from pyproj import CRS
 
+from ocr_assets import science
 from ocr_assets.assets import wind_direction_distribution
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.catalog import InputCatalog, conus404_store
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.science import DIRECTIONS
+from ocr_assets_tests import compute_fakes
 
 
-def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
+def resources(
+    input_root: Path, storage_root: Path, compute: ComputeResource | None = None
+) -> dict[str, object]:
     return {
         "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
+        "compute": compute or ComputeResource(),
     }
 
 
 def test_wind_direction_distribution(synthetic_root: Path, tmp_path: Path) -> None:
+    compute_fakes.CALLS.clear()
+    compute = ComputeResource(cluster_factory=compute_fakes.FACTORY_PATH)
     result = dg.materialize(
-        [wind_direction_distribution], resources=resources(synthetic_root, tmp_path)
+        [wind_direction_distribution], resources=resources(synthetic_root, tmp_path, compute)
     )
     assert result.success
+    assert len(compute_fakes.CALLS) == 1  # computed on the compute resource's cluster
     storage = OutputStorage(root=str(tmp_path))
     distribution = storage.read_wind_distribution()
     assert distribution.dims == ("y", "x", "wind_direction")
     assert distribution["wind_direction"].values.tolist() == list(DIRECTIONS)
-    assert distribution.odc.crs is not None
+    # The chain from the raw hourly variables, on the CONUS404 grid and CRS.
+    weather = InputCatalog(synthetic_root).conus404()
+    expected = science.fire_weather_wind_distribution(weather.load())
+    np.testing.assert_array_equal(distribution.values, expected.values)
+    np.testing.assert_array_equal(distribution["y"].values, weather["y"].values)
+    assert distribution.odc.crs == CRS.from_wkt(weather["crs"].attrs["crs_wkt"])
     totals = distribution.sum("wind_direction").values
     assert np.all((np.abs(totals - 1) < 1e-5) | (totals == 0))
     assert distribution.attrs["provider"] == "CarbonPlan"
@@ -47,7 +63,7 @@ def test_missing_weather_input_is_named_and_writes_nothing(
 ) -> None:
     inputs = tmp_path / "inputs"
     shutil.copytree(synthetic_root, inputs)
-    shutil.rmtree(inputs / "conus404-hourly.zarr")
+    shutil.rmtree(inputs / conus404_store("TD2"))
     result = dg.materialize(
         [wind_direction_distribution],
         resources=resources(inputs, tmp_path / "out"),
@@ -55,7 +71,7 @@ def test_missing_weather_input_is_named_and_writes_nothing(
     )
     assert not result.success
     failure = result.failure_data_for_node("wind_direction_distribution")
-    assert "conus404-hourly.zarr" in failure.user_failure_data.description
+    assert str(inputs / conus404_store("TD2")) in failure.user_failure_data.description
     assert not Path(OutputStorage(root=str(tmp_path / "out")).paths.wind_distribution).exists()
 
 
@@ -69,3 +85,26 @@ def test_unwritable_storage_root_is_named(synthetic_root: Path, tmp_path: Path) 
     )
     failure = result.failure_data_for_node("wind_direction_distribution")
     assert f"cannot write to {blocker / 'data'}" in failure.user_failure_data.description
+
+
+def test_the_chain_runs_lazily_in_the_repositories_pixel_blocks(
+    synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = science.fire_weather_wind_distribution
+    seen = []
+
+    def spy(ds: xr.Dataset) -> xr.DataArray:
+        seen.append(ds)
+        return chain(ds)
+
+    monkeypatch.setattr(science, "fire_weather_wind_distribution", spy)
+    result = dg.materialize(
+        [wind_direction_distribution], resources=resources(synthetic_root, tmp_path)
+    )
+    assert result.success
+    (ds,) = seen
+    native = InputCatalog(synthetic_root).conus404()["T2"].chunks
+    assert native[0] == (ds.sizes["time"],)  # whole series in every block
+    for name in ("T2", "TD2", "U10", "V10", "SINALPHA", "COSALPHA"):
+        assert ds[name].chunks is not None  # dask, not loaded
+        assert ds[name].chunks[-2:] == native[1:], name  # the 10 x 10 pixel blocks

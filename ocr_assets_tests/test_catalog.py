@@ -10,19 +10,24 @@ from pathlib import Path
 
 import dask.array
 import geopandas as gpd
+import icechunk
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import shapely
 import xarray as xr
 from odc.geo.xr import assign_crs
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 from ocr_assets.catalog import (
+    BUILDINGS_FILE,
+    CONUS404_UNITS,
     RILEY_RESOLUTION_M,
     SCOTT_STORE,
     VALID_REGION_IDS_FILE,
     InputCatalog,
     census_file,
+    conus404_store,
     riley_store,
     same_geometry,
 )
@@ -34,11 +39,46 @@ R = CONUS_GRID.pixel_size
 
 
 def _write(ds: xr.Dataset, path: Path, chunks: dict[str, tuple[int, ...]], **kwargs: object) -> None:
+    """A plain Zarr store (the fallback the published reader accepts too)."""
     for name, shape in chunks.items():
         ds[name].encoding = {**ds[name].encoding, "chunks": shape}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         ds.to_zarr(path, zarr_format=3, consolidated=True, **kwargs)
+
+
+def _commit(ds: xr.Dataset, path: Path, branch: str = "main") -> None:
+    """Write ``ds`` to the Icechunk repository at ``path`` (created if needed) on ``branch``."""
+    storage = icechunk.local_filesystem_storage(str(path))
+    if icechunk.Repository.exists(storage):
+        repo = icechunk.Repository.open(storage)
+    else:
+        repo = icechunk.Repository.create(storage)
+    if branch not in repo.list_branches():
+        repo.create_branch(branch, repo.lookup_branch("main"))
+    session = repo.writable_session(branch)
+    ds.to_zarr(session.store, mode="w", zarr_format=3, consolidated=False)
+    session.commit(f"test data on {branch}")
+
+
+def _open_input(root: Path, name: str) -> xr.Dataset:
+    storage = icechunk.local_filesystem_storage(str(root / name))
+    session = icechunk.Repository.open(storage).readonly_session("main")
+    return xr.open_dataset(session.store, engine="zarr", consolidated=False, decode_coords="all")
+
+
+def _replace(root: Path, name: str, ds: xr.Dataset) -> None:
+    """Replace the input repository ``name`` under ``root`` with one holding ``ds``."""
+    shutil.rmtree(root / name)
+    _commit(ds, root / name)
+
+
+@pytest.fixture
+def inputs_copy(synthetic_root: Path, tmp_path: Path) -> Path:
+    """A writable copy of the synthetic inputs."""
+    root = tmp_path / "inputs"
+    shutil.copytree(synthetic_root, root)
+    return root
 
 
 def _scott_like(
@@ -70,10 +110,10 @@ def _scott_like(
 def _riley_like(root: Path, *, crs: str = "EPSG:5070", resolution: float = 270.0) -> None:
     x = -2_000_000.0 + (np.arange(6) + 0.5) * resolution
     y = 2_000_000.0 - (np.arange(5) + 0.5) * resolution
-    da = xr.DataArray(np.ones((5, 6), dtype=np.float32), coords={"y": y, "x": x},
-                      dims=("y", "x"), name="BP")
-    _write(assign_crs(da, crs).to_dataset(), root / riley_store(2011, "270m-5070"),
-           {"BP": (5, 6)})
+    da = xr.DataArray(
+        np.ones((5, 6), dtype=np.float32), coords={"y": y, "x": x}, dims=("y", "x"), name="BP"
+    )
+    _write(assign_crs(da, crs).to_dataset(), root / riley_store(2011, "270m-5070"), {"BP": (5, 6)})
 
 
 # ---------------------------------------------------------------------- missing inputs
@@ -84,8 +124,12 @@ def test_missing_input_names_path_and_how_to_generate(tmp_path: Path) -> None:
     message = str(err.value)
     assert str(tmp_path / SCOTT_STORE) in message
     assert "make demo" in message and "python -m ocr_assets.synthetic" in message
-    for call in (lambda: catalog.riley_270m(2011), catalog.conus404, catalog.buildings,
-                 lambda: catalog.census("blocks")):
+    for call in (
+        lambda: catalog.riley_270m(2011),
+        catalog.conus404,
+        catalog.buildings,
+        lambda: catalog.census("blocks"),
+    ):
         with pytest.raises(FileNotFoundError, match=r"python -m ocr_assets\.synthetic"):
             call()
 
@@ -205,6 +249,126 @@ def test_riley_270m_validation(tmp_path: Path) -> None:
         InputCatalog(tmp_path).riley_270m(2030)
 
 
+def test_riley_270m_either_row_order_is_returned_north_up(tmp_path: Path) -> None:
+    _riley_like(tmp_path)
+    north_up = InputCatalog(tmp_path).riley_270m(2011)
+    ascending = tmp_path / "ascending"
+    ds = _open_zarr_plain(tmp_path / riley_store(2011, "270m-5070")).sortby("y")
+    _commit(ds, ascending / riley_store(2011, "270m-5070"))
+    read = InputCatalog(ascending).riley_270m(2011)
+    assert np.diff(read["y"].values).max() < 0
+    xr.testing.assert_identical(read.load(), north_up.load())
+
+
+def _open_zarr_plain(path: Path) -> xr.Dataset:
+    return xr.open_zarr(path, decode_coords="all").load()
+
+
+# ---------------------------------------------------------------------- opening
+def test_icechunk_inputs_are_read_from_main(tmp_path: Path) -> None:
+    _riley_like(tmp_path / "plain")
+    ds = _open_zarr_plain(tmp_path / "plain" / riley_store(2011, "270m-5070"))
+    path = tmp_path / "repo" / riley_store(2011, "270m-5070")
+    _commit(ds, path)
+    _commit(ds.assign(BP=ds["BP"] * 2), path, branch="experiment")
+    read = InputCatalog(tmp_path / "repo").riley_270m(2011)
+    assert read.chunks is not None
+    np.testing.assert_array_equal(read.values, ds["BP"].values)
+
+
+def test_an_input_that_is_neither_icechunk_nor_zarr_is_named(tmp_path: Path) -> None:
+    store = tmp_path / SCOTT_STORE
+    store.mkdir(parents=True)
+    (store / "notes.txt").write_text("not a store")
+    with pytest.raises(ValueError, match="expected an Icechunk repository") as err:
+        InputCatalog(tmp_path).scott()
+    assert str(store) in str(err.value) and "found something else" in str(err.value)
+
+
+def test_missing_inputs_leave_no_trace(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="found nothing"):
+        InputCatalog(tmp_path).conus404()
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------- CONUS404
+def test_conus404_is_the_published_merged_dataset(synthetic_catalog: InputCatalog) -> None:
+    ds = synthetic_catalog.conus404()
+    assert sorted(ds.data_vars) == sorted([*CONUS404_UNITS, "SINALPHA", "COSALPHA"])
+    for name, units in CONUS404_UNITS.items():
+        da = ds[name]
+        assert da.dims == ("time", "y", "x") and da.dtype == np.float32
+        assert da.attrs["units"] == units
+        assert da.chunks is not None and da.chunks[0] == (ds.sizes["time"],)
+        assert set(da.chunks[1]) <= {10, ds.sizes["y"] % 10}
+    for name in ("SINALPHA", "COSALPHA"):
+        assert ds[name].dims == ("y", "x") and ds[name].dtype == np.float32
+    for name in ("lat", "lon"):
+        assert name in ds.coords and ds[name].dims == ("y", "x") and ds[name].dtype == np.float32
+    assert ds["x"].dtype == ds["y"].dtype == np.float64
+    assert "crs" in ds.coords and ds["crs"].ndim == 0
+    crs = CRS.from_wkt(ds["crs"].attrs["crs_wkt"])
+    assert crs.is_projected and crs.coordinate_operation.method_name.startswith("Lambert")
+    # lat/lon describe the grid: the CRS maps them back onto x/y.
+    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(
+        ds["lon"].values.astype(np.float64), ds["lat"].values.astype(np.float64)
+    )
+    np.testing.assert_allclose(x, np.broadcast_to(ds["x"].values, x.shape), atol=5.0)
+    np.testing.assert_allclose(y, np.broadcast_to(ds["y"].values[:, None], y.shape), atol=5.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "expected"),
+    [
+        (
+            "TD2",
+            lambda ds: ds.assign(TD2=ds["TD2"].assign_attrs(units="degC")),
+            r"TD2 units must be 'K', found 'degC'",
+        ),
+        (
+            "U10",
+            lambda ds: ds.assign(U10=ds["U10"].astype(np.float64)),
+            r"U10 must be float32, found float64",
+        ),
+        (
+            "Q2",
+            lambda ds: ds.isel(time=slice(1, None)),
+            r"coordinate 'time' must equal the T2 repository's \(240 values",
+        ),
+        (
+            "constants",
+            lambda ds: ds.assign_coords(x=ds["x"] + 1.0),
+            r"coordinate 'x' must equal the T2 repository's",
+        ),
+        (
+            "constants",
+            lambda ds: ds.assign_coords(crs=ds["crs"].assign_attrs(crs_wkt="not a crs")),
+            r"'crs' must carry the grid's CRS as a WKT 'crs_wkt' attribute, found 'not a crs'",
+        ),
+        (
+            "V10",
+            lambda ds: ds.rename(V10="v10"),
+            r"expected variable 'V10', found \['v10'\]",
+        ),
+    ],
+)
+def test_malformed_conus404_names_the_repository(
+    inputs_copy: Path, name: str, change: object, expected: str
+) -> None:
+    prefix = conus404_store(name)
+    _replace(inputs_copy, prefix, change(_open_input(inputs_copy, prefix).load()))
+    with pytest.raises(ValueError, match=expected) as err:
+        InputCatalog(inputs_copy).conus404()
+    assert str(inputs_copy / prefix) in str(err.value)
+
+
+def test_missing_conus404_repository_is_named(inputs_copy: Path) -> None:
+    shutil.rmtree(inputs_copy / conus404_store("constants"))
+    with pytest.raises(FileNotFoundError, match="found nothing") as err:
+        InputCatalog(inputs_copy).conus404()
+    assert str(inputs_copy / conus404_store("constants")) in str(err.value)
+
+
 def test_lazy_rasters(synthetic_catalog: InputCatalog, tiny_grid: RegionGrid) -> None:
     scott = synthetic_catalog.scott()
     assert scott["CRPS"].chunks is not None  # dask-backed, nothing loaded
@@ -213,31 +377,67 @@ def test_lazy_rasters(synthetic_catalog: InputCatalog, tiny_grid: RegionGrid) ->
     coarse = synthetic_catalog.riley_270m(2011)
     assert coarse.odc.crs.epsg == 5070 and coarse.chunks is not None
     weather = synthetic_catalog.conus404()
-    assert weather.odc.crs.epsg == 5070 and weather["WDIR"].chunks is not None
+    assert weather["T2"].chunks is not None
 
 
 # ---------------------------------------------------------------------- vectors
 def test_buildings_bbox_filter(synthetic_catalog: InputCatalog, tiny_grid: RegionGrid) -> None:
     everything = synthetic_catalog.buildings()
+    assert list(everything.columns) == ["geometry", "block_geoid", "state_abbrev", "county_name"]
+    assert everything.crs.to_epsg() == 4326  # GeoParquet's default OGC:CRS84
     bounds = tiny_grid.bounds("y1_x1")
     some = synthetic_catalog.buildings(bbox=bounds)
     assert 0 < len(some) < len(everything)
-    assert some.intersects(shapely.box(*bounds)).all()
+    assert some.intersects(shapely.box(*bounds).buffer(2e-5)).all()
     inside = everything[everything.intersects(shapely.box(*bounds))]
-    assert set(inside["id"]) <= set(some["id"])
+    assert set(inside.geometry.to_wkb()) <= set(some.geometry.to_wkb())
+    tracts = synthetic_catalog.buildings(columns=["tract_geoid"])
+    assert list(tracts.columns) == ["geometry", "tract_geoid"]
     with pytest.raises(ValueError, match="bbox must be"):
         synthetic_catalog.buildings(bbox=(1.0, 2.0, 0.0, 3.0))
 
 
+def test_buildings_without_a_column_name_file_and_column(
+    inputs_copy: Path, tiny_grid: RegionGrid
+) -> None:
+    path = inputs_copy / BUILDINGS_FILE
+    pq.write_table(pq.read_table(path).drop_columns(["county_name"]), path)
+    with pytest.raises(ValueError, match="expected a column 'county_name'") as err:
+        InputCatalog(inputs_copy).buildings(bbox=tiny_grid.bounds("y1_x1"))
+    assert str(path) in str(err.value)
+    pq.write_table(pq.read_table(path).drop_columns(["bbox"]), path)
+    with pytest.raises(ValueError, match=r"a bbox query needs a column 'bbox'.*no such column"):
+        InputCatalog(inputs_copy).buildings(bbox=tiny_grid.bounds("y1_x1"), columns=[])
+
+
 def test_census_levels(synthetic_catalog: InputCatalog, tmp_path: Path) -> None:
-    assert list(synthetic_catalog.census("states")["STUSPS"]) == ["CA", "NV"]
+    states = synthetic_catalog.census("states")
+    assert list(states.columns) == ["GEOID", "STUSPS", "NAME", "geometry"]
+    assert list(states["STUSPS"]) == ["CA", "NV"]
+    assert states.crs.to_epsg() == 4269  # TIGER's NAD83, kept as published
     assert synthetic_catalog.census("blocks")["GEOID"].str.len().eq(15).all()
     with pytest.raises(ValueError, match=r"unknown census level 'block'.*'blocks'"):
         synthetic_catalog.census("block")
-    (tmp_path / "census").mkdir()
-    gpd.GeoDataFrame({"ID": ["1"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_parquet(
-        tmp_path / census_file("nation"))
-    with pytest.raises(ValueError, match="expected a 'GEOID' column"):
+    nation = tmp_path / census_file("nation")
+    nation.parent.mkdir(parents=True)
+    gpd.GeoDataFrame({"ID": ["1"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_parquet(nation)
+    with pytest.raises(ValueError, match=f"{nation}: expected a column 'GEOID'"):
+        InputCatalog(tmp_path).census("nation")
+    # A census file without its covering bbox column: named, with the column, not a bare
+    # "Specifying bbox not supported for this Parquet file".
+    gpd.GeoDataFrame({"GEOID": ["US"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_parquet(
+        nation
+    )
+    assert len(InputCatalog(tmp_path).census("nation")) == 1
+    with pytest.raises(ValueError, match=f"{nation}: a bbox query needs a column 'bbox'"):
+        InputCatalog(tmp_path).census("nation", bbox=(0.0, 0.0, 1.0, 1.0))
+    gpd.GeoDataFrame({"GEOID": ["US"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_parquet(
+        nation, geometry_encoding="geoarrow"
+    )
+    with pytest.raises(ValueError, match=f"{nation}: column 'geometry' must be WKB-encoded"):
+        InputCatalog(tmp_path).census("nation")
+    nation.write_text("not parquet")
+    with pytest.raises(ValueError, match=f"{nation}: expected a GeoParquet file"):
         InputCatalog(tmp_path).census("nation")
 
 
@@ -248,7 +448,10 @@ def test_valid_region_ids_cached_and_computed(synthetic_root: Path, tmp_path: Pa
     shutil.copytree(synthetic_root, root)
     (root / VALID_REGION_IDS_FILE).unlink()
     assert InputCatalog(root).valid_region_ids() == TINY_VALID_REGION_IDS
-    assert json.loads((root / VALID_REGION_IDS_FILE).read_text())["region_ids"] == TINY_VALID_REGION_IDS
+    assert (
+        json.loads((root / VALID_REGION_IDS_FILE).read_text())["region_ids"]
+        == TINY_VALID_REGION_IDS
+    )
 
 
 def test_stale_valid_region_ids_are_refused(synthetic_root: Path, tmp_path: Path) -> None:
@@ -329,5 +532,7 @@ def test_s3_root(
     bounds = tiny_grid.bounds("y1_x1")
     assert len(catalog.buildings(bbox=bounds)) == len(synthetic_catalog.buildings(bbox=bounds))
     assert catalog.census("counties").equals(synthetic_catalog.census("counties"))
+    remote_weather = catalog.conus404()[["T2", "SINALPHA"]].load()
+    assert remote_weather.identical(synthetic_catalog.conus404()[["T2", "SINALPHA"]].load())
     with pytest.raises(FileNotFoundError, match=f"s3://{s3_bucket}/missing/{SCOTT_STORE}"):
         InputCatalog(f"s3://{s3_bucket}/missing").scott()

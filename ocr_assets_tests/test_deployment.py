@@ -117,7 +117,10 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
         instance = persistent_instance(tmp_path / version)
         result = run_deploy(env, instance, settings, regions, ROLLUPS_ONLY, compute=compute)
         assert result.success
-    (first, second) = compute_fakes.CALLS
+    # Each version's deployment computes its wind distribution, then its regions, on clusters.
+    assets = [call["tags"]["Asset"] for call in compute_fakes.CALLS]
+    assert assets == ["wind_direction_distribution", "region_risk_rasters"] * 2
+    (first, second) = compute_fakes.CALLS[1::2]
     assert first["worker_vm_types"] == ["m8g.2xlarge"] and first["n_workers"] == 20
     assert first["tags"]["Environment"] == "production"
     assert second["tags"]["Asset"] == "region_risk_rasters"

@@ -12,6 +12,7 @@ import shapely
 import xarray as xr
 
 from ocr_assets import science
+from ocr_assets.catalog import SCOTT_STORE, riley_store
 from ocr_assets.definitions import PHASE01_JOB, build_definitions
 from ocr_assets.demo import ensure_inputs, run_demo
 from ocr_assets.regions import RegionGrid
@@ -63,7 +64,6 @@ def test_two_regions_through_the_real_storage(
         assert np.isfinite(rasters["rps_2011"].values).any()
         table = gpd.read_parquet(storage.paths.region_buildings(region_id))
         assert len(table) > 0
-        assert (table["region_id"] == region_id).all()
         # Every building carries the values of the region's pixel nearest to its centroid.
         centroids = shapely.centroid(np.asarray(table.geometry.values))
         expected = rasters.sel(
@@ -120,13 +120,13 @@ def test_demo_computes_what_is_missing_then_the_rollups(
 def test_demo_reports_failed_regions(synthetic_root: Path, tmp_path: Path) -> None:
     inputs = tmp_path / "inputs"
     shutil.copytree(synthetic_root, inputs)
-    shutil.rmtree(inputs / "riley-et-al-2025-2047-270m-5070.zarr")
+    shutil.rmtree(inputs / riley_store(2047, "270m-5070"))
     settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(inputs))
     storage = OutputStorage.from_settings(settings)
     with persistent_instance(tmp_path) as instance:
         report = run_demo(build_definitions(settings), instance, storage, say=print)
     assert sorted(report.failed) == report.regions
-    assert all("riley-et-al-2025-2047-270m-5070.zarr" in m for m in report.failed.values())
+    assert all(riley_store(2047, "270m-5070") in m for m in report.failed.values())
     assert report.buildings == 0
 
 
@@ -134,10 +134,10 @@ def test_demo_inputs_are_generated_or_left_alone(tmp_path: Path, synthetic_root:
     messages: list[str] = []
     real = tmp_path / "real-data"
     real.mkdir()
-    (real / "scott-et-al-2024-30m-4326.zarr").mkdir()
+    (real / SCOTT_STORE).mkdir(parents=True)
     ensure_inputs(str(real), messages.append)
     assert messages == [f"inputs: using the data sets under {real}"]
-    assert sorted(p.name for p in real.iterdir()) == ["scott-et-al-2024-30m-4326.zarr"]
+    assert sorted(p.name for p in real.iterdir()) == ["input"]
 
     ensure_inputs(str(synthetic_root), messages.append)
     assert "0 written" in messages[-1]

@@ -7,22 +7,26 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
+import icechunk
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import shapely
 import xarray as xr
 from odc.geo.xr import xr_reproject
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 from scipy import ndimage
 
 from ocr_assets.catalog import (
+    BUILDINGS_COLUMNS,
     BUILDINGS_FILE,
-    CONUS404_STORE,
+    CONUS404_CONSTANTS,
+    CONUS404_UNITS,
     SCOTT_STORE,
     VALID_REGION_IDS_FILE,
     InputCatalog,
     census_file,
+    conus404_store,
     riley_store,
     same_geometry,
     valid_region_ids_of,
@@ -34,11 +38,17 @@ from ocr_assets.synthetic.__main__ import main
 from ocr_assets.synthetic.generate import _Synthesis
 from ocr_assets.synthetic.landscape import make_landscape
 from ocr_assets.synthetic.vectors import EMPTY_COUNTY, empty_county_bounds
+from ocr_assets.synthetic.weather import saturation_vapour_pressure
 from ocr_assets_tests.conftest import TINY_BUILDINGS, TINY_HOURS, TINY_VALID_REGION_IDS
 
 
 def _open(root: Path, name: str) -> xr.Dataset:
-    return xr.open_zarr(root / name, decode_coords="all")
+    """An input repository as the published readers open it: Icechunk, branch main."""
+    storage = icechunk.local_filesystem_storage(str(root / name))
+    session = icechunk.Repository.open(storage).readonly_session("main")
+    return xr.open_dataset(
+        session.store, engine="zarr", consolidated=False, chunks={}, decode_coords="all"
+    )
 
 
 def _region(da: xr.DataArray, grid: RegionGrid, region_id: str) -> xr.DataArray:
@@ -70,8 +80,9 @@ def test_other_parameters_on_same_root_are_refused(
     synthetic_root: Path, tiny_grid: RegionGrid
 ) -> None:
     with pytest.raises(ValueError, match=r"other parameters.*force"):
-        generate_inputs(synthetic_root, grid=tiny_grid, seed=1, n_buildings=TINY_BUILDINGS,
-                        hours=TINY_HOURS)
+        generate_inputs(
+            synthetic_root, grid=tiny_grid, seed=1, n_buildings=TINY_BUILDINGS, hours=TINY_HOURS
+        )
 
 
 def test_interrupted_run_is_completed(
@@ -80,14 +91,16 @@ def test_interrupted_run_is_completed(
     root = tmp_path / "inputs"
     shutil.copytree(synthetic_root, root)
     shutil.rmtree(root / SCOTT_STORE)
-    (root / f".{SCOTT_STORE}.partial" / "junk").mkdir(parents=True)  # an interrupted write
+    partial = (root / SCOTT_STORE).with_name(f".{Path(SCOTT_STORE).name}.partial")
+    (partial / "junk").mkdir(parents=True)  # an interrupted write
     summary = generate_inputs(root, grid=tiny_grid, n_buildings=TINY_BUILDINGS, hours=TINY_HOURS)
     assert summary["written"] == [SCOTT_STORE]
-    assert not (root / f".{SCOTT_STORE}.partial").exists()
+    assert not partial.exists()
     assert _open(root, SCOTT_STORE).load().identical(_open(synthetic_root, SCOTT_STORE).load())
 
 
 def test_unknown_files_without_manifest_are_refused(tmp_path: Path, tiny_grid: RegionGrid) -> None:
+    (tmp_path / BUILDINGS_FILE).parent.mkdir(parents=True)
     (tmp_path / BUILDINGS_FILE).write_text("not ours")
     with pytest.raises(ValueError, match=f"no {MANIFEST_FILE}"):
         generate_inputs(tmp_path, grid=tiny_grid)
@@ -135,12 +148,12 @@ def test_same_seed_gives_identical_inputs(
 ) -> None:
     generate_inputs(tmp_path, grid=tiny_grid, n_buildings=TINY_BUILDINGS, hours=TINY_HOURS)
     for name in input_names():
-        if name.endswith(".zarr"):
-            assert _open(tmp_path, name).load().identical(_open(synthetic_root, name).load()), name
-        elif name.endswith(".parquet"):
-            assert gpd.read_parquet(tmp_path / name).equals(gpd.read_parquet(synthetic_root / name))
-        else:
+        if name.endswith(".parquet"):
+            assert pq.read_table(tmp_path / name).equals(pq.read_table(synthetic_root / name))
+        elif name.endswith(".json"):
             assert (tmp_path / name).read_text() == (synthetic_root / name).read_text()
+        else:
+            assert _open(tmp_path, name).load().identical(_open(synthetic_root, name).load()), name
 
 
 # ---------------------------------------------------------------------- Scott and valid regions
@@ -208,8 +221,12 @@ def test_riley_270m_grid_and_values(synthetic_root: Path, tiny_grid: RegionGrid)
         da = ds["BP"]
         assert da.dims == ("y", "x") and da.dtype == np.float32
         assert ds.odc.crs.epsg == 5070 and "crs_wkt" in ds["spatial_ref"].attrs
+        assert da.encoding["chunks"] == tuple(
+            min(n, c) for n, c in zip(da.shape, (6000, 4500), strict=True)
+        )
+        # Sorted ascending in both axes, as published.
         np.testing.assert_allclose(np.diff(da["x"].values), 270.0)
-        np.testing.assert_allclose(np.diff(da["y"].values), -270.0)
+        np.testing.assert_allclose(np.diff(da["y"].values), 270.0)
     # Covers the grid's bounds plus 0.4 degree.
     west, south, east, north = tiny_grid.total_bounds
     xmin, ymin, xmax, ymax = Transformer.from_crs(4326, 5070, always_xy=True).transform_bounds(
@@ -217,7 +234,7 @@ def test_riley_270m_grid_and_values(synthetic_root: Path, tiny_grid: RegionGrid)
     )
     x, y = stores[2011]["x"].values, stores[2011]["y"].values
     assert x[0] - 135 <= xmin and x[-1] + 135 >= xmax
-    assert y[-1] - 135 <= ymin and y[0] + 135 >= ymax
+    assert y[0] - 135 <= ymin and y[-1] + 135 >= ymax
 
     bp11, bp47 = stores[2011]["BP"].values, stores[2047]["BP"].values
     positive = bp11[bp11 > 0]
@@ -251,46 +268,93 @@ def test_riley_30m_is_the_warped_270m(synthetic_root: Path, tiny_grid: RegionGri
 
 
 # ---------------------------------------------------------------------- CONUS404
-def test_conus404_cube(synthetic_root: Path, tiny_grid: RegionGrid) -> None:
-    ds = _open(synthetic_root, CONUS404_STORE)
-    assert ds.odc.crs.epsg == 5070
-    assert ds.sizes["time"] == TINY_HOURS
-    np.testing.assert_allclose(np.diff(ds["x"].values), 4000.0)
-    np.testing.assert_allclose(np.diff(ds["y"].values), -4000.0)
-    units = {"T2": "K", "RH": "%", "WSPD": "m s-1", "WDIR": "degree"}
-    for name, unit in units.items():
-        assert ds[name].dims == ("time", "y", "x") and ds[name].dtype == np.float32
-        assert ds[name].attrs["units"] == unit
-    rh, wdir, wspd = (ds[v].values for v in ("RH", "WDIR", "WSPD"))
-    assert rh.min() >= 0 and rh.max() <= 100 and wspd.min() >= 0
-    assert wdir.min() >= 0 and wdir.max() < 360
-    # The strongest winds blow from the NE at the grid's west edge and the SW at its east edge.
-    to_albers = Transformer.from_crs(4326, 5070, always_xy=True)
+def test_conus404_repositories(synthetic_root: Path, tiny_grid: RegionGrid) -> None:
+    hourly = {name: _open(synthetic_root, conus404_store(name)) for name in CONUS404_UNITS}
+    t2 = hourly["T2"]
+    assert t2.sizes["time"] == TINY_HOURS
+    np.testing.assert_allclose(np.diff(t2["x"].values), 4000.0)
+    np.testing.assert_allclose(np.diff(t2["y"].values), 4000.0)  # WRF rows: south to north
+    for name, ds in hourly.items():
+        da = ds[name]
+        assert list(ds.data_vars) == [name]
+        assert da.dims == ("time", "y", "x") and da.dtype == np.float32
+        assert da.attrs["units"] == CONUS404_UNITS[name]
+        assert da.encoding["chunks"] == (TINY_HOURS, 10, 10)  # time whole, 10 x 10 pixels
+        assert ds["lat"].dims == ds["lon"].dims == ("y", "x") and ds["lat"].dtype == np.float32
+        np.testing.assert_array_equal(ds["x"].values, t2["x"].values)
+    constants = _open(synthetic_root, conus404_store(CONUS404_CONSTANTS))
+    crs = CRS.from_wkt(constants["crs"].attrs["crs_wkt"])
+    assert crs.coordinate_operation.method_name == "Lambert Conic Conformal (2SP)"
+    assert crs.ellipsoid.semi_major_metre == crs.ellipsoid.semi_minor_metre == 6_370_000
+    for name in ("SINALPHA", "COSALPHA"):
+        assert constants[name].dims == ("y", "x") and constants[name].dtype == np.float32
+    np.testing.assert_array_equal(constants["y"].values, t2["y"].values)
+
+    # The raw variables invert to plausible weather: humidity in (0, 100] from T2 and TD2
+    # (Sonntag 1990), a pressure and mixing ratio consistent with the dew point.
+    t, td = t2["T2"].values.astype(np.float64), hourly["TD2"]["TD2"].values.astype(np.float64)
+    rh = 100 * saturation_vapour_pressure(td) / saturation_vapour_pressure(t)
+    assert rh.min() >= 1.9 and rh.max() <= 100.0 + 1e-9
+    psfc = hourly["PSFC"]["PSFC"].values.astype(np.float64)
+    assert psfc.min() > 85_000 and psfc.max() < 100_000
+    vapour = saturation_vapour_pressure(td)
+    np.testing.assert_allclose(
+        hourly["Q2"]["Q2"].values, 0.622 * vapour / (psfc - vapour), rtol=1e-3
+    )
+    # Rotated to earth-relative the published way, the strongest winds blow from the NE west
+    # of the grid and from the SW east of it (0.2 degree out: whole 4 km pixels away from it).
+    sin, cos = constants["SINALPHA"].values, constants["COSALPHA"].values
+    np.testing.assert_allclose(sin**2 + cos**2, 1.0, rtol=1e-6)
+    assert 0.1 < np.abs(sin).max() < 0.5  # a real rotation, as away from the central meridian
+    u10, v10 = hourly["U10"]["U10"].values, hourly["V10"]["V10"].values
+    earth_u, earth_v = u10 * cos - v10 * sin, v10 * cos + u10 * sin
+    speed = np.hypot(earth_u, earth_v)
+    direction = (270.0 - np.degrees(np.arctan2(earth_v, earth_u))) % 360.0
+    to_lcc = Transformer.from_crs(4326, crs, always_xy=True)
     west, south, east, north = tiny_grid.total_bounds
-    middle = (south + north) / 2
     directions = []
-    for lon in (west, east):
-        x, y = to_albers.transform(lon, middle)
-        column = ds.sel(x=x, y=y, method="nearest")
-        windy = column["WSPD"].values >= np.quantile(column["WSPD"].values, 0.98)
-        directions.append(np.median(column["WDIR"].values[windy]))
+    for lon in (west - 0.2, east + 0.2):
+        x, y = to_lcc.transform(lon, (south + north) / 2)
+        j = int(np.abs(t2["x"].values - x).argmin())
+        i = int(np.abs(t2["y"].values - y).argmin())
+        column_speed, column_dir = speed[:, i, j], direction[:, i, j]
+        windy = column_speed >= np.quantile(column_speed, 0.98)
+        directions.append(np.median(column_dir[windy]))
     assert 20 <= directions[0] <= 70 and 200 <= directions[1] <= 250
 
 
 # ---------------------------------------------------------------------- census and buildings
 def test_census_nesting_and_tiling(synthetic_root: Path, tiny_grid: RegionGrid) -> None:
-    levels = {lvl: gpd.read_parquet(synthetic_root / census_file(lvl))
-              for lvl in ("nation", "states", "counties", "tracts", "blocks")}
-    assert list(levels["nation"]["GEOID"]) == ["1"]
+    levels = {
+        lvl: gpd.read_parquet(synthetic_root / census_file(lvl))
+        for lvl in ("nation", "states", "counties", "tracts", "blocks")
+    }
+    assert list(levels["nation"]["GEOID"]) == ["US"]
     assert list(levels["nation"]["NAME"]) == ["United States"]
     assert set(levels["states"]["STUSPS"]) == {"CA", "NV"}
+    # The published columns (TIGER's names), as GeoPandas writes them.
+    fips = ["STATEFP", "COUNTYFP", "TRACTCE", "BLOCKCE"]
+    columns = {
+        "nation": ["GEOID", "NAME"],
+        "states": ["GEOID", "STUSPS", "NAME"],
+        "counties": [*fips[:2], "GEOID", "NAME"],
+        "tracts": [*fips[:3], "GEOID", "NAME"],
+        "blocks": [*fips, "GEOID", "NAME"],
+    }
+    for level, names in columns.items():
+        schema = pq.read_schema(synthetic_root / census_file(level))
+        assert schema.names == [*names, "geometry", "bbox"]
+    blocks = levels["blocks"]
+    assert (blocks["STATEFP"] + blocks["COUNTYFP"] + blocks["TRACTCE"] + blocks["BLOCKCE"]).equals(
+        blocks["GEOID"]
+    )
     west, south, east, north = tiny_grid.total_bounds
     domain = shapely.box(west, south, east, north)
     lengths = {"states": 2, "counties": 5, "tracts": 11, "blocks": 15}
     parents = {"counties": "states", "tracts": "counties", "blocks": "tracts"}
     for level, gdf in levels.items():
         assert {"GEOID", "NAME", "geometry"} <= set(gdf.columns)
-        assert gdf.crs.to_epsg() == 4326 and gdf["GEOID"].is_unique
+        assert gdf.crs.to_epsg() == 4269 and gdf["GEOID"].is_unique  # NAD83, as TIGER
         # Planar areas in degrees: the tiles sum to the domain, so there is no overlap.
         assert shapely.area(gdf.geometry.values).sum() == pytest.approx(domain.area, rel=1e-12)
         assert shapely.union_all(gdf.geometry.values).equals(domain)
@@ -309,30 +373,72 @@ def test_census_nesting_and_tiling(synthetic_root: Path, tiny_grid: RegionGrid) 
     assert 2 <= (counties["GEOID"].str[:2] == "32").sum() <= 4
     metadata = json.loads(pq.read_schema(synthetic_root / census_file("blocks")).metadata[b"geo"])
     assert metadata["version"] == "1.1.0"
+    column = metadata["columns"]["geometry"]
+    assert column["encoding"] == "WKB" and column["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
+    assert (
+        pq.ParquetFile(synthetic_root / census_file("blocks"))
+        .metadata.row_group(0)
+        .column(0)
+        .compression
+        == "ZSTD"
+    )
 
 
 def test_buildings(synthetic_root: Path, tiny_grid: RegionGrid) -> None:
-    buildings = gpd.read_parquet(synthetic_root / BUILDINGS_FILE)
-    geo = json.loads(pq.read_schema(synthetic_root / BUILDINGS_FILE).metadata[b"geo"])
-    assert geo["version"] == "1.1.0" and "covering" in geo["columns"]["geometry"]
-    assert list(buildings.columns) == ["id", "geometry", "GEOID", "state", "county"]
-    assert len(buildings) == TINY_BUILDINGS and buildings["id"].is_unique
-    assert buildings.crs.to_epsg() == 4326
+    path = synthetic_root / BUILDINGS_FILE
+    table = pq.read_table(path)
+    # The published region-tagged file: its columns in order, Overture's bbox struct (float32,
+    # xmin, xmax, ymin, ymax), WKB geometry, GeoParquet metadata as DuckDB writes it.
+    assert table.column_names == list(BUILDINGS_COLUMNS)
+    assert str(table.schema.field("bbox").type) == (
+        "struct<xmin: float, xmax: float, ymin: float, ymax: float>"
+    )
+    assert all(table.schema.field(c).type == "string" for c in BUILDINGS_COLUMNS[2:])
+    geo = json.loads(table.schema.metadata[b"geo"])
+    assert geo["version"] == "1.0.0" and "crs" not in geo["columns"]["geometry"]
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+    frame = table.drop_columns(["geometry", "bbox"]).to_pandas()
+    buildings = gpd.GeoDataFrame(
+        frame,
+        geometry=shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False)),
+        crs="OGC:CRS84",
+    )
+    assert len(buildings) == TINY_BUILDINGS
     assert (buildings.geom_type == "Polygon").all()
     area = buildings.to_crs(5070).area
     assert area.min() >= 8 * 8 * 0.95 and area.max() <= 25 * 25 * 1.05
+    # The float32 bbox covers each footprint.
+    bounds = shapely.bounds(buildings.geometry.values)
+    box = {
+        f: table["bbox"].combine_chunks().field(f).to_numpy()
+        for f in ("xmin", "xmax", "ymin", "ymax")
+    }
+    assert (box["xmin"] <= bounds[:, 0]).all() and (box["ymin"] <= bounds[:, 1]).all()
+    assert (box["xmax"] >= bounds[:, 2]).all() and (box["ymax"] >= bounds[:, 3]).all()
+    # The derived tags, with the published query's FIPS substrings (one character early).
+    geoid = buildings["block_geoid"]
+    assert (buildings["block_group_geoid"] == geoid.str[:12]).all()
+    assert (buildings["tract_geoid"] == geoid.str[:11]).all()
+    assert (buildings["county_geoid"] == geoid.str[:5]).all()
+    assert (buildings["state_fips"] == geoid.str[:2]).all()
+    assert (buildings["county_fips"] == geoid.str[2:5]).all()
+    assert (buildings["tract_fips"] == geoid.str[4:10]).all()
+    assert (buildings["block_group_fips"] == geoid.str[10]).all()
+    assert (buildings["block_fips"] == geoid.str[11:]).all()
 
-    centroids = gpd.GeoDataFrame(geometry=shapely.centroid(buildings.geometry.values),
-                                 crs=buildings.crs)
+    centroids = gpd.GeoDataFrame(
+        geometry=shapely.centroid(buildings.geometry.values), crs="EPSG:4269"
+    )
     blocks = gpd.read_parquet(synthetic_root / census_file("blocks"))
     joined = centroids.sjoin(blocks[["GEOID", "geometry"]], predicate="within")
-    inside = buildings.loc[joined.index, "GEOID"]
+    inside = buildings.loc[joined.index, "block_geoid"]
     assert len(joined) >= 0.99 * len(buildings)  # the rest lie exactly on a block edge
     assert (inside.to_numpy() == joined["GEOID"].to_numpy()).all()
-    assert set(buildings["state"]) == {"CA", "NV"}
+    assert set(buildings["state_abbrev"]) == {"CA", "NV"}
     counties = gpd.read_parquet(synthetic_root / census_file("counties")).set_index("GEOID")
-    assert (buildings["county"] == counties.loc[buildings["GEOID"].str[:5], "NAME"].values).all()
-    assert EMPTY_COUNTY not in set(buildings["GEOID"].str[:5])
+    names = counties.loc[buildings["county_geoid"], "NAME"].to_numpy()
+    assert (buildings["county_name"].to_numpy() == names + " County").all()
+    assert EMPTY_COUNTY not in set(buildings["county_geoid"])
 
     # Never over NaN CRPS; mostly in the towns' zero burn-probability patches.
     lon, lat = xr.DataArray(centroids.geometry.x), xr.DataArray(centroids.geometry.y)

@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 import xarray as xr
 
@@ -24,6 +25,7 @@ from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
 from ocr_assets.assets.rollup_support import dataset_metadata
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
+from ocr_assets.catalog import BUILDING_TAGS
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import InputCatalogResource, OutputStorage
@@ -32,8 +34,20 @@ from ocr_assets.storage import StorageError, write_geoparquet
 #: Region retries as the published pipeline does them: waits of 5 s x attempt number.
 REGION_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.LINEAR)
 
-#: Columns the building table carries over from the input footprints.
-BUILDING_COLUMNS: tuple[str, ...] = ("id", "geometry", "GEOID", "state", "county")
+#: The region table's risk columns, in the published order (float32).
+REGION_VARIABLES: tuple[str, ...] = (
+    "rps_scott",
+    "rps_2011",
+    "rps_2047",
+    "bp_2011",
+    "bp_2047",
+    "crps_scott",
+    "bp_2011_riley",
+    "bp_2047_riley",
+)
+#: The region table's tag columns and the tagged-buildings columns they come from, as published
+#: (``block_geoid AS GEOID, state_abbrev AS state, county_name AS county``).
+REGION_TAGS: dict[str, str] = dict(zip(("GEOID", "state", "county"), BUILDING_TAGS, strict=True))
 
 
 @dataclass(frozen=True)
@@ -57,8 +71,9 @@ def sample_buildings(
     dropped.
 
     Returns:
-        The table (``id, geometry, GEOID, state, county, region_id`` and the variables, float32)
-        and the number of buildings dropped for NaN values.
+        The table, columns in the published order: :data:`REGION_VARIABLES` (float32), then
+        ``GEOID``, ``state``, ``county`` (from the buildings' :data:`REGION_TAGS` columns) and
+        ``geometry``; and the number of buildings dropped for NaN values.
     """
     centroids = shapely.centroid(np.asarray(buildings.geometry.values))
     x, y = shapely.get_x(centroids), shapely.get_y(centroids)
@@ -71,13 +86,21 @@ def sample_buildings(
         np.clip(x[inside], lon.min(), lon.max()),
         np.clip(y[inside], lat.min(), lat.max()),
     )
-    table = buildings.loc[inside, list(BUILDING_COLUMNS)].reset_index(drop=True)
-    table["region_id"] = region_id
-    complete = np.ones(len(table), dtype=bool)
-    for name, sampled in values.items():
-        table[name] = sampled
-        complete &= np.isfinite(sampled)
-    return table.loc[complete].reset_index(drop=True), int(np.count_nonzero(~complete))
+    complete = np.all([np.isfinite(values[name]) for name in REGION_VARIABLES], axis=0)
+    tags = buildings.loc[inside, list(REGION_TAGS.values())]
+    table = gpd.GeoDataFrame(
+        {
+            **{name: values[name][complete].astype(np.float32) for name in REGION_VARIABLES},
+            # Typed strings even when no building is left (an empty object column is null).
+            **{
+                name: pd.array(tags[column].to_numpy()[complete], dtype="str")
+                for name, column in REGION_TAGS.items()
+            },
+        },
+        geometry=buildings.geometry.values[inside][complete],
+        crs=buildings.crs,
+    )
+    return table, int(np.count_nonzero(~complete))
 
 
 def region_rasters(

@@ -1,10 +1,18 @@
 """The fire-weather wind-direction distribution (input preparation, unpartitioned).
 
-Computed once on the coarse CONUS404 grid (~4 km) and stored there. Each region regrids it to
-its own 30 m window when it is computed (``science.regrid_wind_distribution``) instead of
-storing a 30 m CONUS copy: 8 float32 directions on the 90 000 x 202 500 pixel CONUS grid would
-be ~580 GB, while the coarse distribution is a few tens of MB and nearest-neighbour regridding
-a region's window takes well under a second.
+Computed from the raw hourly CONUS404 variables (``InputCatalog.conus404``) by
+``science.fire_weather_wind_distribution``: relative humidity, earth-relative winds, speed and
+direction, FFWI, its 99th percentile over the whole record, the 8-direction distribution of the
+hours above it. The work is lazy on pixel blocks with the whole time axis in each (the
+repositories' own chunks, 10 x 10 pixels; the science function rechunks a copy whose time axis is
+split), and runs on the compute resource's cluster for this asset, so 43 years of hourly data
+are spread over the workers and only the small result comes back.
+
+The result stays on the coarse CONUS404 grid (~4 km). Each region regrids it to its own 30 m
+window when it is computed (``science.regrid_wind_distribution``) instead of storing a 30 m
+CONUS copy: 8 float32 directions on the 97 579 x 208 881 pixel CONUS grid would be ~650 GB,
+while the coarse distribution is a few tens of MB and nearest-neighbour regridding a region's
+window takes well under a second.
 """
 
 from collections.abc import Callable
@@ -12,32 +20,45 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
+from distributed import Client
 from odc.geo.xr import assign_crs
+from pyproj import CRS
 
 from ocr_assets import science
 from ocr_assets.assets.errors import final_on_bad_input
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 
 GROUP = "phase01"
+ASSET = "wind_direction_distribution"
 
 
 def wind_distribution(
-    catalog: InputCatalogResource, storage: OutputStorage, log: Callable[[str], None]
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    compute: ComputeResource,
+    log: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Compute FFWI, the p99 fire-weather mask and the 8-direction distribution; store as Zarr.
+    """Compute the fire-weather wind distribution on the cluster and store it as Zarr.
 
     The body of ``wind_direction_distribution``, also run by the ``deploy`` job; returns the
-    materialization metadata.
+    materialization metadata. Bad input raises a non-retryable :class:`dagster.Failure`.
     """
     with final_on_bad_input():
         storage.ensure_writable()
         weather = catalog.catalog().conus404()
-        crs = weather.odc.crs
-        ffwi = science.fosberg_fire_weather_index(weather["RH"], weather["T2"], weather["WSPD"])
-        mask = science.fire_weather_mask(ffwi, dim="time")
-        distribution = science.wind_direction_distribution(weather["WDIR"], mask, dim="time")
+        crs = CRS.from_wkt(weather["crs"].attrs["crs_wkt"])
+        # Every variable in the hourly repositories' pixel blocks (the constants have others).
+        blocks = dict(zip(("y", "x"), weather["T2"].chunks[1:], strict=True))
+        lazy = science.fire_weather_wind_distribution(weather.chunk(blocks))
+        with compute.cluster(ASSET) as cluster, Client(cluster) as client:
+            distribution = client.compute(lazy).result()
+        if "wind_direction" not in distribution.coords:
+            distribution = distribution.assign_coords(wind_direction=list(science.DIRECTIONS))
         spatial = [dim for dim in distribution.dims if dim != "wind_direction"]
-        distribution = assign_crs(distribution.transpose(*spatial, "wind_direction"), crs)
+        distribution = distribution.transpose(*spatial, "wind_direction")
+        distribution = assign_crs(
+            distribution.drop_vars(["lat", "lon", "crs"], errors="ignore"), crs
+        )
         distribution.attrs.update(storage.dataset_attrs)
         storage.write_wind_distribution(distribution)
 
@@ -51,14 +72,15 @@ def wind_distribution(
     }
     log(
         f"wind distribution on a {' x '.join(map(str, weights.shape[:-1]))} grid "
-        f"({crs}), {has_fire_weather.mean():.1%} of pixels with fire weather"
+        f"({crs.name}) from {weather.sizes['time']} hours, "
+        f"{has_fire_weather.mean():.1%} of pixels with fire weather"
     )
     return {
         "path": dg.MetadataValue.path(storage.paths.wind_distribution),
         "grid_shape": dg.MetadataValue.json(
             dict(zip(distribution.dims, weights.shape, strict=True))
         ),
-        "crs": str(crs),
+        "crs": crs.to_wkt(),
         "hours": int(weather.sizes["time"]),
         "fire_weather_pixel_share": float(has_fire_weather.mean()),
         "mean_weight_per_direction": dg.MetadataValue.json(mean_weight),
@@ -67,17 +89,21 @@ def wind_distribution(
 
 @dg.asset(
     group_name=GROUP,
-    kinds={"xarray", "zarr"},
-    code_version="1",
+    kinds={"xarray", "zarr", "dask"},
+    code_version="2",
     description=(
-        "Share of fire-weather hours (FFWI at or above each pixel's 99th percentile) with wind "
-        "from each of 8 directions, on the CONUS404 grid. Regridded to 30 m per region."
+        "Share of fire-weather hours (FFWI above each pixel's 99th percentile over the record) "
+        "with wind from each of 8 directions, on the CONUS404 grid, computed from the raw "
+        "hourly CONUS404 variables on the cluster. Regridded to 30 m per region."
     ),
 )
 def wind_direction_distribution(
     context: dg.AssetExecutionContext,
     catalog: InputCatalogResource,
     storage: OutputStorage,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
-    """Compute FFWI, the p99 fire-weather mask and the 8-direction distribution; store as Zarr."""
-    return dg.MaterializeResult(metadata=wind_distribution(catalog, storage, context.log.info))
+    """Compute the fire-weather wind distribution from raw CONUS404 and store it as Zarr."""
+    return dg.MaterializeResult(
+        metadata=wind_distribution(catalog, storage, compute, context.log.info)
+    )

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -14,18 +13,24 @@ from types import MappingProxyType
 from typing import Any
 
 import geopandas as gpd
+import icechunk
 import numpy as np
+import pyarrow.parquet as pq
 import xarray as xr
 
 from ocr_assets.catalog import (
     BUILDINGS_FILE,
     CENSUS_LEVELS,
-    CONUS404_STORE,
+    CONUS404_CONSTANT_VARIABLES,
+    CONUS404_CONSTANTS,
+    CONUS404_VARIABLES,
+    INPUT_BRANCH,
     PIXEL_SIZE_DEGREES,
     RILEY_YEARS,
     SCOTT_STORE,
     VALID_REGION_IDS_FILE,
     census_file,
+    conus404_store,
     riley_store,
     valid_region_ids_document,
     valid_region_ids_of,
@@ -121,8 +126,10 @@ class _Synthesis:
         return weather.conus404(self.grid, self.rng("weather"), self.hours)
 
 
-def _to_zarr(ds: xr.Dataset, path: Path, chunks: Mapping[str, tuple[int, ...]]) -> None:
-    """Write a zarr v3 store with consolidated metadata and the given chunks per variable.
+def _to_icechunk(
+    ds: xr.Dataset, path: Path, chunks: Mapping[str, tuple[int, ...]], message: str
+) -> None:
+    """Write ``ds`` as a new Icechunk repository at ``path``: one commit on branch ``main``.
 
     The chunks are merged into each variable's encoding rather than passed as ``encoding=``,
     which would replace it and drop odc-geo's ``grid_mapping`` (the link to ``spatial_ref``).
@@ -130,15 +137,22 @@ def _to_zarr(ds: xr.Dataset, path: Path, chunks: Mapping[str, tuple[int, ...]]) 
     ds = ds.copy()
     for name, shape in chunks.items():
         ds[name].encoding = {**ds[name].encoding, "chunks": shape}
-    with warnings.catch_warnings():
-        # xarray consolidates zarr v3 metadata on request; zarr warns it is not in the spec.
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(path, mode="w-", zarr_format=3, consolidated=True)
+    session = icechunk.Repository.create(
+        icechunk.local_filesystem_storage(str(path))
+    ).writable_session(INPUT_BRANCH)
+    ds.to_zarr(session.store, mode="w-", zarr_format=3, consolidated=False)
+    session.commit(message)
 
 
 def _write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """GeoParquet the way the published census files are written (GeoPandas, GeoParquet 1.1)."""
     gdf.to_parquet(
-        path, index=False, compression="zstd", schema_version="1.1.0", write_covering_bbox=True
+        path,
+        index=False,
+        compression="zstd",
+        geometry_encoding="WKB",
+        write_covering_bbox=True,
+        schema_version="1.1.0",
     )
 
 
@@ -162,38 +176,65 @@ def _write_atomically(final: Path, writer: Callable[[Path], None]) -> None:
     os.replace(partial, final)
 
 
+def _capped(shape: tuple[int, ...], chunks: tuple[int, ...]) -> tuple[int, ...]:
+    """``chunks`` no larger than ``shape``."""
+    return tuple(min(n, c) for n, c in zip(shape, chunks, strict=True))
+
+
 def _writers(s: _Synthesis) -> dict[str, Callable[[Path], None]]:
-    """Output name -> writer, in writing order (the valid region IDs last)."""
+    """Output name (its prefix under the root) -> writer, in writing order (valid IDs last).
+
+    Every input has the published prefix and format: Icechunk repositories with the published
+    chunking (30 m rasters one chunk per region, Riley 270 m ``6000 x 4500``, CONUS404 time
+    whole by ``10 x 10`` pixels), the buildings as the published tagged-buildings GeoParquet,
+    the census levels as GeoPandas GeoParquet 1.1 labelled NAD83.
+    """
     grid = s.grid
     region_chunks = (grid.region_rows, grid.region_cols)
     out: dict[str, Callable[[Path], None]] = {}
     for year in RILEY_YEARS:
 
         def write_270m(path: Path, year: int = year) -> None:
-            da = s.riley_270m[year]
-            chunks = tuple(min(n, 512) for n in da.shape)
-            _to_zarr(da.to_dataset(), path, {"BP": chunks})
+            # The published store is sorted ascending in y (south-up).
+            da = s.riley_270m[year].sortby("y")
+            chunks = _capped(da.shape, (6000, 4500))
+            _to_icechunk(da.to_dataset(), path, {"BP": chunks}, "Processed dataset")
 
         def write_30m(path: Path, year: int = year) -> None:
             ds = s.riley_30m[year].to_dataset()
             ds.attrs = {"crs": "EPSG:4326", **grid.to_dict()}
-            _to_zarr(ds, path, {"BP": region_chunks})
+            _to_icechunk(ds, path, {"BP": region_chunks}, "Processed dataset")
 
         out[riley_store(year, "270m-5070")] = write_270m
         out[riley_store(year, "30m-4326")] = write_30m
-    out[SCOTT_STORE] = lambda path: _to_zarr(
-        s.scott, path, dict.fromkeys(("CRPS", "RPS", "BP"), region_chunks)
+    out[SCOTT_STORE] = lambda path: _to_icechunk(
+        s.scott, path, dict.fromkeys(("CRPS", "RPS", "BP"), region_chunks), "Processed dataset"
     )
+    for name in CONUS404_VARIABLES:
 
-    def write_conus404(path: Path) -> None:
-        ds = s.conus404
-        chunks = (min(s.hours, 240), ds.sizes["y"], ds.sizes["x"])
-        _to_zarr(ds, path, dict.fromkeys(("T2", "RH", "WSPD", "WDIR"), chunks))
+        def write_hourly(path: Path, name: str = name) -> None:
+            ds = s.conus404[[name]].drop_vars("crs")
+            chunks = _capped(ds[name].shape, (ds.sizes["time"], 10, 10))
+            _to_icechunk(ds, path, {name: chunks}, "Processed dataset")
 
-    out[CONUS404_STORE] = write_conus404
+        out[conus404_store(name)] = write_hourly
+
+    def write_constants(path: Path) -> None:
+        ds = s.conus404[list(CONUS404_CONSTANT_VARIABLES)].drop_vars(["lat", "lon"])
+        ds = ds.reset_coords("crs")
+        chunks = _capped(ds["SINALPHA"].shape, (175, 175))
+        _to_icechunk(
+            ds, path, dict.fromkeys(CONUS404_CONSTANT_VARIABLES, chunks), "Spatial constants"
+        )
+
+    out[conus404_store(CONUS404_CONSTANTS)] = write_constants
     for level in CENSUS_LEVELS:
-        out[census_file(level)] = lambda path, level=level: _write_geoparquet(s.census[level], path)
-    out[BUILDINGS_FILE] = lambda path: _write_geoparquet(s.buildings, path)
+        out[census_file(level)] = lambda path, level=level: _write_geoparquet(
+            s.census[level].set_crs(vectors.CENSUS_CRS, allow_override=True), path
+        )
+    out[BUILDINGS_FILE] = lambda path: pq.write_table(
+        vectors.tagged_buildings_table(s.buildings), path, compression="zstd"
+    )
     out[VALID_REGION_IDS_FILE] = lambda path: _write_json(
         valid_region_ids_document(s.valid_region_ids, grid), path
     )

@@ -5,15 +5,22 @@ a longitude line, 3 and 2 counties split by latitude lines, tracts and blocks as
 Children reuse their parent's edge coordinates exactly, so every level tiles the domain
 without gaps or overlaps. GEOIDs nest the way TIGER's do: state (2 digits) + county (3) =
 5, + tract (6) = 11, + block (4) = 15. None of the split lines falls on a region border.
+
+The frames carry the columns of the published files: the TIGER/Line census levels (GEOID,
+NAME, FIPS parts; STUSPS for states; nation GEOID ``US``), labelled NAD83 (EPSG:4269) like
+TIGER's, which is not reprojected; the buildings with the columns of the published
+region-tagged Overture file (:func:`tagged_buildings_table`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from ocr_assets.regions import Bounds, RegionGrid
@@ -70,7 +77,7 @@ def census_records(grid: RegionGrid) -> dict[str, list[Record]]:
     west, south, east, north = grid.total_bounds
     split = west + STATE_SPLIT * (east - west)
     levels: dict[str, list[Record]] = {
-        "nation": [{"GEOID": "1", "NAME": "United States", "bounds": grid.total_bounds}],
+        "nation": [{"GEOID": "US", "NAME": "United States", "bounds": grid.total_bounds}],
         "states": [],
         "counties": [],
         "tracts": [],
@@ -107,13 +114,34 @@ def census_records(grid: RegionGrid) -> dict[str, list[Record]]:
     return levels
 
 
+#: CRS of the TIGER/Line files (NAD83); the published files keep it.
+CENSUS_CRS = "EPSG:4269"
+
+
+def _fips_parts(geoid: pd.Series, level: str) -> dict[str, pd.Series]:
+    """The TIGER FIPS part columns of a level, cut from its GEOIDs."""
+    parts = {"counties": 2, "tracts": 3, "blocks": 4}.get(level, 0)
+    names = ("STATEFP", "COUNTYFP", "TRACTCE", "BLOCKCE")[:parts]
+    edges = (0, 2, 5, 11, 15)
+    return {name: geoid.str[edges[k] : edges[k + 1]] for k, name in enumerate(names)}
+
+
 def census_frames(grid: RegionGrid) -> dict[str, gpd.GeoDataFrame]:
-    """Census GeoDataFrames (EPSG:4326) per level, columns GEOID, NAME (+ STUSPS), geometry."""
+    """Census GeoDataFrames per level, the published columns (EPSG:4326 coordinates).
+
+    Nation ``GEOID, NAME``; states ``GEOID, STUSPS, NAME``; counties, tracts and blocks their
+    FIPS parts (``STATEFP``, ``COUNTYFP``, ``TRACTCE``, ``BLOCKCE``), ``GEOID`` and ``NAME``.
+    The writer labels them NAD83 (:data:`CENSUS_CRS`) as TIGER's are, with the same numbers.
+    """
     frames = {}
     for level, records in census_records(grid).items():
         table = pd.DataFrame([{k: v for k, v in r.items() if k != "bounds"} for r in records])
+        columns = {**_fips_parts(table["GEOID"], level), "GEOID": table["GEOID"]}
+        if level == "states":
+            columns["STUSPS"] = table["STUSPS"]
+        columns["NAME"] = table["NAME"]
         boxes = shapely.box(*np.array([r["bounds"] for r in records], dtype=np.float64).T)
-        frames[level] = gpd.GeoDataFrame(table, geometry=boxes, crs="EPSG:4326")
+        frames[level] = gpd.GeoDataFrame(pd.DataFrame(columns), geometry=boxes, crs="EPSG:4326")
     return frames
 
 
@@ -205,18 +233,109 @@ def buildings_frame(
         n_kept += int(ok.sum())
     geometry = np.concatenate(kept)[:n_buildings]
 
-    ids = [row.tobytes().hex() for row in rng.integers(0, 256, (n_buildings, 16), dtype=np.uint8)]
-    gdf = gpd.GeoDataFrame({"id": ids}, geometry=geometry, crs="EPSG:4326")
     points = gpd.GeoDataFrame(geometry=shapely.centroid(geometry), crs="EPSG:4326")
     joined = points.sjoin(blocks[["GEOID", "geometry"]], how="left", predicate="intersects")
-    geoid = joined.loc[~joined.index.duplicated(keep="first"), "GEOID"].reindex(gdf.index)
+    geoid = joined.loc[~joined.index.duplicated(keep="first"), "GEOID"].reindex(points.index)
     if geoid.isna().any():
         raise ValueError(f"{int(geoid.isna().sum())} buildings fall outside every census block")
-    gdf["GEOID"] = geoid.astype(str).to_numpy()
+    return gpd.GeoDataFrame(
+        building_tags(pd.Series(geoid.astype(str).to_numpy())),
+        geometry=geometry,
+        crs="EPSG:4326",
+    )[["geometry", *TAG_COLUMNS]]
+
+
+#: The tag columns of the published region-tagged buildings file, in order (after geometry
+#: and bbox).
+TAG_COLUMNS: tuple[str, ...] = (
+    "block_geoid",
+    "block_group_geoid",
+    "tract_geoid",
+    "county_geoid",
+    "state_fips",
+    "county_fips",
+    "tract_fips",
+    "block_group_fips",
+    "block_fips",
+    "state_abbrev",
+    "county_name",
+)
+
+
+def building_tags(block_geoid: pd.Series) -> pd.DataFrame:
+    """The published tag columns of buildings in the blocks ``block_geoid``.
+
+    The GEOID prefixes of lengths 15, 12, 11, 5 and 2, and the FIPS substrings exactly as the
+    published tagging query cuts them, including its quirk: ``tract_fips``,
+    ``block_group_fips`` and ``block_fips`` start one character early (SQL ``SUBSTRING(GEOID,
+    5, 6)``, ``(11, 1)``, ``(12, 4)``). ``county_name`` is the Census county list's name
+    (e.g. ``Shasta County``).
+    """
     state_usps = {fips: usps for fips, _, usps, _, _ in STATES}
     county_names = {
-        fips + c_fips: name for fips, *_, counties, _ in STATES for c_fips, name in counties
+        fips + c_fips: f"{name} County"
+        for fips, *_, counties, _ in STATES
+        for c_fips, name in counties
     }
-    gdf["state"] = gdf["GEOID"].str[:2].map(state_usps)
-    gdf["county"] = gdf["GEOID"].str[:5].map(county_names)
-    return gdf[["id", "geometry", "GEOID", "state", "county"]]
+    g = block_geoid.str
+    return pd.DataFrame(
+        {
+            "block_geoid": block_geoid,
+            "block_group_geoid": g[:12],
+            "tract_geoid": g[:11],
+            "county_geoid": g[:5],
+            "state_fips": g[:2],
+            "county_fips": g[2:5],
+            "tract_fips": g[4:10],
+            "block_group_fips": g[10:11],
+            "block_fips": g[11:15],
+            "state_abbrev": g[:2].map(state_usps),
+            "county_name": g[:5].map(county_names),
+        }
+    )
+
+
+def _float32_outward(values: np.ndarray, down: bool) -> np.ndarray:
+    """``values`` as float32, rounded away from the box so the float32 box still covers it."""
+    rounded = values.astype(np.float32)
+    if down:
+        return np.where(rounded > values, np.nextafter(rounded, np.float32(-np.inf)), rounded)
+    return np.where(rounded < values, np.nextafter(rounded, np.float32(np.inf)), rounded)
+
+
+def tagged_buildings_table(buildings: gpd.GeoDataFrame) -> pa.Table:
+    """The buildings as the published region-tagged Overture GeoParquet file holds them.
+
+    Columns ``geometry`` (WKB), ``bbox`` (Overture's struct ``xmin, xmax, ymin, ymax``,
+    float32) and the tags; GeoParquet ``geo`` metadata as DuckDB writes it (version 1.0.0, no
+    CRS, i.e. OGC:CRS84, no covering declared).
+    """
+    bounds = shapely.bounds(np.asarray(buildings.geometry.values))
+    xmin, ymin, xmax, ymax = bounds.T
+    bbox = pa.StructArray.from_arrays(
+        [
+            pa.array(_float32_outward(xmin, down=True)),
+            pa.array(_float32_outward(xmax, down=False)),
+            pa.array(_float32_outward(ymin, down=True)),
+            pa.array(_float32_outward(ymax, down=False)),
+        ],
+        names=["xmin", "xmax", "ymin", "ymax"],
+    )
+    columns = {
+        "geometry": pa.array(shapely.to_wkb(np.asarray(buildings.geometry.values)), pa.binary()),
+        "bbox": bbox,
+        **{name: pa.array(buildings[name].to_numpy(), pa.string()) for name in TAG_COLUMNS},
+    }
+    total = [float(xmin.min()), float(ymin.min()), float(xmax.max()), float(ymax.max())]
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {
+            "geometry": {
+                "encoding": "WKB",
+                "geometry_types": sorted(set(buildings.geometry.geom_type)),
+                "bbox": total,
+            }
+        },
+    }
+    return pa.table(columns).replace_schema_metadata({"geo": json.dumps(geo)})

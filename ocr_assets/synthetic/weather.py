@@ -1,10 +1,18 @@
-"""A synthetic CONUS404-like hourly weather cube on a 4 km EPSG:5070 grid.
+"""A synthetic CONUS404-like hourly weather cube, raw WRF variables on CONUS404's own grid.
 
-Background weather is a diurnal cycle with synoptic swings and light westerly-ish winds.
-A few fire-weather episodes (hot, dry, windy for 8-18 hours) dominate the top FFWI hours,
-and during them the wind blows from a direction that varies across the domain: from the NE
-(offshore/downslope) at the grid's west edge, turning through SE to SW at its east edge. So the 8-direction
-fire-weather wind distribution differs from one part of the domain to another.
+The grid is 4 km in CONUS404's spherical Lambert conformal projection. Background weather is a
+diurnal cycle with synoptic swings and light westerly-ish winds. A few fire-weather episodes
+(hot, dry, windy for 8-18 hours) dominate the top FFWI hours, and during them the wind blows
+from a direction that varies across the domain: from the NE (offshore/downslope) at the grid's
+west edge, turning through SE to SW at its east edge. So the 8-direction fire-weather wind
+distribution differs from one part of the domain to another.
+
+The weather is first drawn as temperature, relative humidity, wind speed and "from" direction,
+then written the way CONUS404 holds it: ``T2`` and dew point ``TD2`` (K; ``TD2`` inverts the
+Sonntag (1990) saturation vapour pressure so that ``100 e_sat(TD2) / e_sat(T2)`` is the drawn
+humidity), surface pressure ``PSFC`` (Pa), mixing ratio ``Q2`` (kg kg-1) and grid-relative winds
+``U10``/``V10`` (m s-1), rotated by the grid's local angle whose sine and cosine are the spatial
+constants ``SINALPHA``/``COSALPHA``; ``crs`` carries the projection as ``crs_wkt``.
 """
 
 from __future__ import annotations
@@ -12,15 +20,63 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from odc.geo.xr import assign_crs
+from odc.geo.geobox import GeoBox
+from pyproj import CRS, Transformer
 
 from ocr_assets.regions import RegionGrid
 from ocr_assets.synthetic.landscape import smoothstep
-from ocr_assets.synthetic.rasters import COVERAGE_MARGIN_DEG, albers_geobox, pixel_lonlat
+from ocr_assets.synthetic.rasters import COVERAGE_MARGIN_DEG
 
 #: CONUS404 pixel size in metres, and the first time step.
 RESOLUTION_M = 4000.0
 START = "2021-07-01T00:00"
+#: CONUS404's projection: Lambert conformal conic (2SP) on a sphere of radius 6370 km.
+LAT0, LON0, PARALLELS = 39.1000061035156, -97.9000015258789, (30.0, 50.0)
+CONUS404_CRS = CRS.from_proj4(
+    f"+proj=lcc +lat_0={LAT0} +lon_0={LON0} +lat_1={PARALLELS[0]} +lat_2={PARALLELS[1]} "
+    "+x_0=0 +y_0=0 +R=6370000 +units=m +no_defs"
+)
+#: Chunks of the spatial constants (the CONUS404 Zarr's).
+CONSTANT_CHUNK = 175
+
+# Sonntag (1990) saturation vapour pressure over water: ln(e / 100 Pa) coefficients.
+_SONNTAG = (-6096.9385, 16.635794, -2.711193e-2, 1.673952e-5, 2.433502)
+
+
+def saturation_vapour_pressure(t: np.ndarray) -> np.ndarray:
+    """Saturation vapour pressure over water (Pa) at temperature ``t`` (K), Sonntag 1990."""
+    a, b, c, d, e = _SONNTAG
+    return 100.0 * np.exp(a / t + b + c * t + d * t**2 + e * np.log(t))
+
+
+def dewpoint_from_relative_humidity(t: np.ndarray, rh: np.ndarray) -> np.ndarray:
+    """Dew point (K) such that ``100 e_sat(Td) / e_sat(t) = rh`` (Newton's method, float64)."""
+    a, _, c, d, e = _SONNTAG
+    target = np.log(np.asarray(rh, dtype=np.float64) / 100.0 * saturation_vapour_pressure(t))
+    td = np.asarray(t, dtype=np.float64) - (100.0 - rh) / 5.0
+    for _ in range(8):
+        residual = np.log(saturation_vapour_pressure(td)) - target
+        slope = -a / td**2 + c + 2.0 * d * td + e / td
+        td = td - residual / slope
+    return td
+
+
+def lambert_alpha(lon: np.ndarray) -> np.ndarray:
+    """Angle (radians) between grid north and true north of the Lambert grid at ``lon``."""
+    phi1, phi2 = np.deg2rad(PARALLELS)
+    cone = np.log(np.cos(phi1) / np.cos(phi2)) / np.log(
+        np.tan(np.pi / 4 + phi2 / 2) / np.tan(np.pi / 4 + phi1 / 2)
+    )
+    return cone * np.deg2rad(lon - LON0)
+
+
+def _geobox(grid: RegionGrid) -> GeoBox:
+    """North-up 4 km Lambert GeoBox covering the grid's bounds plus the coverage margin."""
+    west, south, east, north = grid.total_bounds
+    m = COVERAGE_MARGIN_DEG
+    to_lcc = Transformer.from_crs("EPSG:4326", CONUS404_CRS, always_xy=True)
+    bbox = to_lcc.transform_bounds(west - m, south - m, east + m, north + m, densify_pts=51)
+    return GeoBox.from_bbox(bbox, crs=CONUS404_CRS, resolution=RESOLUTION_M)
 
 
 def _episodes(rng: np.random.Generator, hours: int) -> np.ndarray:
@@ -37,15 +93,14 @@ def _episodes(rng: np.random.Generator, hours: int) -> np.ndarray:
     return strength
 
 
-def conus404(grid: RegionGrid, rng: np.random.Generator, hours: int) -> xr.Dataset:
-    """Hourly ``T2`` (K), ``RH`` (%), ``WSPD`` (m/s) and ``WDIR`` (degrees, from) cube."""
-    geobox = albers_geobox(grid, RESOLUTION_M, COVERAGE_MARGIN_DEG)
-    lon, lat = pixel_lonlat(geobox)
-    ny, nx = geobox.shape.yx
+def _drawn_weather(
+    lon: np.ndarray, lat: np.ndarray, grid: RegionGrid, rng: np.random.Generator, hours: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Temperature (K), relative humidity (%), wind speed (m/s), "from" direction (degrees)."""
     west, south, east, north = grid.total_bounds
     u = (lon - west) / (east - west)  # 0 at the grid's west edge, 1 at its east edge
     warmer_south = -1.0 * (lat - (south + north) / 2.0)  # K, 1 K per degree of latitude
-
+    ny, nx = lon.shape
     shape = (hours, ny, nx)
     t = np.arange(hours, dtype=np.float64)
     diurnal = np.sin(2.0 * np.pi * (t - 9.0) / 24.0)[:, None, None]
@@ -65,25 +120,70 @@ def conus404(grid: RegionGrid, rng: np.random.Generator, hours: int) -> xr.Datas
     prevailing = 45.0 + 180.0 * smoothstep(u)
     event_dir = prevailing[None] + 18.0 * rng.standard_normal(shape)
     wdir = np.where(event > 0.3, event_dir, wdir) % 360.0
+    return t2, np.clip(rh, 2.0, 100.0), wspd, wdir
 
-    dims = ("time", "y", "x")
-    coords = {
-        "time": pd.date_range(START, periods=hours, freq="h"),
-        "y": geobox.coordinates["y"].values,
-        "x": geobox.coordinates["x"].values,
-    }
+
+def conus404(grid: RegionGrid, rng: np.random.Generator, hours: int) -> xr.Dataset:
+    """The hourly cube as CONUS404 holds it, with its spatial constants (see module docs).
+
+    Variables ``PSFC, Q2, T2, TD2, U10, V10`` (time, y, x) float32 with WRF units,
+    ``SINALPHA``, ``COSALPHA`` (y, x) float32; coordinates ``x``, ``y`` (metres), ``time``,
+    ``lat``, ``lon`` (y, x) float32 and the scalar ``crs`` with ``crs_wkt``.
+    """
+    geobox = _geobox(grid)
+    x, y = geobox.coordinates["x"].values, geobox.coordinates["y"].values
+    to_lonlat = Transformer.from_crs(CONUS404_CRS, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(*np.meshgrid(x, y))
+    t2, rh, wspd, wdir = _drawn_weather(lon, lat, grid, rng, hours)
+
+    t2_32 = t2.astype(np.float32)
+    # float32 rounding must not push the dew point above the temperature (RH > 100 %).
+    td2_32 = np.minimum(dewpoint_from_relative_humidity(t2, rh).astype(np.float32), t2_32)
+    psfc = np.broadcast_to(92_000.0 + 600.0 * rng.standard_normal((hours, 1, 1)), t2.shape)
+    vapour = saturation_vapour_pressure(td2_32.astype(np.float64))
+    q2 = 0.622 * vapour / (psfc - vapour)
+
+    alpha = lambert_alpha(lon)
+    sin_alpha, cos_alpha = np.sin(alpha), np.cos(alpha)
+    direction = np.deg2rad(wdir)
+    earth_u, earth_v = -wspd * np.sin(direction), -wspd * np.cos(direction)
+    # The inverse of the published rotation earth_u = U cos - V sin, earth_v = V cos + U sin.
+    u10 = earth_u * cos_alpha + earth_v * sin_alpha
+    v10 = earth_v * cos_alpha - earth_u * sin_alpha
+
+    hourly = ("time", "y", "x")
 
     def var(values: np.ndarray, units: str, description: str) -> tuple:
-        return dims, values.astype(np.float32), {"units": units, "description": description}
+        return hourly, values.astype(np.float32), {"units": units, "description": description}
 
     ds = xr.Dataset(
         {
-            "T2": var(t2, "K", "2 m air temperature"),
-            "RH": var(np.clip(rh, 2.0, 100.0), "%", "2 m relative humidity"),
-            "WSPD": var(wspd, "m s-1", "10 m wind speed"),
-            "WDIR": var(wdir, "degree", "10 m wind direction, degrees the wind blows from"),
+            "PSFC": var(psfc, "Pa", "surface pressure"),
+            "Q2": var(q2, "kg kg-1", "2 m water vapour mixing ratio"),
+            "T2": var(t2_32, "K", "2 m temperature"),
+            "TD2": var(td2_32, "K", "2 m dew point temperature"),
+            "U10": var(u10, "m s-1", "10 m wind, grid x component"),
+            "V10": var(v10, "m s-1", "10 m wind, grid y component"),
+            "SINALPHA": (
+                ("y", "x"),
+                sin_alpha.astype(np.float32),
+                {"description": "sine of the grid rotation"},
+            ),
+            "COSALPHA": (
+                ("y", "x"),
+                cos_alpha.astype(np.float32),
+                {"description": "cosine of the grid rotation"},
+            ),
         },
-        coords=coords,
+        coords={
+            "time": pd.date_range(START, periods=hours, freq="h"),
+            "y": y.astype(np.float64),
+            "x": x.astype(np.float64),
+            "lat": (("y", "x"), lat.astype(np.float32), {"units": "degrees_north"}),
+            "lon": (("y", "x"), lon.astype(np.float32), {"units": "degrees_east"}),
+            "crs": ((), np.int64(0), {"crs_wkt": CONUS404_CRS.to_wkt()}),
+        },
         attrs={"title": "synthetic stand-in for CONUS404 (Rasmussen et al. 2023), hourly"},
     )
-    return assign_crs(ds, "EPSG:5070")
+    # WRF stores rows south to north: y ascending.
+    return ds.sortby("y")
