@@ -22,7 +22,7 @@ from ocr_assets import science
 from ocr_assets.assets import build_region_assets, build_region_checks, wind_direction_distribution
 from ocr_assets.catalog import InputCatalog, same_geometry
 from ocr_assets.regions import CONUS_GRID, RegionGrid
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.synthetic import generate_inputs
 
 #: Pixel offset of the cut-out's south-west corner on the published grid (``y5_x14``).
@@ -84,6 +84,7 @@ def test_partial_region_end_to_end(cut_out_root: Path, tmp_path: Path) -> None:
             "io_manager": dg.InMemoryIOManager(),
             "catalog": InputCatalogResource(root=str(cut_out_root)),
             "storage": storage,
+            "compute": ComputeResource(),
         },
         raise_on_error=False,
     )

@@ -1,4 +1,4 @@
-"""Blocking data-quality checks on ``region_risk_rasters`` (the data schema of SCIENCE.md).
+"""Blocking data-quality checks on ``region_risk_rasters`` (the data schema of docs/science.md).
 
 One multi-check reads the region from the raster store once and reports four checks; all are
 blocking, so ``region_buildings`` of a region whose rasters fail is not materialized.
@@ -30,7 +30,7 @@ from ocr_assets.storage.raster_store import stored_grid
 UNIT_INTERVAL_VARIABLES = ("bp_2011", "bp_2047", "bp_2011_riley", "bp_2047_riley")
 PERCENT_VARIABLES = ("rps_2011", "rps_2047", "crps_scott", "rps_scott")
 
-#: Metres per degree of latitude used for the pixel height (SCIENCE.md, smoothing step).
+#: Metres per degree of latitude used for the pixel height (docs/science.md, smoothing step).
 _METRES_PER_DEGREE = 111_000.0
 
 

@@ -221,7 +221,7 @@ def build_region_assets(
         kinds={"icechunk", "zarr"},
         code_version="1",
         description=(
-            "The 8 risk variables of SCIENCE.md on the region's 30 m window, committed to the "
+            "The 8 risk variables (docs/science.md) on the region's 30 m window, committed to the "
             "Icechunk raster store (one commit per region)."
         ),
     )

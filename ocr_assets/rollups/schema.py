@@ -1,6 +1,6 @@
 """Column names, types, order and metadata of every published roll-up output.
 
-One place for the published interface (docs/published-outputs.md explains it column by
+One place for the published interface (docs/published-interface.md, "Outputs", explains it column by
 column): the region building table the roll-ups read, the summary statistics, the analysis
 files, the tile properties and the dataset metadata dicts.
 
