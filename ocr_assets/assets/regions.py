@@ -21,6 +21,12 @@ import shapely
 import xarray as xr
 
 from ocr_assets import science
+from ocr_assets.assets.checks import (
+    RegionValidationError,
+    region_check_outcomes,
+    regridded_wind,
+    require_passing,
+)
 from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
 from ocr_assets.assets.rollup_support import dataset_metadata
@@ -30,6 +36,7 @@ from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.storage import StorageError, write_geoparquet
+from ocr_assets.storage.staleness import INPUT_VERSIONS_KEY, region_input_versions
 
 #: Region retries as the published pipeline does them: waits of 5 s x attempt number.
 REGION_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.LINEAR)
@@ -121,11 +128,7 @@ def region_rasters(
         grid = inputs_catalog.grid
         started = time.perf_counter()
         inputs = inputs_catalog.region_inputs(region_id)
-        wind = science.regrid_wind_distribution(
-            storage.read_wind_distribution(),
-            inputs.crps["latitude"].values,
-            inputs.crps["longitude"].values,
-        )
+        wind = regridded_wind(storage, inputs)
         risk = science.region_risk(
             riley_270m=inputs.riley_270m,
             riley_30m=inputs.riley_30m,
@@ -139,6 +142,11 @@ def region_rasters(
         store = storage.raster_store()
         # The store's attributes: the published raster metadata dict (CC-BY-4.0).
         store.ensure_layout(grid, risk, dataset_metadata(storage).raster())
+        # Gate: the blocking region checks run on the result before anything reaches main.
+        require_passing(
+            region_id,
+            region_check_outcomes(risk, store.grid_parameters(), grid, region_id, inputs, wind),
+        )
         snapshot_id = store.write_region(
             grid,
             region_id,
@@ -147,6 +155,7 @@ def region_rasters(
                 "dagster_run_id": run_id,
                 "environment": storage.environment,
                 "version": storage.dataset_version,
+                INPUT_VERSIONS_KEY: region_input_versions(inputs_catalog),
             },
         )
     written = time.perf_counter()
@@ -195,6 +204,11 @@ def region_buildings(
         candidates = inputs_catalog.buildings(bbox=bounds)
         rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
         table, dropped = sample_buildings(candidates, rasters, grid, region_id)
+        if dropped and table.empty:
+            raise RegionValidationError(
+                f"region {region_id}: all {dropped} buildings dropped for NaN risk values, "
+                f"refusing to write an empty table to {path}; check the region's rasters"
+            )
         size = write_geoparquet(table, path)
     log(f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN")
     return {
