@@ -112,11 +112,19 @@ def unexplained_nans(
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    """One region check's verdict and the metadata that explains it."""
+    """One region check's verdict and the evidence for it (JSON values)."""
 
     name: str
     passed: bool
-    metadata: dict[str, Any]
+    evidence: dict[str, Any]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The evidence as Dagster metadata (containers as JSON)."""
+        return {
+            key: dg.MetadataValue.json(value) if isinstance(value, dict | list) else value
+            for key, value in self.evidence.items()
+        }
 
 
 class RegionValidationError(ValueError):
@@ -146,7 +154,7 @@ def region_check_outcomes(
             CheckOutcome(
                 name,
                 all(n == 0 for n in counts.values()),
-                {"values_out_of_range": dg.MetadataValue.json(counts)},
+                {"values_out_of_range": counts},
             )
         )
     problems = grid_mismatches(ds, store_grid, grid, region_id)
@@ -154,10 +162,7 @@ def region_check_outcomes(
         CheckOutcome(
             "grid_matches_region",
             not problems,
-            {
-                "problems": dg.MetadataValue.json(problems),
-                "shape": dg.MetadataValue.json(dict(ds.sizes)),
-            },
+            {"problems": problems, "shape": dict(ds.sizes)},
         )
     )
     reach = nan_reach_pixels(grid.pixel_size)
@@ -166,10 +171,7 @@ def region_check_outcomes(
         CheckOutcome(
             "nan_only_where_explained",
             not any(unexplained.values()),
-            {
-                "unexplained_nan_pixels": dg.MetadataValue.json(unexplained),
-                "reach_pixels": reach,
-            },
+            {"unexplained_nan_pixels": unexplained, "reach_pixels": reach},
         )
     )
     return outcomes
@@ -179,14 +181,7 @@ def require_passing(region_id: str, outcomes: list[CheckOutcome]) -> None:
     """Raise :class:`RegionValidationError` naming every failed check and its evidence."""
     failed = [outcome for outcome in outcomes if not outcome.passed]
     if failed:
-        details = "; ".join(
-            f"{outcome.name} ("
-            + ", ".join(
-                f"{key}: {value.value}" for key, value in outcome.metadata.items() if key != "shape"
-            )
-            + ")"
-            for outcome in failed
-        )
+        details = "; ".join(f"{outcome.name} {outcome.evidence}" for outcome in failed)
         raise RegionValidationError(
             f"region {region_id}: the rasters fail the region checks, nothing committed: "
             f"{details}; check the region's inputs"
