@@ -16,8 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 import xarray as xr
 import zarr
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.definitions.observe import observe
+from dagster._core.loader import LoadingContextForTest
 
 from ocr_assets import science
+from ocr_assets.assets.inputs import REGION_INPUT_ASSETS, input_key
 from ocr_assets.catalog import BUILDINGS_FILE, SCOTT_STORE, InputCatalog, riley_store
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import OutputStorage
@@ -29,6 +33,7 @@ from ocr_assets.storage.staleness import (
     stale_regions,
 )
 from ocr_assets_tests.test_assets_regions import GRAPH, REGION, failure_description, materialize
+from ocr_assets_tests.test_assets_regions import resources as region_resources
 
 RILEY_2011_270M = riley_store(2011, "270m-5070")
 
@@ -198,3 +203,37 @@ def test_plain_zarr_and_missing_inputs(inputs: Path) -> None:
     assert before.startswith("sha256:")
     xr.Dataset({"CRPS": ("x", np.ones(4, dtype=np.float32))}).to_zarr(scott, mode="w")
     assert catalog.input_versions([SCOTT_STORE])[SCOTT_STORE] != before
+
+
+def test_dagster_marks_regions_of_a_changed_input_stale(inputs: Path, tmp_path: Path) -> None:
+    """The inputs as observable source assets: a new identity makes the region stale."""
+    instance = dg.DagsterInstance.ephemeral()
+    resources = region_resources(inputs, tmp_path / "outputs")
+    graph = [*REGION_INPUT_ASSETS, *GRAPH]
+    rasters = dg.AssetKey("region_risk_rasters")
+    asset_graph = dg.Definitions(assets=graph, resources=resources).resolve_asset_graph()
+
+    def status() -> tuple[StaleStatus, list[str]]:
+        resolver = CachingStaleStatusResolver(
+            instance, asset_graph, LoadingContextForTest(instance)
+        )
+        causes = resolver.get_stale_causes(rasters, "y0_x1")
+        return resolver.get_status(rasters, "y0_x1"), [
+            cause.dependency.asset_key.to_user_string() for cause in causes
+        ]
+
+    observe(list(REGION_INPUT_ASSETS), instance=instance, resources=resources)
+    versions = InputCatalog(str(inputs)).input_versions(REGION_INPUT_NAMES)
+    observed = {
+        key: instance.get_latest_data_version_record(key).asset_observation.data_version
+        for key in (asset.key for asset in REGION_INPUT_ASSETS)
+    }
+    assert sorted(observed.values()) == sorted(versions.values())
+    assert dg.materialize(
+        graph, partition_key="y0_x1", instance=instance, resources=resources
+    ).success
+    assert status() == (StaleStatus.FRESH, [])
+
+    set_bp(inputs, np.nan)
+    observe(list(REGION_INPUT_ASSETS), instance=instance, resources=resources)
+    assert status() == (StaleStatus.STALE, [input_key(RILEY_2011_270M)])

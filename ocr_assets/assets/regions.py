@@ -28,6 +28,7 @@ from ocr_assets.assets.checks import (
     require_passing,
 )
 from ocr_assets.assets.errors import final_on_bad_input
+from ocr_assets.assets.inputs import REGION_INPUT_ASSETS
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
 from ocr_assets.assets.rollup_support import dataset_metadata
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
@@ -229,7 +230,8 @@ def build_region_assets(
 
     @dg.asset(
         partitions_def=partitions_def,
-        deps=[wind_direction_distribution],
+        # The inputs' identities as data versions: the UI marks regions of older inputs stale.
+        deps=[wind_direction_distribution, *REGION_INPUT_ASSETS],
         retry_policy=retry_policy,
         group_name=GROUP,
         kinds={"icechunk", "zarr"},
