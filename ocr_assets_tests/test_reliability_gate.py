@@ -6,6 +6,7 @@ branch ``main``) in a copy of the synthetic inputs.
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -22,9 +23,12 @@ from dagster._core.loader import LoadingContextForTest
 
 from ocr_assets import science
 from ocr_assets.assets.inputs import REGION_INPUT_ASSETS, input_key
+from ocr_assets.branches import OptionalBranches
 from ocr_assets.catalog import BUILDINGS_FILE, SCOTT_STORE, InputCatalog, riley_store
+from ocr_assets.deploy.layout import Layout
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import OutputStorage
+from ocr_assets.settings import Settings
 from ocr_assets.storage import RasterStore
 from ocr_assets.storage.staleness import (
     INPUT_VERSIONS_KEY,
@@ -32,6 +36,8 @@ from ocr_assets.storage.staleness import (
     current_regions,
     stale_regions,
 )
+from ocr_assets_tests.deploy_fixtures import clean_deploy_env  # noqa: F401 (fixture)
+from ocr_assets_tests.deploy_jobs import partitions_materialized, persistent_instance, run_deploy
 from ocr_assets_tests.test_assets_regions import GRAPH, REGION, failure_description, materialize
 from ocr_assets_tests.test_assets_regions import resources as region_resources
 
@@ -237,3 +243,41 @@ def test_dagster_marks_regions_of_a_changed_input_stale(inputs: Path, tmp_path: 
     set_bp(inputs, np.nan)
     observe(list(REGION_INPUT_ASSETS), instance=instance, resources=resources)
     assert status() == (StaleStatus.STALE, [input_key(RILEY_2011_270M)])
+
+
+@pytest.mark.integration
+def test_deploy_recomputes_regions_of_changed_inputs_without_force(
+    clean_deploy_env: pytest.MonkeyPatch,  # noqa: F811
+    inputs: Path,
+    tmp_path: Path,
+) -> None:
+    """The issue's deployment: NaN input, then restored; no OCR_FORCE anywhere."""
+    settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(inputs))
+    layout = Layout(settings.storage_root, "local")
+    instance = persistent_instance(tmp_path)
+    branches = OptionalBranches(create_pyramid=False, write_regional_stats=False)
+
+    def deploy() -> dg.ExecuteInProcessResult:
+        return run_deploy(
+            clean_deploy_env, instance, settings, "y0_x1", branches, raise_on_error=False
+        )
+
+    assert deploy().success
+    store = RasterStore(layout.raster_store)
+    published = main_snapshot(store)
+    consolidated = Path(layout.consolidated_buildings).read_bytes()
+    assert pq.read_metadata(layout.consolidated_buildings).num_rows > 0
+
+    original = set_bp(inputs, np.nan)
+    assert not deploy().success
+    assert main_snapshot(store) == published
+    assert Path(layout.consolidated_buildings).read_bytes() == consolidated
+
+    set_bp(inputs, original)
+    assert deploy().success
+    assert partitions_materialized(instance, "region_risk_rasters") == {"y0_x1": 2}
+    assert current_regions(store, InputCatalog(str(inputs))) == {"y0_x1"}
+    assert (
+        pq.read_metadata(layout.consolidated_buildings).num_rows
+        == pq.read_metadata(io.BytesIO(consolidated)).num_rows
+    )
