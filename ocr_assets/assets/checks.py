@@ -1,7 +1,9 @@
 """Blocking data-quality checks on ``region_risk_rasters`` (the data schema of docs/science.md).
 
 One multi-check reads the region from the raster store once and reports four checks; all are
-blocking, so ``region_buildings`` of a region whose rasters fail is not materialized.
+blocking, so ``region_buildings`` of a region whose rasters fail is not materialized. The same
+checks (:func:`region_check_outcomes`) run on the computed rasters before ``region_risk_rasters``
+commits them (:func:`require_passing`), so a failing region never reaches the store's ``main``.
 
 - ``bp_in_unit_interval``: every burn probability in [0, 1].
 - ``rps_crps_in_percent_range``: RPS and CRPS in [0, 100] (%).

@@ -121,7 +121,9 @@ def region_rasters(
     """Compute one region's risk rasters and commit them; return the materialization metadata.
 
     The body of the ``region_risk_rasters`` partition, also mapped over regions by the
-    ``deploy`` job. Bad input raises a non-retryable :class:`dagster.Failure`.
+    ``deploy`` job. The region checks run on the result before the commit, which records the
+    identities of the inputs read. Bad input, including rasters failing the checks, raises a
+    non-retryable :class:`dagster.Failure`.
     """
     with final_on_bad_input():
         storage.ensure_writable()
@@ -187,8 +189,8 @@ def region_buildings(
     """Sample one region's rasters at its buildings and write the table; return the metadata.
 
     The body of the ``region_buildings`` partition, also mapped over regions by the ``deploy``
-    job. Bad input (including a region missing from the raster store) raises a non-retryable
-    :class:`dagster.Failure`.
+    job. Bad input (including a region missing from the raster store, or one whose every
+    building was dropped for NaN values) raises a non-retryable :class:`dagster.Failure`.
     """
     path = storage.paths.region_buildings(region_id)
     with final_on_bad_input():
