@@ -27,6 +27,7 @@ variable (and the usual AWS credential variables), which s3fs and Icechunk honou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -152,6 +153,19 @@ def census_file(level: str) -> str:
     if level not in CENSUS_LEVELS:
         raise ValueError(f"unknown census level {level!r}: expected one of {CENSUS_LEVELS}")
     return f"{CENSUS_PREFIX}/{level}/{level}.parquet"
+
+
+#: Every input prefix of the layout above (what :meth:`InputCatalog.input_versions` identifies).
+INPUT_NAMES: tuple[str, ...] = (
+    SCOTT_STORE,
+    *(riley_store(year, res) for year in RILEY_YEARS for res in ("270m-5070", "30m-4326")),
+    *(conus404_store(name) for name in (*CONUS404_VARIABLES, CONUS404_CONSTANTS)),
+    BUILDINGS_FILE,
+    *(census_file(level) for level in CENSUS_LEVELS),
+)
+#: Bytes at the end of a file hashed into its identity (a Parquet file's footer: its schema,
+#: row groups and column statistics change with any change of content).
+FOOTER_BYTES = 64 * 1024
 
 
 def grid_of(store: str, ds: xr.Dataset, var: str) -> RegionGrid:
@@ -451,6 +465,33 @@ def _parse_crs(crs: object) -> CRS | None:
     return wgs84 if parsed.equals(wgs84, ignore_axis_order=True) else parsed
 
 
+def file_identity(fs: Any, path: str) -> str:
+    """A file's identity: its ETag where the store gives one, else a hash of its size, time of
+    last change and last :data:`FOOTER_BYTES` bytes."""
+    info = fs.info(path)
+    etag = info.get("ETag") or info.get("etag")
+    if etag:
+        return "etag:" + str(etag).strip('"')
+    size = int(info["size"])
+    stamp = info.get("mtime", info.get("LastModified", ""))
+    with fs.open(path, "rb") as handle:
+        handle.seek(max(0, size - FOOTER_BYTES))
+        footer = handle.read()
+    digest = hashlib.sha256(f"{size}:{stamp}:".encode() + footer).hexdigest()
+    return f"sha256:{digest}"
+
+
+def folder_identity(fs: Any, path: str) -> str:
+    """A plain folder's (Zarr store's) identity: a hash of every file's name, size and ETag or
+    time of last change."""
+    listing = fs.find(path, detail=True)
+    entries = sorted(
+        f"{name}:{info.get('size')}:{info.get('ETag') or info.get('mtime', '')}"
+        for name, info in listing.items()
+    )
+    return "sha256:" + hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
 class InputCatalog:
     """The input data sets below one root (local folder or ``s3://bucket/prefix``).
 
@@ -463,6 +504,8 @@ class InputCatalog:
         self.root = str(root)
         self._root = UPath(self.root)
         self._datasets: dict[str, xr.Dataset] = {}
+        # The snapshot of each Icechunk input this catalog opened (what it read).
+        self._snapshots: dict[str, str] = {}
 
     def __repr__(self) -> str:
         """Show the root."""
@@ -512,6 +555,7 @@ class InputCatalog:
                 ) from error
             store: Any = session.store
             options: dict[str, Any] = {"consolidated": False}
+            self._snapshots[name] = session.snapshot_id
         else:
             store = location
             options = (
@@ -759,6 +803,40 @@ class InputCatalog:
         return self._read_geoparquet(
             census_file(level), required=("GEOID",), bbox=_check_bbox(bbox)
         )
+
+    # ------------------------------------------------------------------ identities
+    def input_versions(self, names: Sequence[str] = INPUT_NAMES) -> dict[str, str]:
+        """The identity of each input in ``names`` (prefixes below the root): it changes when
+        the input's content does.
+
+        An Icechunk repository: ``icechunk:{snapshot ID}`` of branch ``main`` (the snapshot
+        this catalog read, once it opened the repository). A file (Parquet): ``etag:...`` or
+        ``sha256:...`` of its size, time of last change and footer (:func:`file_identity`).
+        A plain Zarr folder: ``sha256:...`` of its listing (:func:`folder_identity`).
+
+        Raises:
+            FileNotFoundError: naming the input, when nothing is at its prefix.
+        """
+        return {name: self._input_version(name) for name in names}
+
+    def _input_version(self, name: str) -> str:
+        if name in self._snapshots:
+            return f"icechunk:{self._snapshots[name]}"
+        location = self._location(name)
+        if not objects.exists(location):
+            raise self._missing(name, "an input (Icechunk repository, Zarr store or file)")
+        storage = icechunk_storage(location)
+        fs, path = objects.filesystem(location)
+
+        def identify() -> str:
+            if fs.isfile(path):
+                return file_identity(fs, path)
+            if icechunk.Repository.exists(storage):
+                snapshot = icechunk.Repository.open(storage).lookup_branch(INPUT_BRANCH)
+                return f"icechunk:{snapshot}"
+            return folder_identity(fs, path)
+
+        return objects.bounded_call("identify input", location, identify)
 
     # ------------------------------------------------------------------ regions
     def valid_region_ids(self) -> list[str]:

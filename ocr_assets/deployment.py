@@ -50,6 +50,7 @@ from ocr_assets.deploy.layout import Layout
 from ocr_assets.deploy.plan import build_plan
 from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.storage import atomic_output, objects
+from ocr_assets.storage.staleness import current_regions
 
 #: Run tag naming the deploy run that started a roll-up child run.
 PARENT_RUN_TAG = "ocr/parent_run"
@@ -187,7 +188,7 @@ def prepare_deployment(
     if plan.wipe or plan.force or not objects.exists(layout.wind_distribution):
         metadata = wind_distribution(catalog, storage, compute, context.log.info)
         context.log_event(dg.AssetMaterialization("wind_direction_distribution", metadata=metadata))
-    committed = set() if plan.wipe else set(storage.raster_store().committed_regions())
+    committed = set() if plan.wipe else current_regions(storage.raster_store(), inputs)
     done = [
         region_id
         for region_id in plan.regions

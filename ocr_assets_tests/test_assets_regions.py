@@ -207,9 +207,10 @@ def test_every_building_belongs_to_exactly_one_region(tiny_grid: RegionGrid) -> 
         assert pa.types.is_large_string(pa.Array.from_pandas(kept[name]).type)
 
 
-def test_failing_check_blocks_the_buildings(
+def test_failing_check_stops_the_region_before_commit(
     synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The blocking checks run on the computed rasters before the commit (issue 11, item 3)."""
     region_risk = science.region_risk
 
     def too_probable(**kwargs: object) -> xr.Dataset:
@@ -220,11 +221,12 @@ def test_failing_check_blocks_the_buildings(
     monkeypatch.setattr(science, "region_risk", too_probable)
     result = materialize(GRAPH, "y1_x2", synthetic_root, tmp_path)
     assert not result.success
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert not evaluations["bp_in_unit_interval"].passed
-    counts = evaluations["bp_in_unit_interval"].metadata["values_out_of_range"].value
-    assert counts["bp_2047"] > 0 and counts["bp_2011"] == 0
-    assert evaluations["rps_crps_in_percent_range"].passed
+    description = failure_description(result, "region_risk_rasters")
+    assert "bp_in_unit_interval" in description and "'bp_2047'" in description
+    assert "rps_crps_in_percent_range" not in description
+    restarts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_RESTARTED]
+    assert restarts == []
+    assert OutputStorage(root=str(tmp_path)).raster_store().committed_regions() == {}
     assert result.asset_materializations_for_node("region_buildings") == []
     assert not Path(OutputStorage(root=str(tmp_path)).paths.region_buildings("y1_x2")).exists()
 

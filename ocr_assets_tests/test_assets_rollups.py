@@ -497,7 +497,7 @@ def test_jobs_honour_the_branch_flags(synthetic_root: Path, tmp_path: Path) -> N
     assert {pyramid, analysis} <= selected(everything, PHASE02_JOB)
     assert (
         selected(everything, ALL_ASSETS_JOB)
-        == everything.resolve_asset_graph().get_all_asset_keys()
+        == everything.resolve_asset_graph().materializable_asset_keys
     )
     assert selected(everything, PHASE03_JOB) == {
         dg.AssetKey(name)
@@ -512,7 +512,7 @@ def test_jobs_honour_the_branch_flags(synthetic_root: Path, tmp_path: Path) -> N
 def test_graph_matches_the_deployment_layout(synthetic_root: Path, tmp_path: Path) -> None:
     defs = build_definitions(Settings(storage_root=str(tmp_path), input_root=str(synthetic_root)))
     graph = defs.resolve_asset_graph()
-    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    keys = {key.to_user_string() for key in graph.materializable_asset_keys}
     assert keys == set(layout.ASSET_KEYS)
     partitioned = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned

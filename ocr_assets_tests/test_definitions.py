@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 import ocr_assets
+from ocr_assets.assets.inputs import REGION_INPUT_ASSETS
 from ocr_assets.catalog import InputCatalog
 from ocr_assets.data import demo_valid_region_ids, published_valid_region_ids
 from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE01_JOB, build_definitions
@@ -102,7 +103,7 @@ def test_storage_resource_validates_its_config() -> None:
 def test_definitions_for_inputs(synthetic_root: Path, tmp_path: Path) -> None:
     defs = build_definitions(Settings(storage_root=str(tmp_path), input_root=str(synthetic_root)))
     graph = defs.resolve_asset_graph()
-    assert graph.get_all_asset_keys() == ASSET_KEYS
+    assert graph.get_all_asset_keys() == ASSET_KEYS | {asset.key for asset in REGION_INPUT_ASSETS}
     rasters = defs.resolve_assets_def("region_risk_rasters")
     partitions = rasters.partitions_def
     assert isinstance(partitions, dg.StaticPartitionsDefinition)

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 from PIL import Image
 
+from ocr_assets.assets.inputs import REGION_INPUT_ASSETS
 from ocr_assets.definitions import PHASE01_JOB, build_definitions
 from ocr_assets.deploy.layout import ASSET_KEYS
 from ocr_assets.settings import Settings
@@ -52,9 +53,12 @@ def webserver(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) ->
 
 def test_graphql_shows_the_graph_and_materialized_partitions(webserver: str) -> None:
     graph = ui_smoke.asset_graph(webserver)
-    assert set(graph) == set(ASSET_KEYS) and set(ui_smoke.PHASE01_ASSETS) <= set(graph)
+    inputs = {asset.key.to_user_string() for asset in REGION_INPUT_ASSETS}
+    assert set(graph) == set(ASSET_KEYS) | inputs and set(ui_smoke.PHASE01_ASSETS) <= set(graph)
     assert "region_buildings" in graph["buildings_geoparquet"]["depends_on"]
-    assert graph["region_risk_rasters"]["depends_on"] == ["wind_direction_distribution"]
+    assert (
+        set(graph["region_risk_rasters"]["depends_on"]) == {"wind_direction_distribution"} | inputs
+    )
     assert graph["region_buildings"]["depends_on"] == ["region_risk_rasters"]
     assert graph["wind_direction_distribution"]["materialized"]
     for key in ("region_risk_rasters", "region_buildings"):

@@ -1,7 +1,9 @@
 """Blocking data-quality checks on ``region_risk_rasters`` (the data schema of docs/science.md).
 
 One multi-check reads the region from the raster store once and reports four checks; all are
-blocking, so ``region_buildings`` of a region whose rasters fail is not materialized.
+blocking, so ``region_buildings`` of a region whose rasters fail is not materialized. The same
+checks (:func:`region_check_outcomes`) run on the computed rasters before ``region_risk_rasters``
+commits them (:func:`require_passing`), so a failing region never reaches the store's ``main``.
 
 - ``bp_in_unit_interval``: every burn probability in [0, 1].
 - ``rps_crps_in_percent_range``: RPS and CRPS in [0, 100] (%).
@@ -14,6 +16,8 @@ blocking, so ``region_buildings`` of a region whose rasters fail is not material
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -108,6 +112,93 @@ def unexplained_nans(
     }
 
 
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One region check's verdict and the evidence for it (JSON values)."""
+
+    name: str
+    passed: bool
+    evidence: dict[str, Any]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The evidence as Dagster metadata (containers as JSON)."""
+        return {
+            key: dg.MetadataValue.json(value) if isinstance(value, dict | list) else value
+            for key, value in self.evidence.items()
+        }
+
+
+class RegionValidationError(ValueError):
+    """A region's rasters fail the region checks (bad input: retrying cannot help)."""
+
+
+def region_check_outcomes(
+    ds: xr.Dataset,
+    store_grid: dict,
+    grid: RegionGrid,
+    region_id: str,
+    inputs: RegionInputs,
+    wind: xr.DataArray,
+) -> list[CheckOutcome]:
+    """The four region checks on ``ds`` (the region's rasters, in memory or read back).
+
+    ``store_grid`` is the grid the raster store was built for, ``inputs`` and ``wind`` (the
+    wind distribution regridded onto the buffered window) what the region was computed from.
+    """
+    outcomes = []
+    for name, variables, high in (
+        ("bp_in_unit_interval", UNIT_INTERVAL_VARIABLES, 1.0),
+        ("rps_crps_in_percent_range", PERCENT_VARIABLES, 100.0),
+    ):
+        counts = out_of_range(ds, variables, 0.0, high)
+        outcomes.append(
+            CheckOutcome(
+                name,
+                all(n == 0 for n in counts.values()),
+                {"values_out_of_range": counts},
+            )
+        )
+    problems = grid_mismatches(ds, store_grid, grid, region_id)
+    outcomes.append(
+        CheckOutcome(
+            "grid_matches_region",
+            not problems,
+            {"problems": problems, "shape": dict(ds.sizes)},
+        )
+    )
+    reach = nan_reach_pixels(grid.pixel_size)
+    unexplained = unexplained_nans(ds, inputs, wind, reach)
+    outcomes.append(
+        CheckOutcome(
+            "nan_only_where_explained",
+            not any(unexplained.values()),
+            {"unexplained_nan_pixels": unexplained, "reach_pixels": reach},
+        )
+    )
+    return outcomes
+
+
+def require_passing(region_id: str, outcomes: list[CheckOutcome]) -> None:
+    """Raise :class:`RegionValidationError` naming every failed check and its evidence."""
+    failed = [outcome for outcome in outcomes if not outcome.passed]
+    if failed:
+        details = "; ".join(f"{outcome.name} {outcome.evidence}" for outcome in failed)
+        raise RegionValidationError(
+            f"region {region_id}: the rasters fail the region checks, nothing committed: "
+            f"{details}; check the region's inputs"
+        )
+
+
+def regridded_wind(storage: OutputStorage, inputs: RegionInputs) -> xr.DataArray:
+    """The stored wind direction distribution regridded onto ``inputs``' buffered window."""
+    return science.regrid_wind_distribution(
+        storage.read_wind_distribution(),
+        inputs.crps["latitude"].values,
+        inputs.crps["longitude"].values,
+    )
+
+
 def build_region_checks(rasters: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     """The blocking checks of ``rasters`` (the ``region_risk_rasters`` asset)."""
 
@@ -149,46 +240,15 @@ def build_region_checks(rasters: dg.AssetsDefinition) -> dg.AssetChecksDefinitio
         inputs_catalog = catalog.catalog()
         grid = inputs_catalog.grid
         ds = storage.raster_store().read_region(grid, region_id).load()
-
-        for name, variables, high in (
-            ("bp_in_unit_interval", UNIT_INTERVAL_VARIABLES, 1.0),
-            ("rps_crps_in_percent_range", PERCENT_VARIABLES, 100.0),
-        ):
-            counts = out_of_range(ds, variables, 0.0, high)
-            yield dg.AssetCheckResult(
-                check_name=name,
-                asset_key=rasters.key,
-                passed=all(n == 0 for n in counts.values()),
-                metadata={"values_out_of_range": dg.MetadataValue.json(counts)},
-            )
-
-        problems = grid_mismatches(ds, stored_grid(ds.attrs), grid, region_id)
-        yield dg.AssetCheckResult(
-            check_name="grid_matches_region",
-            asset_key=rasters.key,
-            passed=not problems,
-            metadata={
-                "problems": dg.MetadataValue.json(problems),
-                "shape": dg.MetadataValue.json(dict(ds.sizes)),
-            },
-        )
-
         inputs = inputs_catalog.region_inputs(region_id)
-        wind = science.regrid_wind_distribution(
-            storage.read_wind_distribution(),
-            inputs.crps["latitude"].values,
-            inputs.crps["longitude"].values,
-        )
-        reach = nan_reach_pixels(grid.pixel_size)
-        unexplained = unexplained_nans(ds, inputs, wind, reach)
-        yield dg.AssetCheckResult(
-            check_name="nan_only_where_explained",
-            asset_key=rasters.key,
-            passed=not any(unexplained.values()),
-            metadata={
-                "unexplained_nan_pixels": dg.MetadataValue.json(unexplained),
-                "reach_pixels": reach,
-            },
-        )
+        for outcome in region_check_outcomes(
+            ds, stored_grid(ds.attrs), grid, region_id, inputs, regridded_wind(storage, inputs)
+        ):
+            yield dg.AssetCheckResult(
+                check_name=outcome.name,
+                asset_key=rasters.key,
+                passed=outcome.passed,
+                metadata=outcome.metadata,
+            )
 
     return region_risk_raster_checks

@@ -21,7 +21,14 @@ import shapely
 import xarray as xr
 
 from ocr_assets import science
+from ocr_assets.assets.checks import (
+    RegionValidationError,
+    region_check_outcomes,
+    regridded_wind,
+    require_passing,
+)
 from ocr_assets.assets.errors import final_on_bad_input
+from ocr_assets.assets.inputs import REGION_INPUT_ASSETS
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
 from ocr_assets.assets.rollup_support import dataset_metadata
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
@@ -30,6 +37,7 @@ from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.storage import StorageError, write_geoparquet
+from ocr_assets.storage.staleness import INPUT_VERSIONS_KEY, region_input_versions
 
 #: Region retries as the published pipeline does them: waits of 5 s x attempt number.
 REGION_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.LINEAR)
@@ -113,7 +121,9 @@ def region_rasters(
     """Compute one region's risk rasters and commit them; return the materialization metadata.
 
     The body of the ``region_risk_rasters`` partition, also mapped over regions by the
-    ``deploy`` job. Bad input raises a non-retryable :class:`dagster.Failure`.
+    ``deploy`` job. The region checks run on the result before the commit, which records the
+    identities of the inputs read. Bad input, including rasters failing the checks, raises a
+    non-retryable :class:`dagster.Failure`.
     """
     with final_on_bad_input():
         storage.ensure_writable()
@@ -121,11 +131,7 @@ def region_rasters(
         grid = inputs_catalog.grid
         started = time.perf_counter()
         inputs = inputs_catalog.region_inputs(region_id)
-        wind = science.regrid_wind_distribution(
-            storage.read_wind_distribution(),
-            inputs.crps["latitude"].values,
-            inputs.crps["longitude"].values,
-        )
+        wind = regridded_wind(storage, inputs)
         risk = science.region_risk(
             riley_270m=inputs.riley_270m,
             riley_30m=inputs.riley_30m,
@@ -139,6 +145,11 @@ def region_rasters(
         store = storage.raster_store()
         # The store's attributes: the published raster metadata dict (CC-BY-4.0).
         store.ensure_layout(grid, risk, dataset_metadata(storage).raster())
+        # Gate: the blocking region checks run on the result before anything reaches main.
+        require_passing(
+            region_id,
+            region_check_outcomes(risk, store.grid_parameters(), grid, region_id, inputs, wind),
+        )
         snapshot_id = store.write_region(
             grid,
             region_id,
@@ -147,6 +158,7 @@ def region_rasters(
                 "dagster_run_id": run_id,
                 "environment": storage.environment,
                 "version": storage.dataset_version,
+                INPUT_VERSIONS_KEY: region_input_versions(inputs_catalog),
             },
         )
     written = time.perf_counter()
@@ -177,8 +189,8 @@ def region_buildings(
     """Sample one region's rasters at its buildings and write the table; return the metadata.
 
     The body of the ``region_buildings`` partition, also mapped over regions by the ``deploy``
-    job. Bad input (including a region missing from the raster store) raises a non-retryable
-    :class:`dagster.Failure`.
+    job. Bad input (including a region missing from the raster store, or one whose every
+    building was dropped for NaN values) raises a non-retryable :class:`dagster.Failure`.
     """
     path = storage.paths.region_buildings(region_id)
     with final_on_bad_input():
@@ -195,6 +207,11 @@ def region_buildings(
         candidates = inputs_catalog.buildings(bbox=bounds)
         rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
         table, dropped = sample_buildings(candidates, rasters, grid, region_id)
+        if dropped and table.empty:
+            raise RegionValidationError(
+                f"region {region_id}: all {dropped} buildings dropped for NaN risk values, "
+                f"refusing to write an empty table to {path}; check the region's rasters"
+            )
         size = write_geoparquet(table, path)
     log(f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN")
     return {
@@ -215,7 +232,8 @@ def build_region_assets(
 
     @dg.asset(
         partitions_def=partitions_def,
-        deps=[wind_direction_distribution],
+        # The inputs' identities as data versions: the UI marks regions of older inputs stale.
+        deps=[wind_direction_distribution, *REGION_INPUT_ASSETS],
         retry_policy=retry_policy,
         group_name=GROUP,
         kinds={"icechunk", "zarr"},

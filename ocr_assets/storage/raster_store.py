@@ -4,7 +4,10 @@ Layout: one Zarr group on the full 30 m grid, latitude and longitude ascending, 
 processing region, so regions never share a chunk. The group is created on first use from a
 prototype region (variable names, attributes); after that each region writes only its own chunk
 and commits once, with the message ``region {region_id}`` and the region ID in the commit
-metadata. The commit history is therefore also the record of which regions are present.
+metadata. The commit history is therefore also the record of which regions are present. The
+caller decides what else a region commit records; ``region_risk_rasters`` adds the identities of
+the inputs the region was computed from (:mod:`ocr_assets.storage.staleness`) and commits only
+rasters that passed the region checks, so nothing unchecked reaches readers of the branch.
 
 Concurrency. Regions write disjoint chunks, so a commit that finds the branch moved can rebase
 onto it (``ConflictDetector``) without losing anything; a genuine conflict (two sessions
@@ -448,8 +451,12 @@ class RasterStore:
         lat_slice, lon_slice = store_window(grid, region_id)
         return self.open().isel(latitude=lat_slice, longitude=lon_slice)
 
-    def committed_regions(self, tag: str | None = None) -> dict[str, str]:
-        """Region IDs present in the store, each with the snapshot ID of its latest commit.
+    def grid_parameters(self) -> dict[str, Any]:
+        """The grid parameters the store was created for (``{}`` before its layout exists)."""
+        return stored_grid(self.open().attrs)
+
+    def region_commits(self, tag: str | None = None) -> dict[str, icechunk.SnapshotInfo]:
+        """Region IDs present in the store, each with its latest commit (ID and metadata).
 
         With ``tag``, the regions of the tagged commit's history instead of the branch's.
         """
@@ -463,12 +470,19 @@ class RasterStore:
                 else self.repository.ancestry(branch=BRANCH)
             ),
         )
-        regions: dict[str, str] = {}
+        regions: dict[str, icechunk.SnapshotInfo] = {}
         for snapshot in history:
             region_id = snapshot.metadata.get("region_id")
-            if region_id is not None and region_id not in regions:
-                regions[str(region_id)] = snapshot.id
+            if region_id is not None and str(region_id) not in regions:
+                regions[str(region_id)] = snapshot
         return regions
+
+    def committed_regions(self, tag: str | None = None) -> dict[str, str]:
+        """Region IDs present in the store, each with the snapshot ID of its latest commit.
+
+        With ``tag``, the regions of the tagged commit's history instead of the branch's.
+        """
+        return {region_id: info.id for region_id, info in self.region_commits(tag).items()}
 
     def tags(self) -> set[str]:
         """The tags of the repository (empty when it does not exist)."""
