@@ -70,7 +70,9 @@ def build_definitions(
     rollups = [
         asset
         for asset in assets
-        if asset.partitions_def is None and asset.key != dg.AssetKey("wind_direction_distribution")
+        if isinstance(asset, dg.AssetsDefinition)
+        and asset.partitions_def is None
+        and asset.key != dg.AssetKey("wind_direction_distribution")
     ]
     jobs = [
         dg.define_asset_job(

@@ -12,6 +12,7 @@ import dagster as dg
 from ocr_assets.assets.aggregation import build_aggregation_assets
 from ocr_assets.assets.aggregation_checks import build_summary_checks
 from ocr_assets.assets.checks import build_region_checks
+from ocr_assets.assets.inputs import REGION_INPUT_ASSETS
 from ocr_assets.assets.regions import build_region_assets
 from ocr_assets.assets.tiles import build_tile_assets
 from ocr_assets.assets.wind import wind_direction_distribution
@@ -19,12 +20,13 @@ from ocr_assets.assets.wind import wind_direction_distribution
 
 def build_assets(
     partitions_def: dg.PartitionsDefinition,
-) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+) -> tuple[list[dg.AssetsDefinition | dg.SourceAsset], list[dg.AssetChecksDefinition]]:
     """Every asset of the code location and its checks, regions over ``partitions_def``."""
     regions = build_region_assets(partitions_def)
     aggregation = build_aggregation_assets(partitions_def, regions)
     tiles = build_tile_assets(partitions_def, regions, aggregation.summary_stats)
     assets = [
+        *REGION_INPUT_ASSETS,
         wind_direction_distribution,
         regions.rasters,
         regions.buildings,
