@@ -84,7 +84,6 @@ ROLLUPS = [
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
     return {
-        "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
         "compute": ComputeResource(),

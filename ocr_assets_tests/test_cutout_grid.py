@@ -81,7 +81,6 @@ def test_partial_region_end_to_end(cut_out_root: Path, tmp_path: Path) -> None:
         graph,
         partition_key=REGION,
         resources={
-            "io_manager": dg.InMemoryIOManager(),
             "catalog": InputCatalogResource(root=str(cut_out_root)),
             "storage": storage,
             "compute": ComputeResource(),
