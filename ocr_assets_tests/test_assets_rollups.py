@@ -51,6 +51,8 @@ from ocr_assets.rollups.stats import AGGREGATES_FILE, ASSIGNMENTS_FILE
 from ocr_assets.settings import Settings
 from ocr_assets.storage import OutputPaths, write_geoparquet
 
+pytestmark = pytest.mark.integration
+
 #: The metadata of an unversioned storage (OCR_VERSION unset).
 METADATA = DatasetMetadata()
 
