@@ -1,9 +1,10 @@
 # The README's commands. Each target bootstraps .venv (Python 3.11) the first time.
 #   make demo   generate the synthetic inputs if missing, materialize every region (DEMO_ARGS=--force)
-#   make test   the test suite (PYTEST_ARGS=... to select)
+#   make test   the whole test suite (PYTEST_ARGS=... to select)
+#   make test-fast  the unit tests only: not marked integration or ui (under a minute)
 #   make ui     dagster dev on 127.0.0.1:$(PORT) with the demo's run history
 #   make preview  map of the outputs on 127.0.0.1:$(PREVIEW_PORT) (PREVIEW_ENV=local, PREVIEW_ARGS=...)
-#   make lint   ruff
+#   make lint   ruff check and ruff format --check
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -16,7 +17,7 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui preview lint
+.PHONY: demo test test-fast ui preview lint
 
 # Created only when missing, so an existing environment (offline machines) is used as it is.
 $(VENV)/bin/dagster:
@@ -34,6 +35,9 @@ demo: $(VENV)/bin/dagster $(DAGSTER_HOME)/dagster.yaml
 test: $(VENV)/bin/dagster
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+test-fast: $(VENV)/bin/dagster
+	$(VENV)/bin/pytest -m "not integration and not ui" $(PYTEST_ARGS)
+
 ui: $(VENV)/bin/dagster $(DAGSTER_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
@@ -42,3 +46,4 @@ preview: $(VENV)/bin/dagster
 
 lint: $(VENV)/bin/dagster
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

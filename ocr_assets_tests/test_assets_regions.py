@@ -25,6 +25,8 @@ from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.storage import RasterStore, RasterStoreConflictError, store_window
 
+pytestmark = pytest.mark.integration
+
 # y0_x0 is all ocean on the tiny grid: a partition without valid data.
 PARTITIONS = dg.StaticPartitionsDefinition(["y0_x0", "y0_x1", "y1_x0", "y1_x1", "y1_x2"])
 FAST_RETRIES = dg.RetryPolicy(max_retries=2, delay=0)
@@ -36,7 +38,6 @@ COLUMNS = [*REGION_VARIABLES, "GEOID", "state", "county", "geometry"]
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
     return {
-        "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
         "compute": ComputeResource(),

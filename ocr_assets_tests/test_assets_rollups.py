@@ -51,6 +51,8 @@ from ocr_assets.rollups.stats import AGGREGATES_FILE, ASSIGNMENTS_FILE
 from ocr_assets.settings import Settings
 from ocr_assets.storage import OutputPaths, write_geoparquet
 
+pytestmark = pytest.mark.integration
+
 #: The metadata of an unversioned storage (OCR_VERSION unset).
 METADATA = DatasetMetadata()
 
@@ -84,7 +86,6 @@ ROLLUPS = [
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
     return {
-        "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
         "compute": ComputeResource(),

@@ -21,7 +21,6 @@ def resources(
     input_root: Path, storage_root: Path, compute: ComputeResource | None = None
 ) -> dict[str, object]:
     return {
-        "io_manager": dg.InMemoryIOManager(),
         "catalog": InputCatalogResource(root=str(input_root)),
         "storage": OutputStorage(root=str(storage_root)),
         "compute": compute or ComputeResource(),

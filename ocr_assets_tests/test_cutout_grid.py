@@ -71,6 +71,7 @@ def test_catalog_reads_the_cut_out_grid(cut_out_root: Path) -> None:
     assert "y0_x0" not in catalog.valid_region_ids()  # all ocean
 
 
+@pytest.mark.integration
 def test_partial_region_end_to_end(cut_out_root: Path, tmp_path: Path) -> None:
     partitions = dg.StaticPartitionsDefinition(InputCatalog(str(cut_out_root)).valid_region_ids())
     region = build_region_assets(partitions, retry_policy=dg.RetryPolicy(max_retries=0))
@@ -81,7 +82,6 @@ def test_partial_region_end_to_end(cut_out_root: Path, tmp_path: Path) -> None:
         graph,
         partition_key=REGION,
         resources={
-            "io_manager": dg.InMemoryIOManager(),
             "catalog": InputCatalogResource(root=str(cut_out_root)),
             "storage": storage,
             "compute": ComputeResource(),

@@ -164,6 +164,7 @@ def _validate(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.integration
 def test_dagster_definitions_validate(synthetic_root: Path, tmp_path: Path) -> None:
     env = {"OCR_INPUT_ROOT": str(synthetic_root), "OCR_STORAGE_ROOT": str(tmp_path)}
     result = _validate("ocr_assets.definitions", env)
@@ -171,6 +172,7 @@ def test_dagster_definitions_validate(synthetic_root: Path, tmp_path: Path) -> N
     assert "Validation successful" in result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_dagster_definitions_validate_names_a_bad_setting(tmp_path: Path) -> None:
     result = _validate("ocr_assets", {"OCR_ENVIRONMENT": "prod", "OCR_INPUT_ROOT": str(tmp_path)})
     assert result.returncode != 0

@@ -34,6 +34,8 @@ from ocr_assets.storage.atomic import HOST, sweep
 from ocr_assets.storage.guard import OutputLossError, check_shrink, published_rows
 from ocr_assets.storage.scratch import scratch_dir
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Test-sized storage limits: a silent endpoint must fail each operation within seconds.

@@ -43,6 +43,8 @@ from ocr_assets.rollups.tiles import rewrite_pmtiles_metadata
 from ocr_assets.science import BUILDING_VARIABLES, VARIABLES
 from ocr_assets_tests import rollups_cases as cases
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, str]]:

@@ -274,6 +274,7 @@ for region_id in sys.argv[2:]:
 """
 
 
+@pytest.mark.integration
 def test_concurrent_commits_from_processes_all_land(tmp_path: Path, tiny_grid: RegionGrid) -> None:
     location = str(tmp_path / "ocr.icechunk")
     halves = (["y0_x0", "y0_x1", "y0_x2"], ["y1_x0", "y1_x1", "y1_x2"])

@@ -249,9 +249,12 @@ def build_region_assets(
         storage: OutputStorage,
     ) -> dg.MaterializeResult:
         """Compute the region's risk rasters from its buffered inputs and commit them."""
+        # Not ``context.run.run_id``: the deploy job invokes this asset directly (no run; the
+        # op context's id is then "EPHEMERAL"), and ``context.run_id`` is deprecated.
+        run_id = context.op_execution_context.run_id
         return dg.MaterializeResult(
             metadata=region_rasters(
-                catalog, storage, context.partition_key, context.run_id, context.log.info
+                catalog, storage, context.partition_key, run_id, context.log.info
             )
         )
 
