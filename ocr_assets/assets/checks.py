@@ -1,7 +1,9 @@
 """Blocking data-quality checks on ``region_risk_rasters`` (the data schema of docs/science.md).
 
-One multi-check reads the region from the raster store once and reports four checks; all are
-blocking, so ``region_buildings`` of a region whose rasters fail is not materialized.
+One multi-check reads the region from the raster store once and reports four checks. They are
+partitioned like the rasters, so every region's result is recorded under its partition (when a
+run targets one region, as every partitioned job run and every deployment's region run does),
+and blocking, so ``region_buildings`` of a region whose rasters fail is not materialized.
 
 - ``bp_in_unit_interval``: every burn probability in [0, 1].
 - ``rps_crps_in_percent_range``: RPS and CRPS in [0, 100] (%).
@@ -109,31 +111,35 @@ def unexplained_nans(
 
 
 def build_region_checks(rasters: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    """The blocking checks of ``rasters`` (the ``region_risk_rasters`` asset)."""
+    """The blocking checks of ``rasters`` (the ``region_risk_rasters`` asset), per partition."""
 
     @dg.multi_asset_check(
         specs=[
             dg.AssetCheckSpec(
                 "bp_in_unit_interval",
                 asset=rasters,
+                partitions_def=rasters.partitions_def,
                 blocking=True,
                 description="Burn probabilities are in [0, 1].",
             ),
             dg.AssetCheckSpec(
                 "rps_crps_in_percent_range",
                 asset=rasters,
+                partitions_def=rasters.partitions_def,
                 blocking=True,
                 description="RPS and CRPS are in [0, 100] %.",
             ),
             dg.AssetCheckSpec(
                 "grid_matches_region",
                 asset=rasters,
+                partitions_def=rasters.partitions_def,
                 blocking=True,
                 description="The region's pixels are exactly the region's window of the grid.",
             ),
             dg.AssetCheckSpec(
                 "nan_only_where_explained",
                 asset=rasters,
+                partitions_def=rasters.partitions_def,
                 blocking=True,
                 description="NaN only where an input is NaN or a pixel has no fire-weather hours.",
             ),
