@@ -18,16 +18,28 @@ import pytest
 from ocr_assets.branches import OptionalBranches
 from ocr_assets.deploy.cli import main
 from ocr_assets.deploy.layout import Layout
+from ocr_assets.deployment import PARENT_RUN_TAG
 from ocr_assets.resources import ComputeResource
 from ocr_assets.settings import Settings
 from ocr_assets.storage import RasterStore
 from ocr_assets_tests import compute_fakes
 from ocr_assets_tests.deploy_fixtures import clean_deploy_env  # noqa: F401 (fixture)
-from ocr_assets_tests.deploy_jobs import partitions_materialized, persistent_instance, run_deploy
+from ocr_assets_tests.deploy_jobs import (
+    check_results,
+    partitions_materialized,
+    persistent_instance,
+    run_deploy,
+)
 
 pytestmark = pytest.mark.integration
 
 REGIONS = "y0_x1, y1_x1"
+REGION_CHECKS = (
+    "bp_in_unit_interval",
+    "rps_crps_in_percent_range",
+    "grid_matches_region",
+    "nan_only_where_explained",
+)
 ROLLUPS_ONLY = OptionalBranches(create_pyramid=False, write_regional_stats=False)
 
 
@@ -57,6 +69,15 @@ def test_deploy_then_verify_catches_a_deleted_output(
         assert partitions_materialized(instance, key) == {"y0_x1": 1, "y1_x1": 1}, key
     for key in ("buildings_geoparquet", "region_analysis_files", "risk_pyramid"):
         assert partitions_materialized(instance, key) == {None: 1}, key
+    # Every region check was evaluated and recorded for each region it gated.
+    for check in REGION_CHECKS:
+        assert check_results(instance, "region_risk_rasters", check) == {
+            "y0_x1": True,
+            "y1_x1": True,
+        }, check
+    # The regions and the roll-ups ran as child runs of the deploy run.
+    children = instance.get_runs(dg.RunsFilter(tags={PARENT_RUN_TAG: result.run_id}))
+    assert sorted(run.job_name for run in children) == ["regions", "regions", "rollups", "wind"]
 
     env.setenv("OCR_CREATE_PYRAMID", "true")
     env.setenv("OCR_WRITE_REGIONAL_STATS", "true")
