@@ -20,8 +20,9 @@ lineage, materializations, per-partition check results and retries (the assets' 
 3. ``process_regions`` materializes each remaining region through the ``regions`` job, one
    child run per region partition (so the region checks are recorded per partition and block
    that region's buildings), logging a line per region (``[3/10] y2_x5 ... 4.2 s, 3012
-   buildings`` or ``FAILED`` with the reason). A failed region does not stop the others; the
-   op then fails listing every failed region, and the roll-ups do not run. Each asset sends
+   buildings`` or ``FAILED`` with the reason), one after another or, with the op's config
+   ``max_concurrent_regions``, several at a time. A failed region does not stop the others;
+   the op then fails listing every failed region, and the roll-ups do not run. Each asset sends
    its heavy work to its own cluster through the ``compute`` resource.
 4. ``build_rollups`` materializes the roll-ups (with their blocking checks, honouring the
    optional branches) through the ``rollups`` job, then tags a versioned deployment's raster
@@ -36,10 +37,12 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from ocr_assets.deploy.environments import DEPLOYMENT_JOB, DEPLOYMENT_RUN_TAG
 from ocr_assets.deploy.layout import Layout
@@ -136,6 +139,20 @@ def _deployment_variables(storage: OutputStorage) -> dict[str, str]:
     variables.update(OCR_ENVIRONMENT=storage.environment, OCR_STORAGE_ROOT=storage.root)
     variables["OCR_VERSION"] = storage.version or ""
     return variables
+
+
+class RegionRunsConfig(dg.Config):
+    """How the ``process_regions`` op runs the regions."""
+
+    max_concurrent_regions: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Region runs at a time (threads of the deploy process, each one child run). More "
+            "than one suits regions computed on remote clusters; one keeps a laptop's cores "
+            "for the region itself."
+        ),
+    )
 
 
 def _fail(message: str) -> dg.Failure:
@@ -257,30 +274,36 @@ def build_deploy_job(
 
     @dg.op(description="Materialize each remaining region (the regions job), one run each.")
     def process_regions(
-        context: dg.OpExecutionContext, prepared: PreparedDeployment
+        context: dg.OpExecutionContext, config: RegionRunsConfig, prepared: PreparedDeployment
     ) -> PreparedDeployment:
         """One child run per remaining region; fail listing the regions that failed."""
         failed: dict[str, str] = {}
         total = len(prepared.remaining)
-        for number, region_id in enumerate(prepared.remaining, start=1):
+
+        def run_region(region_id: str) -> tuple[str, float, dg.ExecuteInProcessResult]:
             started = time.perf_counter()
             result = child_run(context, REGIONS_JOB, prepared, partition_key=region_id)
-            elapsed = time.perf_counter() - started
-            if result.success:
-                context.log.info(
-                    f"[{number}/{total}] {region_id} ... {elapsed:.1f} s, "
-                    f"{building_count(result)} buildings"
-                )
-            else:
-                failed[region_id] = run_failure(result)
-                context.log.error(
-                    f"[{number}/{total}] {region_id} ... FAILED after {elapsed:.1f} s: "
-                    f"{failed[region_id]}"
-                )
+            return region_id, time.perf_counter() - started, result
+
+        with ThreadPoolExecutor(max_workers=config.max_concurrent_regions) as pool:
+            runs = [pool.submit(run_region, region_id) for region_id in prepared.remaining]
+            for number, future in enumerate(as_completed(runs), start=1):
+                region_id, elapsed, result = future.result()
+                if result.success:
+                    context.log.info(
+                        f"[{number}/{total}] {region_id} ... {elapsed:.1f} s, "
+                        f"{building_count(result)} buildings"
+                    )
+                else:
+                    failed[region_id] = run_failure(result)
+                    context.log.error(
+                        f"[{number}/{total}] {region_id} ... FAILED after {elapsed:.1f} s: "
+                        f"{failed[region_id]}"
+                    )
         if failed:
             raise _fail(
                 f"{len(failed)} of {total} region(s) failed, roll-ups not built: "
-                + "; ".join(f"{region_id}: {message}" for region_id, message in failed.items())
+                + "; ".join(f"{region_id}: {failed[region_id]}" for region_id in sorted(failed))
             )
         return prepared
 

@@ -31,6 +31,7 @@ def run_deploy(
     branches: OptionalBranches,
     raise_on_error: bool = True,
     compute: ComputeResource | None = None,
+    run_config: dict | None = None,
     **variables: str,
 ) -> dg.ExecuteInProcessResult:
     """Execute the ``deploy`` job of ``settings``'s Definitions, as CI does.
@@ -44,6 +45,7 @@ def run_deploy(
     return defs.get_job_def(DEPLOYMENT_JOB).execute_in_process(
         instance=instance,
         tags={DEPLOYMENT_RUN_TAG: settings.environment},
+        run_config=run_config,
         raise_on_error=raise_on_error,
     )
 

@@ -63,7 +63,9 @@ def test_deploy_then_verify_catches_a_deleted_output(
     settings = Settings(storage_root=str(root), input_root=str(synthetic_root))
     instance = persistent_instance(tmp_path)
     branches = OptionalBranches(create_pyramid=True, write_regional_stats=True)
-    result = run_deploy(env, instance, settings, REGIONS, branches)
+    # Both regions at once: two child runs in threads on the SQLite instance.
+    concurrent = {"ops": {"process_regions": {"config": {"max_concurrent_regions": 2}}}}
+    result = run_deploy(env, instance, settings, REGIONS, branches, run_config=concurrent)
     assert result.success
     for key in ("region_risk_rasters", "region_buildings", "region_tile_features"):
         assert partitions_materialized(instance, key) == {"y0_x1": 1, "y1_x1": 1}, key
@@ -138,13 +140,13 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
         instance = persistent_instance(tmp_path / version)
         result = run_deploy(env, instance, settings, regions, ROLLUPS_ONLY, compute=compute)
         assert result.success
-    # Each version's deployment computes its wind distribution, then its regions, on clusters.
+    # Each version's deployment computes its wind distribution on a Coiled-sized cluster (the
+    # region assets ask for theirs through the compute resource inside their own runs).
     assets = [call["tags"]["Asset"] for call in compute_fakes.CALLS]
-    assert assets == ["wind_direction_distribution", "region_risk_rasters"] * 2
-    (first, second) = compute_fakes.CALLS[1::2]
-    assert first["worker_vm_types"] == ["m8g.2xlarge"] and first["n_workers"] == 20
+    assert assets == ["wind_direction_distribution"] * 2
+    first = compute_fakes.CALLS[0]
+    assert first["worker_vm_types"] == ["m8g.2xlarge"]
     assert first["tags"]["Environment"] == "production"
-    assert second["tags"]["Asset"] == "region_risk_rasters"
 
     # Rollback: every version stays readable at its own path and tag.
     old = RasterStore(Layout(root, "production", "1.0.0").raster_store)
@@ -200,4 +202,20 @@ def test_production_wipe_is_refused_before_anything_runs(
     assert not result.success
     failure = result.failure_data_for_node("prepare_deployment")
     assert failure is not None and "OCR_WIPE=true refused" in str(failure.user_failure_data)
+    assert not (tmp_path / "data").exists()
+
+
+def test_qa_selection_outside_the_demo_grid_fails_in_prepare_naming_it(
+    env: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
+) -> None:
+    # Loading the code location reads nothing, so a bad selection surfaces in the run.
+    settings = Settings(
+        environment="qa", storage_root=str(tmp_path / "data"), input_root=str(synthetic_root)
+    )
+    result = run_deploy(
+        env, dg.DagsterInstance.ephemeral(), settings, "qa", ROLLUPS_ONLY, raise_on_error=False
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("prepare_deployment")
+    assert failure is not None and "OCR_REGIONS" in str(failure.user_failure_data.description)
     assert not (tmp_path / "data").exists()
