@@ -1,5 +1,6 @@
 # The README's commands. Each target bootstraps .venv (Python 3.11) the first time.
-#   make demo   generate the synthetic inputs if missing, materialize every region (DEMO_ARGS=--force)
+#   make demo   deploy the local environment (the deploy job) on the synthetic inputs, generated
+#               if missing (DEMO_ARGS=--force reprocesses every region)
 #   make test   the whole test suite (PYTEST_ARGS=... to select)
 #   make test-fast  the unit tests only: not marked integration or ui (under a minute)
 #   make ui     dagster dev on 127.0.0.1:$(PORT) with the demo's run history

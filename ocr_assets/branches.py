@@ -3,7 +3,7 @@
 The published CLI builds the pyramid and the per-level analysis files only when asked
 (``--create-pyramid``, ``--write-regional-stats``). Here both assets always exist in the graph
 (so the UI shows them and a user can materialize them by hand); the flags decide whether the
-jobs (``phase02``, ``all_assets``, and so what ``make demo`` runs) select them:
+jobs (``phase02``, ``rollups``, and so every deployment and ``make demo``) select them:
 
 - ``OCR_CREATE_PYRAMID``: ``risk_pyramid``;
 - ``OCR_WRITE_REGIONAL_STATS``: ``region_analysis_files``.

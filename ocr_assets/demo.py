@@ -1,24 +1,19 @@
-"""``make demo``: materialize the whole asset graph for every valid region, on one machine.
+"""``make demo``: a deployment of the ``local`` environment, on the code path CI deploys with.
 
 Steps:
 
 1. Make sure the inputs exist: generate the synthetic mini-CONUS under ``OCR_INPUT_ROOT`` when
    that folder is missing, empty, or holds an (incomplete) synthetic set. A folder holding other
    data (the real inputs) is used as it is.
-2. Load the Definitions and the persistent Dagster instance (``DAGSTER_HOME``, default
-   ``./.dagster``), so ``make ui`` shows every run and materialization made here; runs of
-   processes killed earlier are marked failed there (:mod:`ocr_assets.run_monitoring`).
-3. Materialize ``wind_direction_distribution`` when it is missing, then, one run per region,
-   each region's partitioned assets that are missing (rasters, buildings and the per-region
-   roll-up inputs: statistics partials, tile features), printing progress. A region asset
-   counts as done only when the instance recorded its materialization *and* its outputs exist
-   (raster store commit, files), so deleting outputs or the instance both lead to a recompute;
-   what is downstream of a recomputed asset is recomputed too.
-4. Materialize the roll-ups (every unpartitioned asset the ``all_assets`` job selects, so the
-   optional-branch flags apply) in one run: those never materialized, whose outputs are gone,
-   or older than an upstream materialization (any region (re)computed), and everything
-   downstream of them. ``--force`` recomputes everything.
-5. Print a summary with the roll-up outputs; exit non-zero naming what failed.
+2. Open the persistent Dagster instance (``DAGSTER_HOME``, default ``./.dagster``), so
+   ``make ui`` shows every run, materialization and check result made here; runs of processes
+   killed earlier are marked failed there (:mod:`ocr_assets.run_monitoring`).
+3. Run the ``deploy`` job (:mod:`ocr_assets.deployment`, what CI runs with ``dagster job
+   execute -j deploy``) on the local Dask cluster: the wind distribution when missing, one child
+   run per region not yet in the raster store (a progress line each), then the roll-ups.
+   ``--force`` sets ``OCR_FORCE`` (every region again).
+4. Print a summary from the deployment record; exit non-zero naming what failed. Afterwards
+   ``ocr-assets verify --environment local`` passes.
 """
 
 import argparse
@@ -27,43 +22,45 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 
-from ocr_assets.assets.rollup_support import REGION_OUTPUTS, ROLLUP_OUTPUTS, outputs_exist
-from ocr_assets.assets.wind import GROUP as PHASE01_GROUP
-from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE01_JOB, build_definitions
+from ocr_assets.assets.rollup_support import ROLLUP_OUTPUTS, outputs_exist
+from ocr_assets.definitions import build_definitions
+from ocr_assets.deploy.environments import DEPLOYMENT_JOB, DEPLOYMENT_RUN_TAG
+from ocr_assets.deployment import step_failures
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import OutputStorage
 from ocr_assets.run_monitoring import fail_dead_runs
 from ocr_assets.settings import Settings, SettingsError
 from ocr_assets.synthetic import MANIFEST_FILE, generate_inputs
 
-WIND = dg.AssetKey("wind_direction_distribution")
-RASTERS = dg.AssetKey("region_risk_rasters")
-
-#: Keep Dagster's per-event console log out of the progress lines; warnings and errors still show.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Dagster's console log shows the deployment's own lines (one per region); child runs'
+#: per-event lines stay out, warnings and errors still show.
+DEMO_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
 @dataclass
 class DemoReport:
-    """What a demo run did."""
+    """What a demo run did (from the deploy run and its deployment record).
 
+    ``failed`` maps each failed op of the deploy run to its error message.
+    """
+
+    run_id: str = ""
     regions: list[str] = field(default_factory=list)
     computed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     buildings: int = 0
     seconds: float = 0.0
     rollups: list[str] = field(default_factory=list)
-    rollups_computed: list[str] = field(default_factory=list)
     outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -112,171 +109,38 @@ def _row_count(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
 
-def _describe(metadata: Mapping[str, dg.MetadataValue]) -> str:
-    """A few numbers of a roll-up's materialization metadata, for a progress line."""
-    parts = []
-    if "dagster/row_count" in metadata:
-        parts.append(f"{metadata['dagster/row_count'].value} rows")
-    size = metadata.get("file_size_bytes") or metadata.get("consolidated_bytes")
-    if size is not None:
-        parts.append(f"{size.value / 1e6:.2f} MB")
-    if "min_zoom" in metadata and "max_zoom" in metadata:
-        parts.append(f"zoom {metadata['min_zoom'].value}..{metadata['max_zoom'].value}")
-    if "levels" in metadata and isinstance(metadata["levels"], dg.TextMetadataValue):
-        parts.append(f"levels {metadata['levels'].value}")
-    return f", {', '.join(parts)}" if parts else ""
-
-
-def stale_rollups(
-    rollups: Sequence[dg.AssetKey],
-    parents: Mapping[dg.AssetKey, AbstractSet[dg.AssetKey]],
-    instance: dg.DagsterInstance,
-    storage: OutputStorage,
-) -> list[dg.AssetKey]:
-    """The roll-ups (in ``rollups``' order, upstream first) that need materializing.
-
-    A roll-up is stale when it was never materialized, an output is missing, a parent (a region
-    asset or another roll-up) was materialized after it, or a parent roll-up is stale.
-    """
-
-    def latest(key: dg.AssetKey) -> float | None:
-        event = instance.get_latest_materialization_event(key)
-        return None if event is None else event.timestamp
-
-    stale: list[dg.AssetKey] = []
-    for key in rollups:
-        materialized = latest(key)
-        outputs = ROLLUP_OUTPUTS.get(key)
-        if (
-            materialized is None
-            or (outputs is not None and not outputs_exist(outputs(storage.paths)))
-            or any(parent in stale for parent in parents[key])
-            or any((latest(parent) or 0.0) > materialized for parent in parents[key])
-        ):
-            stale.append(key)
-    return stale
-
-
 def run_demo(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     storage: OutputStorage,
-    force: bool = False,
-    say: Callable[[str], None] = print,
+    run_config: dict | None = None,
 ) -> DemoReport:
-    """Materialize what is missing (everything with ``force``) and report what happened."""
+    """Run ``defs``' ``deploy`` job on ``instance`` and report what it did.
+
+    The deployment variables (``OCR_REGIONS``, ``OCR_FORCE``, ...) come from the process
+    environment, as in CI.
+    """
     started = time.perf_counter()
-    report = DemoReport()
-    phase01 = defs.resolve_job_def(PHASE01_JOB)
-
-    wind_missing = not Path(storage.paths.wind_distribution).exists()
-    if force or wind_missing or instance.get_latest_materialization_event(WIND) is None:
-        t0 = time.perf_counter()
-        result = phase01.execute_in_process(
-            instance=instance,
-            asset_selection=[WIND],
-            run_config=QUIET_RUN_CONFIG,
-            raise_on_error=False,
-        )
-        if not result.success:
-            report.failed[WIND.to_user_string()] = _failure_message(result)
-            report.seconds = time.perf_counter() - started
-            return report
-        say(f"wind_direction_distribution ... {time.perf_counter() - t0:.1f} s")
-
-    report.regions = list(phase01.partitions_def.get_partition_keys())
-    all_assets = defs.resolve_job_def(ALL_ASSETS_JOB)
-    graph = defs.resolve_asset_graph()
-    selected = all_assets.asset_layer.selected_asset_keys
-    ordered = [key for key in graph.toposorted_asset_keys if key in selected]
-    region_keys = [key for key in ordered if graph.get(key).is_partitioned]
-    committed = storage.raster_store().committed_regions()
-    recorded = {key: instance.get_materialized_partitions(key) for key in region_keys}
-
-    def done(key: dg.AssetKey, region_id: str) -> bool:
-        if region_id not in recorded[key]:
-            return False
-        if key == RASTERS:
-            return region_id in committed
-        outputs = REGION_OUTPUTS.get(key)
-        return outputs is None or outputs_exist(outputs(storage.paths, region_id))
-
-    todo: dict[str, list[dg.AssetKey]] = {}
-    for region_id in report.regions:
-        missing = [key for key in region_keys if force or not done(key, region_id)]
-        if missing:
-            downstream = dg.AssetSelection.assets(*missing).downstream().resolve(graph)
-            todo[region_id] = [key for key in region_keys if key in downstream]
-    say(
-        f"regions: {len(report.regions)} valid, {len(report.regions) - len(todo)} already "
-        f"materialized, {len(todo)} to compute"
+    result = defs.resolve_job_def(DEPLOYMENT_JOB).execute_in_process(
+        instance=instance,
+        run_config=run_config,
+        tags={DEPLOYMENT_RUN_TAG: storage.environment},
+        raise_on_error=False,
     )
-    for number, (region_id, keys) in enumerate(todo.items(), start=1):
-        t0 = time.perf_counter()
-        result = all_assets.execute_in_process(
-            instance=instance,
-            partition_key=region_id,
-            asset_selection=keys,
-            run_config=QUIET_RUN_CONFIG,
-            raise_on_error=False,
-        )
-        elapsed = time.perf_counter() - t0
-        if result.success:
-            report.computed.append(region_id)
-            rows = _row_count(Path(storage.paths.region_buildings(region_id)))
-            only = (
-                "" if keys == region_keys else f" ({', '.join(k.to_user_string() for k in keys)})"
-            )
-            say(f"[{number}/{len(todo)}] {region_id} ... {elapsed:.1f} s, {rows} buildings{only}")
-        else:
-            report.failed[region_id] = _failure_message(result)
-            say(
-                f"[{number}/{len(todo)}] {region_id} ... FAILED after {elapsed:.1f} s: "
-                f"{report.failed[region_id]}"
-            )
-
-    rollups = [
-        key
-        for key in ordered
-        if not graph.get(key).is_partitioned and graph.get(key).group_name != PHASE01_GROUP
-    ]
-    report.rollups = [key.to_user_string() for key in rollups]
-    parents = {key: graph.get(key).parent_keys for key in rollups}
-    stale = rollups if force else stale_rollups(rollups, parents, instance, storage)
-    if stale and not report.failed:
-        say(
-            f"roll-ups: {len(rollups)} selected, {len(rollups) - len(stale)} up to date, "
-            f"{len(stale)} to materialize ({', '.join(key.to_user_string() for key in stale)})"
-        )
-        t0 = time.perf_counter()
-        result = all_assets.execute_in_process(
-            instance=instance,
-            asset_selection=stale,
-            run_config=QUIET_RUN_CONFIG,
-            raise_on_error=False,
-        )
-        seconds = {
-            event.step_key: event.event_specific_data.duration_ms / 1000
-            for event in result.all_events
-            if event.is_step_success
-        }
-        for event in result.get_asset_materialization_events():
-            materialization = event.event_specific_data.materialization
-            name = materialization.asset_key.to_user_string()
-            report.rollups_computed.append(name)
-            say(
-                f"  {name} ... {seconds.get(event.step_key, 0.0):.1f} s"
-                f"{_describe(materialization.metadata)}"
-            )
-        say(f"roll-ups ... {time.perf_counter() - t0:.1f} s")
-        if not result.success:
-            report.failed["roll-ups"] = _failure_message(result)
+    report = DemoReport(run_id=result.run_id, failed=step_failures(result))
+    record_path = Path(storage.paths.deployment_record)
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    if record.get("run_id") == result.run_id:
+        report.regions = list(record.get("regions", []))
+        report.computed = list(record.get("processed", []))
+        report.skipped = list(record.get("skipped", []))
+        report.rollups = list(record.get("rollups", []))
     report.outputs = {
         key.to_user_string(): ROLLUP_OUTPUTS[key](storage.paths)
-        for key in rollups
-        if key in ROLLUP_OUTPUTS and outputs_exist(ROLLUP_OUTPUTS[key](storage.paths))
+        for key in ROLLUP_OUTPUTS
+        if key.to_user_string() in report.rollups
+        and outputs_exist(ROLLUP_OUTPUTS[key](storage.paths))
     }
-
     report.buildings = sum(
         _row_count(Path(storage.paths.region_buildings(region_id))) for region_id in report.regions
     )
@@ -288,19 +152,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m ocr_assets.demo",
-        description="Materialize the OCR asset graph for every valid region (what `make demo` runs).",
+        description="Deploy the local environment on the synthetic inputs (what `make demo` runs).",
     )
     parser.add_argument(
         "--force",
         action="store_true",
-        help="recompute regions and roll-ups that are already materialized",
+        help="reprocess regions already in the raster store (OCR_FORCE=true)",
     )
     args = parser.parse_args(argv)
+    if args.force:
+        os.environ["OCR_FORCE"] = "true"
 
     try:
         settings = Settings.from_env()
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    if settings.environment != "local":
+        print(f"error: make demo deploys OCR_ENVIRONMENT=local, not {settings.environment!r}")
         return 2
     ensure_inputs(settings.input_root, print)
     home = ensure_dagster_home(Path.cwd() / ".dagster")
@@ -309,20 +178,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     with dg.DagsterInstance.get() as instance:
         for run_id in fail_dead_runs(instance):
             print(f"run {run_id} was killed earlier: marked failed")
-        report = run_demo(build_definitions(settings), instance, storage, force=args.force)
+        report = run_demo(build_definitions(settings), instance, storage, DEMO_RUN_CONFIG)
 
     print(
-        f"summary: {len(report.regions)} regions ({len(report.computed)} computed now), "
-        f"{report.buildings} buildings, {len(report.rollups)} roll-ups "
-        f"({len(report.rollups_computed)} materialized now), {report.seconds:.1f} s"
+        f"summary: {len(report.regions)} regions ({len(report.computed)} computed now, "
+        f"{len(report.skipped)} already in the raster store), {report.buildings} buildings, "
+        f"{len(report.rollups)} roll-ups, {report.seconds:.1f} s (deploy run {report.run_id})"
     )
     for name, locations in report.outputs.items():
         where = locations[0] if len(locations) == 1 else f"{os.path.commonpath(locations)}/"
         print(f"  {name}: {where}")
     if report.failed:
-        for name, message in report.failed.items():
-            print(f"failed: {name}: {message}", file=sys.stderr)
-        print(f"FAILED: {', '.join(report.failed)}", file=sys.stderr)
+        for step, message in report.failed.items():
+            print(f"FAILED: {step}: {message}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,69 +1,65 @@
-"""The ``deploy`` job: one deployment of an environment, as GitHub Actions runs it.
+"""The ``deploy`` job: one deployment of an environment, as GitHub Actions and ``make demo`` run it.
 
 ``dagster job execute -m ocr_assets.definitions -j deploy --tags '{"ocr/deployment": "qa"}'``
-runs three ops:
+runs four ops. None does asset work itself: each launches the code location's asset jobs as
+child runs in the same Dagster instance (tagged with the deployment and the parent run), so
+lineage, materializations, per-partition check results and retries (the assets' own
+``RetryPolicy``) are Dagster's own, exactly as for a job or a backfill launched from the UI.
 
 1. ``prepare_deployment`` validates the deployment (:func:`ocr_assets.deploy.plan.build_plan`
    over the process environment and the code location's storage: ``OCR_REGIONS``,
    ``OCR_WIPE``, ``OCR_FORCE``, the optional branches), wipes the environment's outputs when
    asked (refused in production by the plan), records the run's start
-   (:attr:`~ocr_assets.deploy.layout.Layout.deployment_record`), builds the wind distribution
-   when it is missing, and works out which selected regions still need processing. The raster
-   store is the source of truth: a region whose commit is in the store and whose per-region
-   outputs exist is skipped unless wiping or forced, so an ephemeral CI runner with no run
-   history skips it too.
-2. ``process_regions`` maps the per-region work over the compute resource's cluster (Coiled when
-   deployed, the seed's "map over remaining regions"), retrying failed regions after 5 s x
-   attempt and failing with the list of regions that still failed. Each region invokes the
-   region-partitioned assets themselves for its partition (:class:`RegionTask`), and every
-   processed partition is recorded as an ``AssetMaterialization`` of that asset, so the UI
-   shows it.
-3. ``build_rollups`` materializes the CONUS roll-ups (with their blocking checks) from the
-   asset graph itself, honouring the optional pyramid and analysis-files branches, then tags a
-   versioned deployment's raster store ``v{version}`` and marks the record complete.
+   (:attr:`~ocr_assets.deploy.layout.Layout.deployment_record`), makes the selected regions the
+   region partitions (:func:`ocr_assets.partitions.sync_region_partitions`), and works out
+   which of them still need processing. The raster store is the source of truth: a region
+   whose commit is in the store and whose per-region outputs exist is skipped unless wiping or
+   forced, so an ephemeral CI runner with no run history skips it too.
+2. ``build_wind`` materializes ``wind_direction_distribution`` through the ``wind`` job, once
+   per deployment, when it is missing or the deployment is wiped or forced.
+3. ``process_regions`` materializes each remaining region through the ``regions`` job, one
+   child run per region partition (so the region checks are recorded per partition and block
+   that region's buildings), logging a line per region (``[3/10] y2_x5 ... 4.2 s, 3012
+   buildings`` or ``FAILED`` with the reason), one after another or, with the op's config
+   ``max_concurrent_regions``, several at a time. A failed region does not stop the others;
+   the op then fails listing every failed region, and the roll-ups do not run. Each asset sends
+   its heavy work to its own cluster through the ``compute`` resource.
+4. ``build_rollups`` materializes the roll-ups (with their blocking checks, honouring the
+   optional branches) through the ``rollups`` job, then tags a versioned deployment's raster
+   store ``v{version}`` and marks the record complete.
 
-Why an op job and not an asset job: one Dagster run may not mix region-partitioned and
-unpartitioned assets, and a deployment is a *selection* of region partitions followed by
-roll-ups. Running each region as its own Dagster run (a backfill) would start a Coiled cluster
-per region; a single-run backfill policy would force every per-region asset to handle
-partition ranges. Here one step fans the regions out on one cluster, as the published pipeline
-does, and reports per-partition materializations; the roll-ups then run as the graph's own
-assets (a child run in the same instance, tagged with the deployment and the parent run), so
-neither the per-region nor the roll-up logic is copied.
+Why an op job: one Dagster run may not mix region-partitioned and unpartitioned assets, and a
+deployment is a selection of region partitions followed by roll-ups.
 """
 
 import datetime as dt
 import json
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
-from ocr_assets.assets.graph import build_assets
-from ocr_assets.assets.wind import wind_distribution
-from ocr_assets.branches import OptionalBranches
-from ocr_assets.deploy.compute import COILED_POOL, RegionRetriesExhausted
 from ocr_assets.deploy.environments import DEPLOYMENT_JOB, DEPLOYMENT_RUN_TAG
 from ocr_assets.deploy.layout import Layout
 from ocr_assets.deploy.plan import build_plan
-from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.partitions import sync_region_partitions
+from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.storage import atomic_output, objects
 from ocr_assets.storage.staleness import current_regions
 
-#: Run tag naming the deploy run that started a roll-up child run.
+#: Run tag naming the deploy run that started a child run.
 PARENT_RUN_TAG = "ocr/parent_run"
+#: The asset jobs a deployment runs (defined in :mod:`ocr_assets.definitions`).
+WIND_JOB = "wind"
+REGIONS_JOB = "regions"
+ROLLUPS_JOB = "rollups"
 
-
-def region_partition_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """The region-partitioned assets of the graph over ``partitions_def``, upstream first.
-
-    ``region_risk_rasters``, ``region_buildings``, ``region_statistics_partials`` and
-    ``region_tile_features``: what a deployment runs for each region.
-    """
-    assets, _checks = build_assets(partitions_def)
-    return [asset for asset in assets if asset.partitions_def is not None]
+BUILDINGS = dg.AssetKey("region_buildings")
 
 
 def region_outputs(layout: Layout, region_id: str) -> tuple[str, ...]:
@@ -73,43 +69,6 @@ def region_outputs(layout: Layout, region_id: str) -> tuple[str, ...]:
         layout.region_statistics_partial(region_id),
         layout.tile_features(region_id),
     )
-
-
-@dataclass(frozen=True)
-class RegionTask:
-    """The per-region work of one deployment run, picklable for cluster workers.
-
-    A worker rebuilds the resources from these plain settings and the region-partitioned assets
-    for the one region (:func:`region_partition_assets`), then invokes each asset directly for
-    that partition, upstream first: the very code a partitioned materialization runs.
-    """
-
-    input_root: str
-    storage_root: str
-    environment: str
-    version: str | None
-    commit_attempts: int
-
-    def __call__(self, region_id: str) -> dict[str, dict[str, Any]]:
-        """Materialize ``region_id``'s partitions; return asset key -> metadata."""
-        resources = {
-            "catalog": InputCatalogResource(root=self.input_root),
-            "storage": OutputStorage(
-                root=self.storage_root,
-                environment=self.environment,
-                version=self.version,
-                commit_attempts=self.commit_attempts,
-            ),
-        }
-        metadata: dict[str, dict[str, Any]] = {}
-        # One throwaway instance per task, closed in the thread that opened it.
-        with dg.DagsterInstance.ephemeral() as instance:
-            for asset in region_partition_assets(dg.StaticPartitionsDefinition([region_id])):
-                needed = {k: v for k, v in resources.items() if k in asset.required_resource_keys}
-                context = dg.build_asset_context(partition_key=region_id, instance=instance)
-                result = asset(context, **needed)
-                metadata[asset.key.to_user_string()] = dict(result.metadata or {})
-        return metadata
 
 
 @dataclass(frozen=True)
@@ -124,6 +83,7 @@ class PreparedDeployment:
         remaining: Selected regions to process now.
         skipped: Selected regions already complete in storage.
         wiped: Whether the environment's outputs were deleted first.
+        build_wind: Whether the wind distribution is (re)computed.
         branches: Optional asset -> whether it runs.
     """
 
@@ -134,6 +94,7 @@ class PreparedDeployment:
     remaining: tuple[str, ...]
     skipped: tuple[str, ...]
     wiped: bool
+    build_wind: bool
     branches: dict[str, bool] = field(default_factory=dict)
 
 
@@ -141,6 +102,36 @@ def write_record(storage: OutputStorage, record: dict[str, Any]) -> None:
     """Write the deployment record (one PUT / atomic rename)."""
     with atomic_output(storage.paths.deployment_record) as tmp:
         tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+
+
+def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Each failed step of a run and its error (a ``Failure``'s description, or the message)."""
+    failures: dict[str, str] = {}
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            failures[event.step_key] = data.user_failure_data.description
+        elif data.error is not None:
+            failures[event.step_key] = data.error.message.strip()
+    return failures
+
+
+def run_failure(result: dg.ExecuteInProcessResult) -> str:
+    """The first failed step's error (first line) of a failed run, or ``run failed``."""
+    failures = list(step_failures(result).values())
+    return failures[0].splitlines()[0] if failures else "run failed"
+
+
+def building_count(result: dg.ExecuteInProcessResult) -> int | None:
+    """The row count of the run's ``region_buildings`` materialization, if it made one."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key == BUILDINGS:
+            count = materialization.metadata.get("dagster/row_count")
+            return None if count is None else int(count.value)
+    return None
 
 
 def _deployment_variables(storage: OutputStorage) -> dict[str, str]:
@@ -151,153 +142,200 @@ def _deployment_variables(storage: OutputStorage) -> dict[str, str]:
     return variables
 
 
-@dg.op(description="Validate the deployment, wipe if asked, record the start, pick the regions.")
-def prepare_deployment(
-    context: dg.OpExecutionContext,
-    catalog: InputCatalogResource,
-    storage: OutputStorage,
-    compute: ComputeResource,
-) -> PreparedDeployment:
-    """Plan the deployment against the storage (see the module docstring)."""
-    started_at = dt.datetime.now(dt.UTC).isoformat()
-    inputs = catalog.catalog()
-    try:
-        plan = build_plan(
-            _deployment_variables(storage),
-            grid=inputs.grid,
-            available_regions=inputs.valid_region_ids(),
-        )
-    except ValueError as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from error
-    layout = plan.layout
-    if plan.wipe:
-        for folder in layout.scope_folders:
-            objects.remove(folder)
-        context.log.warning(f"wiped the {plan.environment} outputs under {plan.storage_root}")
-    write_record(
-        storage,
-        {
-            "run_id": context.run_id,
-            "environment": plan.environment,
-            "version": plan.version,
-            "started_at": started_at,
-            "regions": list(plan.regions),
-            "status": "running",
-        },
-    )
-    if plan.wipe or plan.force or not objects.exists(layout.wind_distribution):
-        metadata = wind_distribution(catalog, storage, compute, context.log.info)
-        context.log_event(dg.AssetMaterialization("wind_direction_distribution", metadata=metadata))
-    committed = set() if plan.wipe else current_regions(storage.raster_store(), inputs)
-    done = [
-        region_id
-        for region_id in plan.regions
-        if not plan.force
-        and region_id in committed
-        and all(objects.exists(location) for location in region_outputs(layout, region_id))
-    ]
-    remaining = [region_id for region_id in plan.regions if region_id not in done]
-    tag = f"v{plan.version}" if plan.version else None
-    if tag and remaining and tag in storage.raster_store().tags():
-        raise dg.Failure(
-            description=(
-                f"version {plan.version} is already published (raster store tag {tag}); "
-                f"region(s) {', '.join(remaining)} would change it: publish a new version"
-            ),
-            allow_retries=False,
-        )
-    context.log.info(
-        f"{len(plan.regions)} region(s) selected: {len(remaining)} to process, "
-        f"{len(done)} already in the raster store"
-        + (f" (skipped: {', '.join(done)})" if done else "")
-    )
-    return PreparedDeployment(
-        environment=plan.environment,
-        version=plan.version,
-        started_at=started_at,
-        regions=plan.regions,
-        remaining=tuple(remaining),
-        skipped=tuple(done),
-        wiped=plan.wipe,
-        branches=dict(plan.branches),
+class RegionRunsConfig(dg.Config):
+    """How the ``process_regions`` op runs the regions."""
+
+    max_concurrent_regions: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Region runs at a time (threads of the deploy process, each one child run). More "
+            "than one suits regions computed on remote clusters; one keeps a laptop's cores "
+            "for the region itself."
+        ),
     )
 
 
-def _record_regions(context: dg.OpExecutionContext, results: dict[str, Any]) -> None:
-    for region_id, result in results.items():
-        for key, metadata in result.items():
-            context.log_event(dg.AssetMaterialization(key, partition=region_id, metadata=metadata))
-
-
-@dg.op(pool=COILED_POOL, description="Map the per-region work over the cluster, with retries.")
-def process_regions(
-    context: dg.OpExecutionContext,
-    prepared: PreparedDeployment,
-    catalog: InputCatalogResource,
-    storage: OutputStorage,
-    compute: ComputeResource,
-) -> PreparedDeployment:
-    """Process the remaining regions; record a materialization per asset and region."""
-    task = RegionTask(
-        input_root=catalog.root,
-        storage_root=storage.root,
-        environment=storage.environment,
-        version=storage.version,
-        commit_attempts=storage.commit_attempts,
-    )
-    try:
-        results = compute.map_regions(
-            "region_risk_rasters", task, prepared.remaining, log=context.log
-        )
-    except RegionRetriesExhausted as error:
-        _record_regions(context, error.succeeded)
-        raise dg.Failure(description=str(error), allow_retries=False) from error
-    _record_regions(context, results)
-    return prepared
+def _fail(message: str) -> dg.Failure:
+    """A failure the op does not retry (a deployment's decisions are deterministic)."""
+    return dg.Failure(description=message, allow_retries=False)
 
 
 def build_deploy_job(
-    rollups: Sequence[dg.AssetsDefinition],
-    checks: Sequence[dg.AssetChecksDefinition],
-    branches: OptionalBranches,
+    asset_job: Callable[[str], dg.JobDefinition],
+    partitions_def: dg.PartitionsDefinition,
 ) -> dg.JobDefinition:
-    """The ``deploy`` job over the code location's roll-up assets and their checks.
+    """The ``deploy`` job over the code location's asset jobs.
 
     Args:
-        rollups: The unpartitioned roll-up assets (everything after the regions).
-        checks: Their asset checks (blocking checks gate the downstream roll-ups).
-        branches: Which optional branches run; switched-off assets are left out.
+        asset_job: Resolves an asset job of the code location by name (``wind``, ``regions``,
+            ``rollups``), with its resources bound; called when the job runs.
+        partitions_def: The region partitions (dynamic ones are filled with the selection).
     """
-    disabled = set(branches.disabled_assets)
-    selected = [asset for asset in rollups if not set(asset.keys) & disabled]
+
+    def child_run(
+        context: dg.OpExecutionContext,
+        name: str,
+        prepared: PreparedDeployment,
+        partition_key: str | None = None,
+    ) -> dg.ExecuteInProcessResult:
+        """Run the asset job ``name`` as a child run of this deployment, in its instance."""
+        loggers = context.run_config.get("loggers")
+        return asset_job(name).execute_in_process(
+            instance=context.instance,
+            partition_key=partition_key,
+            run_config={"loggers": loggers} if loggers else None,
+            tags={DEPLOYMENT_RUN_TAG: prepared.environment, PARENT_RUN_TAG: context.run_id},
+            raise_on_error=False,
+        )
+
+    @dg.op(description="Validate, wipe if asked, record the start, set the region partitions.")
+    def prepare_deployment(
+        context: dg.OpExecutionContext,
+        catalog: InputCatalogResource,
+        storage: OutputStorage,
+    ) -> PreparedDeployment:
+        """Plan the deployment against the storage (see the module docstring)."""
+        started_at = dt.datetime.now(dt.UTC).isoformat()
+        inputs = catalog.catalog()
+        try:
+            plan = build_plan(
+                _deployment_variables(storage),
+                grid=inputs.grid,
+                available_regions=inputs.valid_region_ids(),
+            )
+            sync_region_partitions(partitions_def, context.instance, plan.regions)
+        except ValueError as error:
+            raise _fail(str(error)) from error
+        layout = plan.layout
+        if plan.wipe:
+            for folder in layout.scope_folders:
+                objects.remove(folder)
+            context.log.warning(f"wiped the {plan.environment} outputs under {plan.storage_root}")
+        write_record(
+            storage,
+            {
+                "run_id": context.run_id,
+                "environment": plan.environment,
+                "version": plan.version,
+                "started_at": started_at,
+                "regions": list(plan.regions),
+                "status": "running",
+            },
+        )
+        committed = set() if plan.wipe else current_regions(storage.raster_store(), inputs)
+        done = [
+            region_id
+            for region_id in plan.regions
+            if not plan.force
+            and region_id in committed
+            and all(objects.exists(location) for location in region_outputs(layout, region_id))
+        ]
+        remaining = [region_id for region_id in plan.regions if region_id not in done]
+        tag = f"v{plan.version}" if plan.version else None
+        if tag and remaining and tag in storage.raster_store().tags():
+            raise _fail(
+                f"version {plan.version} is already published (raster store tag {tag}); "
+                f"region(s) {', '.join(remaining)} would change it: publish a new version"
+            )
+        context.log.info(
+            f"{len(plan.regions)} region(s) selected: {len(remaining)} to process, "
+            f"{len(done)} already in the raster store"
+            + (f" (skipped: {', '.join(done)})" if done else "")
+        )
+        return PreparedDeployment(
+            environment=plan.environment,
+            version=plan.version,
+            started_at=started_at,
+            regions=plan.regions,
+            remaining=tuple(remaining),
+            skipped=tuple(done),
+            wiped=plan.wipe,
+            build_wind=plan.wipe or plan.force or not objects.exists(layout.wind_distribution),
+            branches=dict(plan.branches),
+        )
+
+    @dg.op(description="Materialize the wind distribution (the wind job) when needed.")
+    def build_wind(
+        context: dg.OpExecutionContext, prepared: PreparedDeployment
+    ) -> PreparedDeployment:
+        """Run the ``wind`` job once, when the distribution is missing or must be redone."""
+        if not prepared.build_wind:
+            context.log.info("wind_direction_distribution is in storage: kept")
+            return prepared
+        started = time.perf_counter()
+        result = child_run(context, WIND_JOB, prepared)
+        if not result.success:
+            raise _fail(f"wind_direction_distribution failed: {run_failure(result)}")
+        context.log.info(
+            f"wind_direction_distribution ... {time.perf_counter() - started:.1f} s "
+            f"(run {result.run_id})"
+        )
+        return prepared
+
+    @dg.op(description="Materialize each remaining region (the regions job), one run each.")
+    def process_regions(
+        context: dg.OpExecutionContext, config: RegionRunsConfig, prepared: PreparedDeployment
+    ) -> PreparedDeployment:
+        """One child run per remaining region; fail listing the regions that failed."""
+        failed: dict[str, str] = {}
+        total = len(prepared.remaining)
+
+        def run_region(region_id: str) -> tuple[str, float, dg.ExecuteInProcessResult]:
+            started = time.perf_counter()
+            result = child_run(context, REGIONS_JOB, prepared, partition_key=region_id)
+            return region_id, time.perf_counter() - started, result
+
+        with ThreadPoolExecutor(max_workers=config.max_concurrent_regions) as pool:
+            runs = [pool.submit(run_region, region_id) for region_id in prepared.remaining]
+            for number, future in enumerate(as_completed(runs), start=1):
+                region_id, elapsed, result = future.result()
+                if result.success:
+                    context.log.info(
+                        f"[{number}/{total}] {region_id} ... {elapsed:.1f} s, "
+                        f"{building_count(result)} buildings"
+                    )
+                else:
+                    failed[region_id] = run_failure(result)
+                    context.log.error(
+                        f"[{number}/{total}] {region_id} ... FAILED after {elapsed:.1f} s: "
+                        f"{failed[region_id]}"
+                    )
+        if failed:
+            raise _fail(
+                f"{len(failed)} of {total} region(s) failed, roll-ups not built: "
+                + "; ".join(f"{region_id}: {failed[region_id]}" for region_id in sorted(failed))
+            )
+        return prepared
 
     @dg.op(description="Materialize the roll-ups, tag a versioned raster store, close the record.")
     def build_rollups(
-        context: dg.OpExecutionContext,
-        prepared: PreparedDeployment,
-        catalog: InputCatalogResource,
-        storage: OutputStorage,
+        context: dg.OpExecutionContext, prepared: PreparedDeployment, storage: OutputStorage
     ) -> None:
-        """Run the roll-up assets as a child run of this deployment."""
-        result = dg.materialize(
-            [*selected, *checks],
-            selection=dg.AssetSelection.assets(*selected),
-            instance=context.instance,
-            resources={"catalog": catalog, "storage": storage},
-            tags={DEPLOYMENT_RUN_TAG: prepared.environment, PARENT_RUN_TAG: context.run_id},
+        """Run the ``rollups`` job as a child run of this deployment."""
+        started = time.perf_counter()
+        result = child_run(context, ROLLUPS_JOB, prepared)
+        if not result.success:
+            raise _fail(f"roll-ups failed: {run_failure(result)}")
+        rollups = sorted(
+            event.event_specific_data.materialization.asset_key.to_user_string()
+            for event in result.get_asset_materialization_events()
         )
-        context.log.info(f"roll-ups materialized in run {result.run_id}")
+        context.log.info(
+            f"roll-ups ... {time.perf_counter() - started:.1f} s ({', '.join(rollups)}; "
+            f"run {result.run_id})"
+        )
         record: dict[str, Any] = {
             "run_id": context.run_id,
             "rollup_run_id": result.run_id,
             **{
                 key: value
                 for key, value in asdict(prepared).items()
-                if key not in ("remaining", "skipped")
+                if key not in ("remaining", "skipped", "build_wind")
             },
             "processed": list(prepared.remaining),
             "skipped": list(prepared.skipped),
-            "rollups": sorted(key.to_user_string() for a in selected for key in a.keys),
+            "rollups": rollups,
             "status": "succeeded",
             "completed_at": dt.datetime.now(dt.UTC).isoformat(),
         }
@@ -311,11 +349,11 @@ def build_deploy_job(
     @dg.job(
         name=DEPLOYMENT_JOB,
         description=(
-            "One deployment: the environment's region selection on its cluster (skipping "
-            "regions already in the raster store), then the roll-ups and optional branches."
+            "One deployment: the environment's region selection, one child run per region "
+            "(skipping regions already in the raster store), then the roll-ups."
         ),
     )
     def deploy() -> None:
-        build_rollups(process_regions(prepare_deployment()))
+        build_rollups(process_regions(build_wind(prepare_deployment())))
 
     return deploy

@@ -1,62 +1,77 @@
-"""The region partitions: one partition per valid processing region of the inputs.
+"""The region partitions: one partition per valid processing region, known without any I/O.
 
-Building them does no I/O when the inputs' grid is known in advance:
+Loading the code location never opens the inputs (an unreachable store must not stop
+``dagster definitions validate`` or the UI):
 
 - inputs in the published bucket (``OCR_INPUT_ROOT`` at or below ``s3://carbonplan-ocr``, which
-  the input layout mirrors) are the published data sets on the published CONUS grid; its 405
-  valid region IDs ship with the package (:mod:`ocr_assets.data`), so no store is opened when
-  the code location loads;
-- any other root (the demo, tests, a cut-out of the real grid) holds inputs whose valid IDs are
-  read through the input catalog (from its cached ``valid_region_ids.json``, computed from CRPS
-  once when missing). Before any input exists (a fresh clone, ``dagster definitions validate``
-  in CI) they are the demo grid's valid IDs, which ship with the package too, so the code
-  location always loads and the asset graph is the same; runs then fail with the catalog's
-  message about the missing inputs.
-
-A deployment narrows the partitions to its region selection (``OCR_REGIONS``: the QA set, the
-staging set, explicit IDs or ``all``), so the roll-ups, which read every region partition,
-are built from exactly the deployed regions.
+  the input layout mirrors) are on the published CONUS grid; its 405 valid region IDs ship with
+  the package (:mod:`ocr_assets.data`). A deployment narrows them to its selection
+  (``OCR_REGIONS``: the QA set, the staging set, explicit IDs or ``all``), so the roll-ups,
+  which read every region partition, are built from exactly the deployed regions;
+- any other root (the demo, tests, a cut-out of the real grid) gets the dynamic partitions
+  :data:`REGION_PARTITIONS`, which the ``deploy`` job (and so ``make demo``) sets to the
+  selected valid regions before running them (:func:`sync_region_partitions`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
-from ocr_assets.catalog import InputCatalog
-from ocr_assets.data import demo_valid_region_ids, on_published_inputs, published_valid_region_ids
+from ocr_assets.data import on_published_inputs, published_valid_region_ids
 from ocr_assets.deploy.environments import select_regions
-from ocr_assets.regions import CONUS_GRID, RegionGrid
+from ocr_assets.regions import CONUS_GRID
+
+#: Name of the dynamic region partitions (inputs other than the published ones).
+REGION_PARTITIONS = "regions"
 
 
-def valid_region_ids(input_root: str) -> tuple[RegionGrid, list[str]]:
-    """The grid and valid region IDs of the inputs under ``input_root``.
+def region_partitions(input_root: str, selection: str | None = None) -> dg.PartitionsDefinition:
+    """The region partitions of the inputs under ``input_root``; reads nothing.
 
-    The published inputs get the shipped list without opening them; other roots the catalog's,
-    or the demo grid's shipped list when the inputs are absent.
-    """
-    if on_published_inputs(input_root):
-        return CONUS_GRID, published_valid_region_ids()
-    catalog = InputCatalog(input_root)
-    try:
-        return catalog.grid, catalog.valid_region_ids()
-    except FileNotFoundError:
-        demo, region_ids = demo_valid_region_ids()
-        return RegionGrid(**demo), region_ids
-
-
-def region_partitions(
-    input_root: str, selection: str | None = None
-) -> dg.StaticPartitionsDefinition:
-    """A static partition per valid region ID, in grid order (south-west first).
-
-    With ``selection`` (``OCR_REGIONS`` syntax), only the selected regions.
+    Published inputs: a static partition per selected valid region ID, in grid order
+    (south-west first); ``selection`` uses ``OCR_REGIONS`` syntax (``None``: every region).
+    Other inputs: the dynamic partitions :data:`REGION_PARTITIONS` (``selection`` is applied
+    when the ``deploy`` job fills them).
 
     Raises:
         DeploymentError: naming ``OCR_REGIONS`` when the selection is malformed, lies outside
-            the grid or names regions without input data.
+            the published grid or names regions without input data.
     """
-    grid, region_ids = valid_region_ids(input_root)
+    if not on_published_inputs(input_root):
+        return dg.DynamicPartitionsDefinition(name=REGION_PARTITIONS)
+    region_ids = published_valid_region_ids()
     if selection is None or not selection.strip():
         return dg.StaticPartitionsDefinition(region_ids)
-    chosen = set(select_regions(selection, grid, region_ids))
+    chosen = set(select_regions(selection, CONUS_GRID, region_ids))
     return dg.StaticPartitionsDefinition([rid for rid in region_ids if rid in chosen])
+
+
+def sync_region_partitions(
+    partitions_def: dg.PartitionsDefinition,
+    instance: dg.DagsterInstance,
+    region_ids: Sequence[str],
+) -> None:
+    """Make ``region_ids`` the region partitions of a deployment on ``instance``.
+
+    Dynamic partitions are set to exactly ``region_ids`` (added and removed; materializations of
+    removed partitions stay in the event log). Static partitions must already hold them.
+
+    Raises:
+        ValueError: naming the regions a static partitions definition lacks.
+    """
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        name = partitions_def.name
+        current = set(instance.get_dynamic_partitions(name))
+        for region_id in sorted(current - set(region_ids)):
+            instance.delete_dynamic_partition(name, region_id)
+        instance.add_dynamic_partitions(name, [r for r in region_ids if r not in current])
+        return
+    known = set(partitions_def.get_partition_keys())
+    missing = [region_id for region_id in region_ids if region_id not in known]
+    if missing:
+        raise ValueError(
+            f"region(s) {', '.join(missing)} are not region partitions of the code location "
+            "(OCR_REGIONS differs between the code location and the deployment)"
+        )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 
 from ocr_assets.branches import OptionalBranches
 from ocr_assets.definitions import build_definitions
@@ -30,6 +31,7 @@ def run_deploy(
     branches: OptionalBranches,
     raise_on_error: bool = True,
     compute: ComputeResource | None = None,
+    run_config: dict | None = None,
     **variables: str,
 ) -> dg.ExecuteInProcessResult:
     """Execute the ``deploy`` job of ``settings``'s Definitions, as CI does.
@@ -43,6 +45,7 @@ def run_deploy(
     return defs.get_job_def(DEPLOYMENT_JOB).execute_in_process(
         instance=instance,
         tags={DEPLOYMENT_RUN_TAG: settings.environment},
+        run_config=run_config,
         raise_on_error=raise_on_error,
     )
 
@@ -51,3 +54,16 @@ def partitions_materialized(instance: dg.DagsterInstance, name: str) -> Counter[
     """How many materializations each partition of ``name`` has."""
     records = instance.fetch_materializations(dg.AssetKey(name), limit=1000).records
     return Counter(record.partition_key for record in records)
+
+
+def check_results(instance: dg.DagsterInstance, asset: str, check: str) -> dict[str | None, bool]:
+    """Partition -> passed, of the latest evaluation of ``asset``'s check ``check`` per partition."""
+    key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+    results: dict[str | None, bool] = {}
+    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=1000):
+        if record.event is None or record.event.dagster_event is None:
+            continue
+        evaluation = record.event.dagster_event.event_specific_data
+        if isinstance(evaluation, AssetCheckEvaluation):
+            results.setdefault(evaluation.partition, evaluation.passed)  # newest first
+    return results

@@ -40,7 +40,13 @@ from ocr_assets.assets.rollup_support import REGION_OUTPUTS, ROLLUP_OUTPUTS, cen
 from ocr_assets.assets.tiles import BUILDING_FEATURES, CENTROID_FEATURES
 from ocr_assets.branches import BRANCH_ASSETS, OptionalBranches
 from ocr_assets.catalog import InputCatalog, census_file
-from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE02_JOB, PHASE03_JOB, build_definitions
+from ocr_assets.definitions import (
+    PHASE02_JOB,
+    PHASE03_JOB,
+    PHASE03_REGIONS_JOB,
+    ROLLUPS_JOB,
+    build_definitions,
+)
 from ocr_assets.deploy import layout
 from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.rollups import LEVELS, DatasetMetadata, summary_statistics
@@ -496,16 +502,18 @@ def test_jobs_honour_the_branch_flags(synthetic_root: Path, tmp_path: Path) -> N
 
     everything = build_definitions(settings, OptionalBranches(True, True))
     assert {pyramid, analysis} <= selected(everything, PHASE02_JOB)
-    assert (
-        selected(everything, ALL_ASSETS_JOB)
-        == everything.resolve_asset_graph().materializable_asset_keys
-    )
-    assert selected(everything, PHASE03_JOB) == {
-        dg.AssetKey(name)
-        for name in ("region_tile_features", "building_pmtiles", "building_centroid_pmtiles")
+    graph = everything.resolve_asset_graph()
+    assert selected(everything, ROLLUPS_JOB) == {
+        key
+        for key in graph.materializable_asset_keys
+        if not graph.get(key).is_partitioned and key.path != ["wind_direction_distribution"]
     }
+    assert selected(everything, PHASE03_JOB) == {
+        dg.AssetKey(name) for name in ("building_pmtiles", "building_centroid_pmtiles")
+    }
+    assert selected(everything, PHASE03_REGIONS_JOB) == {dg.AssetKey("region_tile_features")}
     without = build_definitions(settings, OptionalBranches(False, True))
-    assert pyramid not in selected(without, PHASE02_JOB) | selected(without, ALL_ASSETS_JOB)
+    assert pyramid not in selected(without, PHASE02_JOB) | selected(without, ROLLUPS_JOB)
     assert analysis in selected(without, PHASE02_JOB)
     assert pyramid in without.resolve_asset_graph().get_all_asset_keys()  # still in the graph
 

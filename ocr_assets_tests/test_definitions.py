@@ -2,8 +2,10 @@
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -11,33 +13,43 @@ import pytest
 
 import ocr_assets
 from ocr_assets.assets.inputs import REGION_INPUT_ASSETS
+from ocr_assets.branches import OptionalBranches
 from ocr_assets.catalog import InputCatalog
-from ocr_assets.data import demo_valid_region_ids, published_valid_region_ids
-from ocr_assets.definitions import ALL_ASSETS_JOB, PHASE01_JOB, build_definitions
-from ocr_assets.partitions import region_partitions, valid_region_ids
-from ocr_assets.regions import CONUS_GRID, demo_grid
+from ocr_assets.data import published_valid_region_ids
+from ocr_assets.definitions import (
+    PHASE01_JOB,
+    PHASE02_JOB,
+    PHASE02_REGIONS_JOB,
+    PHASE03_JOB,
+    PHASE03_REGIONS_JOB,
+    REGIONS_JOB,
+    ROLLUPS_JOB,
+    WIND_JOB,
+    build_definitions,
+)
+from ocr_assets.partitions import REGION_PARTITIONS, region_partitions
 from ocr_assets.resources import OutputStorage
 from ocr_assets.settings import Settings, SettingsError
 
-PHASE01_KEYS = {
-    dg.AssetKey("wind_direction_distribution"),
-    dg.AssetKey("region_risk_rasters"),
-    dg.AssetKey("region_buildings"),
-}
-ASSET_KEYS = PHASE01_KEYS | {
-    dg.AssetKey(name)
-    for name in (
-        "region_statistics_partials",
-        "buildings_geoparquet",
-        "region_summary_stats",
-        "region_analysis_files",
-        "regional_pmtiles",
-        "risk_pyramid",
-        "region_tile_features",
-        "building_pmtiles",
-        "building_centroid_pmtiles",
-    )
-}
+PHASE01_KEYS = {dg.AssetKey("region_risk_rasters"), dg.AssetKey("region_buildings")}
+ASSET_KEYS = (
+    PHASE01_KEYS
+    | {dg.AssetKey("wind_direction_distribution")}
+    | {
+        dg.AssetKey(name)
+        for name in (
+            "region_statistics_partials",
+            "buildings_geoparquet",
+            "region_summary_stats",
+            "region_analysis_files",
+            "regional_pmtiles",
+            "risk_pyramid",
+            "region_tile_features",
+            "building_pmtiles",
+            "building_centroid_pmtiles",
+        )
+    }
+)
 CHECK_NAMES = {
     "bp_in_unit_interval",
     "rps_crps_in_percent_range",
@@ -106,8 +118,7 @@ def test_definitions_for_inputs(synthetic_root: Path, tmp_path: Path) -> None:
     assert graph.get_all_asset_keys() == ASSET_KEYS | {asset.key for asset in REGION_INPUT_ASSETS}
     rasters = defs.resolve_assets_def("region_risk_rasters")
     partitions = rasters.partitions_def
-    assert isinstance(partitions, dg.StaticPartitionsDefinition)
-    assert partitions.get_partition_keys() == ["y0_x1", "y0_x2", "y1_x0", "y1_x1", "y1_x2"]
+    assert partitions == dg.DynamicPartitionsDefinition(name=REGION_PARTITIONS)
     assert defs.resolve_assets_def("region_buildings").partitions_def == partitions
     assert defs.resolve_assets_def("wind_direction_distribution").partitions_def is None
     for key in ("region_risk_rasters", "region_buildings"):
@@ -116,36 +127,96 @@ def test_definitions_for_inputs(synthetic_root: Path, tmp_path: Path) -> None:
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == CHECK_NAMES
     assert all(graph.get_check_spec(key).blocking for key in graph.asset_check_keys)
-    assert {job.name for job in defs.resolve_all_job_defs()} >= {PHASE01_JOB, ALL_ASSETS_JOB}
-    phase01 = defs.resolve_job_def(PHASE01_JOB)
-    assert phase01.asset_layer.selected_asset_keys == PHASE01_KEYS
+    region_checks = {key for key in graph.asset_check_keys if key.asset_key == rasters.key}
+    assert {graph.get_check_spec(key).partitions_def for key in region_checks} == {partitions}
+    # A job runs one partitions definition: the wind distribution has its own job.
+    assert defs.resolve_job_def(WIND_JOB).asset_layer.selected_asset_keys == {
+        dg.AssetKey("wind_direction_distribution")
+    }
+    assert defs.resolve_job_def(PHASE01_JOB).asset_layer.selected_asset_keys == PHASE01_KEYS
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {*JOBS, "deploy"}
+    assert "all_assets" not in {job.name for job in defs.resolve_all_job_defs()}
 
 
-def test_partitions_fall_back_to_the_demo_grid_without_inputs(tmp_path: Path) -> None:
-    grid, region_ids = valid_region_ids(str(tmp_path / "nothing-here"))
-    assert grid == demo_grid()
-    assert region_ids == demo_valid_region_ids()[1]
-    assert set(region_ids) < set(grid.all_region_ids())
-
-
-def test_published_inputs_give_partitions_without_reading_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_partitions_need_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_io(*args: object, **kwargs: object) -> None:
         raise AssertionError("the input catalog was used while loading the code location")
 
     monkeypatch.setattr(InputCatalog, "__init__", no_io)
     for root in ("s3://carbonplan-ocr", "s3://carbonplan-ocr/", "s3://carbonplan-ocr/input"):
-        grid, region_ids = valid_region_ids(root)
-        assert grid is CONUS_GRID and region_ids == published_valid_region_ids()
+        assert region_partitions(root).get_partition_keys() == published_valid_region_ids()
     staging = region_partitions("s3://carbonplan-ocr", "staging").get_partition_keys()
     assert len(staging) == 47 and staging[0] == "y5_x7"  # grid order, south-west first
     assert region_partitions("s3://carbonplan-ocr", "qa").get_partition_keys() == [
         "y14_x5", "y14_x6", "y14_x7",
     ]  # fmt: skip
-    # Another bucket is not the published inputs: the catalog is asked.
-    with pytest.raises(AssertionError, match="input catalog was used"):
-        valid_region_ids("s3://carbonplan-ocr-copy/input")
+    # Any other root: dynamic partitions the deploy job fills, nothing read.
+    for root in ("s3://carbonplan-ocr-copy/input", "/nothing/here"):
+        assert region_partitions(root, "qa") == dg.DynamicPartitionsDefinition(name="regions")
+
+
+#: Every asset job; the partitioned ones run one region per run.
+JOBS = {
+    WIND_JOB: False,
+    PHASE01_JOB: True,
+    PHASE02_REGIONS_JOB: True,
+    PHASE02_JOB: False,
+    PHASE03_REGIONS_JOB: True,
+    PHASE03_JOB: False,
+    REGIONS_JOB: True,
+    ROLLUPS_JOB: False,
+}
+
+
+@pytest.mark.integration
+def test_every_job_runs_in_process(synthetic_root: Path, tmp_path: Path) -> None:
+    settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(synthetic_root))
+    defs = build_definitions(settings, OptionalBranches(False, True))
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(REGION_PARTITIONS, ["y0_x1"])
+        for name, partitioned in JOBS.items():
+            job = defs.resolve_job_def(name)
+            assert (job.partitions_def is not None) == partitioned, name
+            key = "y0_x1" if partitioned else None
+            assert job.execute_in_process(instance=instance, partition_key=key).success, name
+        # The region checks were recorded for the region's partition.
+        check = dg.AssetCheckKey(dg.AssetKey("region_risk_rasters"), "bp_in_unit_interval")
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([check])[check]
+        evaluation = record.event.dagster_event.event_specific_data
+        assert evaluation.passed and evaluation.partition == "y0_x1"
+
+
+def _dagster(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.run(
+        [str(dagster), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.integration
+def test_jobs_run_from_the_command_line(synthetic_root: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        instance.add_dynamic_partitions(REGION_PARTITIONS, ["y1_x1"])
+    env = {
+        "DAGSTER_HOME": str(home),
+        "OCR_INPUT_ROOT": str(synthetic_root),
+        "OCR_STORAGE_ROOT": str(tmp_path / "data"),
+    }
+    module = ("-m", "ocr_assets.definitions")
+    wind = _dagster("job", "execute", *module, "-j", WIND_JOB, env=env)
+    assert wind.returncode == 0, wind.stdout + wind.stderr
+    tags = '{"dagster/partition": "y1_x1"}'
+    region = _dagster("job", "execute", *module, "-j", PHASE01_JOB, "--tags", tags, env=env)
+    assert region.returncode == 0, region.stdout + region.stderr
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        materialized = instance.get_materialized_partitions(dg.AssetKey("region_buildings"))
+    assert materialized == {"y1_x1"}
 
 
 def test_package_exports_defs_lazily() -> None:
@@ -154,14 +225,7 @@ def test_package_exports_defs_lazily() -> None:
 
 
 def _validate(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    dagster = Path(sys.executable).with_name("dagster")
-    return subprocess.run(
-        [str(dagster), "definitions", "validate", "-m", module],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return _dagster("definitions", "validate", "-m", module, env=env)
 
 
 @pytest.mark.integration
@@ -177,3 +241,20 @@ def test_dagster_definitions_validate_names_a_bad_setting(tmp_path: Path) -> Non
     result = _validate("ocr_assets", {"OCR_ENVIRONMENT": "prod", "OCR_INPUT_ROOT": str(tmp_path)})
     assert result.returncode != 0
     assert "OCR_ENVIRONMENT='prod' is not a known environment" in result.stdout + result.stderr
+
+
+def test_definitions_validate_without_reaching_the_inputs(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "OCR_INPUT_ROOT": "s3://unreachable-inputs/input",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "OCR_STORAGE_ROOT": str(tmp_path),
+    }
+    started = time.perf_counter()
+    result = _validate("ocr_assets.definitions", env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert time.perf_counter() - started < 60  # the CLI's own start-up; no 15 s time-outs

@@ -18,16 +18,28 @@ import pytest
 from ocr_assets.branches import OptionalBranches
 from ocr_assets.deploy.cli import main
 from ocr_assets.deploy.layout import Layout
+from ocr_assets.deployment import PARENT_RUN_TAG
 from ocr_assets.resources import ComputeResource
 from ocr_assets.settings import Settings
 from ocr_assets.storage import RasterStore
 from ocr_assets_tests import compute_fakes
 from ocr_assets_tests.deploy_fixtures import clean_deploy_env  # noqa: F401 (fixture)
-from ocr_assets_tests.deploy_jobs import partitions_materialized, persistent_instance, run_deploy
+from ocr_assets_tests.deploy_jobs import (
+    check_results,
+    partitions_materialized,
+    persistent_instance,
+    run_deploy,
+)
 
 pytestmark = pytest.mark.integration
 
 REGIONS = "y0_x1, y1_x1"
+REGION_CHECKS = (
+    "bp_in_unit_interval",
+    "rps_crps_in_percent_range",
+    "grid_matches_region",
+    "nan_only_where_explained",
+)
 ROLLUPS_ONLY = OptionalBranches(create_pyramid=False, write_regional_stats=False)
 
 
@@ -51,12 +63,23 @@ def test_deploy_then_verify_catches_a_deleted_output(
     settings = Settings(storage_root=str(root), input_root=str(synthetic_root))
     instance = persistent_instance(tmp_path)
     branches = OptionalBranches(create_pyramid=True, write_regional_stats=True)
-    result = run_deploy(env, instance, settings, REGIONS, branches)
+    # Both regions at once: two child runs in threads on the SQLite instance.
+    concurrent = {"ops": {"process_regions": {"config": {"max_concurrent_regions": 2}}}}
+    result = run_deploy(env, instance, settings, REGIONS, branches, run_config=concurrent)
     assert result.success
     for key in ("region_risk_rasters", "region_buildings", "region_tile_features"):
         assert partitions_materialized(instance, key) == {"y0_x1": 1, "y1_x1": 1}, key
     for key in ("buildings_geoparquet", "region_analysis_files", "risk_pyramid"):
         assert partitions_materialized(instance, key) == {None: 1}, key
+    # Every region check was evaluated and recorded for each region it gated.
+    for check in REGION_CHECKS:
+        assert check_results(instance, "region_risk_rasters", check) == {
+            "y0_x1": True,
+            "y1_x1": True,
+        }, check
+    # The regions and the roll-ups ran as child runs of the deploy run.
+    children = instance.get_runs(dg.RunsFilter(tags={PARENT_RUN_TAG: result.run_id}))
+    assert sorted(run.job_name for run in children) == ["regions", "regions", "rollups", "wind"]
 
     env.setenv("OCR_CREATE_PYRAMID", "true")
     env.setenv("OCR_WRITE_REGIONAL_STATS", "true")
@@ -117,13 +140,13 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
         instance = persistent_instance(tmp_path / version)
         result = run_deploy(env, instance, settings, regions, ROLLUPS_ONLY, compute=compute)
         assert result.success
-    # Each version's deployment computes its wind distribution, then its regions, on clusters.
+    # Each version's deployment computes its wind distribution on a Coiled-sized cluster (the
+    # region assets ask for theirs through the compute resource inside their own runs).
     assets = [call["tags"]["Asset"] for call in compute_fakes.CALLS]
-    assert assets == ["wind_direction_distribution", "region_risk_rasters"] * 2
-    (first, second) = compute_fakes.CALLS[1::2]
-    assert first["worker_vm_types"] == ["m8g.2xlarge"] and first["n_workers"] == 20
+    assert assets == ["wind_direction_distribution"] * 2
+    first = compute_fakes.CALLS[0]
+    assert first["worker_vm_types"] == ["m8g.2xlarge"]
     assert first["tags"]["Environment"] == "production"
-    assert second["tags"]["Asset"] == "region_risk_rasters"
 
     # Rollback: every version stays readable at its own path and tag.
     old = RasterStore(Layout(root, "production", "1.0.0").raster_store)
@@ -182,4 +205,20 @@ def test_production_wipe_is_refused_before_anything_runs(
     assert not result.success
     failure = result.failure_data_for_node("prepare_deployment")
     assert failure is not None and "OCR_WIPE=true refused" in str(failure.user_failure_data)
+    assert not (tmp_path / "data").exists()
+
+
+def test_qa_selection_outside_the_demo_grid_fails_in_prepare_naming_it(
+    env: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
+) -> None:
+    # Loading the code location reads nothing, so a bad selection surfaces in the run.
+    settings = Settings(
+        environment="qa", storage_root=str(tmp_path / "data"), input_root=str(synthetic_root)
+    )
+    result = run_deploy(
+        env, dg.DagsterInstance.ephemeral(), settings, "qa", ROLLUPS_ONLY, raise_on_error=False
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("prepare_deployment")
+    assert failure is not None and "OCR_REGIONS" in str(failure.user_failure_data.description)
     assert not (tmp_path / "data").exists()

@@ -1,4 +1,5 @@
-"""Phase 01 end to end through the real storage and a persistent Dagster instance, and the demo."""
+"""Phase 01 end to end through the real storage and a persistent Dagster instance, and the demo
+(a deployment of the ``local`` environment)."""
 
 import re
 import shutil
@@ -12,13 +13,16 @@ import shapely
 import xarray as xr
 
 from ocr_assets import science
+from ocr_assets.branches import OptionalBranches
 from ocr_assets.catalog import SCOTT_STORE, riley_store
-from ocr_assets.definitions import PHASE01_JOB, build_definitions
+from ocr_assets.definitions import PHASE01_JOB, WIND_JOB, build_definitions
 from ocr_assets.demo import ensure_inputs, run_demo
+from ocr_assets.partitions import REGION_PARTITIONS
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import OutputStorage
 from ocr_assets.settings import Settings
 from ocr_assets.storage.raster_store import stored_grid
+from ocr_assets_tests.deploy_fixtures import clean_deploy_env  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +46,10 @@ def test_two_regions_through_the_real_storage(
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PHASE01_JOB)
     with persistent_instance(tmp_path) as instance:
-        assert job.execute_in_process(instance=instance, asset_selection=[WIND]).success
+        instance.add_dynamic_partitions(REGION_PARTITIONS, list(TWO_REGIONS))
+        assert defs.resolve_job_def(WIND_JOB).execute_in_process(instance=instance).success
         for region_id in TWO_REGIONS:
-            result = job.execute_in_process(
-                instance=instance, partition_key=region_id, asset_selection=[RASTERS, BUILDINGS]
-            )
-            assert result.success
+            assert job.execute_in_process(instance=instance, partition_key=region_id).success
         assert instance.get_materialized_partitions(RASTERS) == set(TWO_REGIONS)
         assert instance.get_materialized_partitions(BUILDINGS) == set(TWO_REGIONS)
 
@@ -79,44 +81,41 @@ def test_two_regions_through_the_real_storage(
     assert np.isnan(other).all()
 
 
-def test_demo_computes_what_is_missing_then_the_rollups(
-    synthetic_root: Path, tmp_path: Path
-) -> None:
+def progress_lines(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The deploy run's per-region progress lines."""
+    messages = [entry.user_message for entry in instance.all_logs(run_id)]
+    return [message for message in messages if message.startswith("[")]
+
+
+@pytest.mark.usefixtures("clean_deploy_env")
+def test_demo_is_a_deployment_that_skips_what_is_done(synthetic_root: Path, tmp_path: Path) -> None:
     settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(synthetic_root))
     storage = OutputStorage.from_settings(settings)
-    rollup_runs: list[int] = []
-
-    @dg.asset(deps=[BUILDINGS], group_name="rollups")
-    def building_count() -> dg.MaterializeResult:
-        tables = Path(storage.paths.region_buildings_dir).glob("*.parquet")
-        rollup_runs.append(sum(len(gpd.read_parquet(path)) for path in tables))
-        return dg.MaterializeResult()
-
-    defs = dg.Definitions.merge(
-        build_definitions(settings), dg.Definitions(assets=[building_count])
-    )
-    lines: list[str] = []
+    defs = build_definitions(settings, OptionalBranches(False, False))
     with persistent_instance(tmp_path) as instance:
-        first = run_demo(defs, instance, storage, say=lines.append)
+        first = run_demo(defs, instance, storage)
         assert first.failed == {}
         assert first.computed == first.regions == ["y0_x1", "y0_x2", "y1_x0", "y1_x1", "y1_x2"]
         assert first.buildings > 0
-        progress = [line for line in lines if line.startswith("[")]
+        assert "building_pmtiles" in first.outputs
+        progress = progress_lines(instance, first.run_id)
         assert len(progress) == 5
         assert re.fullmatch(r"\[1/5\] y0_x1 \.\.\. \d+\.\d s, \d+ buildings", progress[0])
-        assert rollup_runs == [first.buildings]
 
-        second = run_demo(defs, instance, storage, say=lines.append)
-        assert second.computed == [] and second.buildings == first.buildings
-        assert len(rollup_runs) == 1  # nothing changed: the roll-up is not redone
+        second = run_demo(defs, instance, storage)
+        assert second.computed == [] and second.skipped == first.regions
+        assert second.buildings == first.buildings
+        # The wind distribution is in storage: computed once, by the first deployment.
+        assert len(instance.fetch_materializations(WIND, limit=10).records) == 1
 
         Path(storage.paths.region_buildings("y1_x0")).unlink()
-        third = run_demo(defs, instance, storage, say=lines.append)
+        third = run_demo(defs, instance, storage)
         assert third.computed == ["y1_x0"]
         assert third.buildings == first.buildings
-        assert rollup_runs == [first.buildings] * 2
+        assert [line.split()[1] for line in progress_lines(instance, third.run_id)] == ["y1_x0"]
 
 
+@pytest.mark.usefixtures("clean_deploy_env")
 def test_demo_reports_failed_regions(synthetic_root: Path, tmp_path: Path) -> None:
     inputs = tmp_path / "inputs"
     shutil.copytree(synthetic_root, inputs)
@@ -124,9 +123,15 @@ def test_demo_reports_failed_regions(synthetic_root: Path, tmp_path: Path) -> No
     settings = Settings(storage_root=str(tmp_path / "data"), input_root=str(inputs))
     storage = OutputStorage.from_settings(settings)
     with persistent_instance(tmp_path) as instance:
-        report = run_demo(build_definitions(settings), instance, storage, say=print)
-    assert sorted(report.failed) == report.regions
-    assert all(riley_store(2047, "270m-5070") in m for m in report.failed.values())
+        report = run_demo(build_definitions(settings), instance, storage)
+        progress = progress_lines(instance, report.run_id)
+        rollups = instance.fetch_materializations(dg.AssetKey("regional_pmtiles"), limit=1)
+    assert list(report.failed) == ["process_regions"]
+    message = report.failed["process_regions"]
+    assert message.startswith("5 of 5 region(s) failed, roll-ups not built: y0_x1: ")
+    assert riley_store(2047, "270m-5070") in message
+    assert len(progress) == 5 and all("FAILED" in line for line in progress)
+    assert rollups.records == []
     assert report.buildings == 0
 
 

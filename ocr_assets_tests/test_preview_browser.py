@@ -71,7 +71,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Demo
     defs = build_definitions(settings, OptionalBranches(True, True))
     links: dict[str, dict[str | None, str]] = {}
     with dg.DagsterInstance.local_temp(str(tmp_path_factory.mktemp("home"))) as instance:
-        report = run_demo(defs, instance, storage, say=lambda _: None)
+        report = run_demo(defs, instance, storage)
         for key in ASSET_KEYS:
             records = instance.fetch_materializations(dg.AssetKey(key), limit=100).records
             for record in records:

@@ -167,7 +167,10 @@ def test_deploy_run_history_is_in_postgres_and_shown_by_the_webserver(
         jobs = {run["jobName"]: run for run in runs}
         assert jobs[DEPLOYMENT_JOB]["status"] == "SUCCESS"
         assert all(run["status"] == "SUCCESS" for run in runs)
-        assert len(runs) >= 2  # the deployment and its roll-up run
+        # The deployment and its child runs: wind, one per region, the roll-ups.
+        assert sorted(run["jobName"] for run in runs) == sorted(
+            [DEPLOYMENT_JOB, "wind", "rollups", *["regions"] * len(regions)]
+        )
         assert all({"key": DEPLOYMENT_RUN_TAG, "value": "local"} in run["tags"] for run in runs)
 
         def materialized_partitions(asset: str) -> list[str | None]:
@@ -191,3 +194,15 @@ def test_deploy_run_history_is_in_postgres_and_shown_by_the_webserver(
         assert checks and all(
             check["executionForLatestMaterialization"]["status"] == "SUCCEEDED" for check in checks
         )
+
+        # The region checks are recorded per region partition, each one passed.
+        for name in ("bp_in_unit_interval", "grid_matches_region", "nan_only_where_explained"):
+            executions = ui_smoke.graphql(
+                base_url,
+                '{ assetCheckExecutions(assetKey: {path: ["region_risk_rasters"]}, '
+                f'checkName: "{name}", limit: 100) {{ partition status '
+                "evaluation { partition success } } }",
+            )["assetCheckExecutions"]
+            assert sorted(e["partition"] for e in executions) == sorted(regions), name
+            assert all(e["status"] == "SUCCEEDED" for e in executions), name
+            assert all(e["evaluation"]["success"] for e in executions), name

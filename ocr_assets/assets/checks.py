@@ -1,9 +1,12 @@
 """Blocking data-quality checks on ``region_risk_rasters`` (the data schema of docs/science.md).
 
-One multi-check reads the region from the raster store once and reports four checks; all are
-blocking, so ``region_buildings`` of a region whose rasters fail is not materialized. The same
-checks (:func:`region_check_outcomes`) run on the computed rasters before ``region_risk_rasters``
-commits them (:func:`require_passing`), so a failing region never reaches the store's ``main``.
+One multi-check reads the region from the raster store once and reports four checks. They are
+partitioned like the rasters, so every region's result is recorded under its partition (when a
+run targets one region, as every partitioned job run and every deployment's region run does),
+and blocking, so ``region_buildings`` of a region whose rasters fail is not materialized. The
+same checks (:func:`region_check_outcomes`) run on the computed rasters before
+``region_risk_rasters`` commits them (:func:`require_passing`), so a failing region never
+reaches the store's ``main``.
 
 - ``bp_in_unit_interval``: every burn probability in [0, 1].
 - ``rps_crps_in_percent_range``: RPS and CRPS in [0, 100] (%).
@@ -15,6 +18,7 @@ commits them (:func:`require_passing`), so a failing region never reaches the st
 """
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +37,16 @@ from ocr_assets.storage.raster_store import stored_grid
 
 UNIT_INTERVAL_VARIABLES = ("bp_2011", "bp_2047", "bp_2011_riley", "bp_2047_riley")
 PERCENT_VARIABLES = ("rps_2011", "rps_2047", "crps_scott", "rps_scott")
+
+#: The region checks and what each asserts.
+REGION_CHECKS: dict[str, str] = {
+    "bp_in_unit_interval": "Burn probabilities are in [0, 1].",
+    "rps_crps_in_percent_range": "RPS and CRPS are in [0, 100] %.",
+    "grid_matches_region": "The region's pixels are exactly the region's window of the grid.",
+    "nan_only_where_explained": (
+        "NaN only where an input is NaN or a pixel has no fire-weather hours."
+    ),
+}
 
 #: Metres per degree of latitude used for the pixel height (docs/science.md, smoothing step).
 _METRES_PER_DEGREE = 111_000.0
@@ -200,36 +214,24 @@ def regridded_wind(storage: OutputStorage, inputs: RegionInputs) -> xr.DataArray
 
 
 def build_region_checks(rasters: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    """The blocking checks of ``rasters`` (the ``region_risk_rasters`` asset)."""
+    """The blocking checks of ``rasters`` (the ``region_risk_rasters`` asset), per partition."""
 
-    @dg.multi_asset_check(
-        specs=[
+    # Partitioned asset checks are a preview feature of Dagster 1.13, used knowingly: without
+    # them a region's result is recorded without its partition.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        specs = [
             dg.AssetCheckSpec(
-                "bp_in_unit_interval",
+                name,
                 asset=rasters,
+                partitions_def=rasters.partitions_def,
                 blocking=True,
-                description="Burn probabilities are in [0, 1].",
-            ),
-            dg.AssetCheckSpec(
-                "rps_crps_in_percent_range",
-                asset=rasters,
-                blocking=True,
-                description="RPS and CRPS are in [0, 100] %.",
-            ),
-            dg.AssetCheckSpec(
-                "grid_matches_region",
-                asset=rasters,
-                blocking=True,
-                description="The region's pixels are exactly the region's window of the grid.",
-            ),
-            dg.AssetCheckSpec(
-                "nan_only_where_explained",
-                asset=rasters,
-                blocking=True,
-                description="NaN only where an input is NaN or a pixel has no fire-weather hours.",
-            ),
-        ],
-    )
+                description=description,
+            )
+            for name, description in REGION_CHECKS.items()
+        ]
+
+    @dg.multi_asset_check(specs=specs)
     def region_risk_raster_checks(
         context: dg.AssetCheckExecutionContext,
         catalog: InputCatalogResource,

@@ -1,8 +1,7 @@
 """The asset graph of the code location, for a given region partitioning.
 
-One composition shared by the Definitions (:mod:`ocr_assets.definitions`) and the ``deploy``
-job's cluster workers (:mod:`ocr_assets.deployment`), which rebuild the region-partitioned
-assets for one region without loading the code location.
+One composition, used by the Definitions (:mod:`ocr_assets.definitions`) and by tests that
+build the graph over their own region partitions.
 """
 
 from __future__ import annotations
