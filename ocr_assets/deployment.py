@@ -99,6 +99,8 @@ class RegionTask:
                 version=self.version,
                 commit_attempts=self.commit_attempts,
             ),
+            # Already on a worker of the region cluster: each asset's work runs in place.
+            "compute": ComputeResource(environment=self.environment),
         }
         metadata: dict[str, dict[str, Any]] = {}
         # One throwaway instance per task, closed in the thread that opened it.
@@ -276,13 +278,14 @@ def build_deploy_job(
         prepared: PreparedDeployment,
         catalog: InputCatalogResource,
         storage: OutputStorage,
+        compute: ComputeResource,
     ) -> None:
         """Run the roll-up assets as a child run of this deployment."""
         result = dg.materialize(
             [*selected, *checks],
             selection=dg.AssetSelection.assets(*selected),
             instance=context.instance,
-            resources={"catalog": catalog, "storage": storage},
+            resources={"catalog": catalog, "storage": storage, "compute": compute},
             tags={DEPLOYMENT_RUN_TAG: prepared.environment, PARENT_RUN_TAG: context.run_id},
         )
         context.log.info(f"roll-ups materialized in run {result.run_id}")

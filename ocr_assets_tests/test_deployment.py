@@ -117,10 +117,22 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
         instance = persistent_instance(tmp_path / version)
         result = run_deploy(env, instance, settings, regions, ROLLUPS_ONLY, compute=compute)
         assert result.success
-    # Each version's deployment computes its wind distribution, then its regions, on clusters.
+    # Each version's deployment computes its wind distribution, then its regions, then each
+    # roll-up, on a cluster of its own.
     assets = [call["tags"]["Asset"] for call in compute_fakes.CALLS]
-    assert assets == ["wind_direction_distribution", "region_risk_rasters"] * 2
-    (first, second) = compute_fakes.CALLS[1::2]
+    rollups = {
+        "buildings_geoparquet",
+        "region_summary_stats",
+        "regional_pmtiles",
+        "building_pmtiles",
+        "building_centroid_pmtiles",
+    }
+    per_deployment = 2 + len(rollups)
+    assert len(assets) == 2 * per_deployment
+    for deployment in (assets[:per_deployment], assets[per_deployment:]):
+        assert deployment[:2] == ["wind_direction_distribution", "region_risk_rasters"]
+        assert sorted(deployment[2:]) == sorted(rollups)
+    (first, second) = compute_fakes.CALLS[1::per_deployment]
     assert first["worker_vm_types"] == ["m8g.2xlarge"] and first["n_workers"] == 20
     assert first["tags"]["Environment"] == "production"
     assert second["tags"]["Asset"] == "region_risk_rasters"
