@@ -225,7 +225,7 @@ def build_region_assets(
                 catalog,
                 storage,
                 region_id,
-                context.run.run_id,
+                context.run_id,
             )
         context.log.info(
             f"region {region_id}: computed in {metadata['compute_seconds']:.1f} s, committed "
