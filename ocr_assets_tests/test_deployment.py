@@ -144,6 +144,9 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
     assert set(old.committed_regions(tag="v1.0.0")) == {"y0_x1"}
     assert set(new.committed_regions(tag="v1.1.0")) == {"y0_x1", "y1_x1"}
     assert float(old.open(tag="v1.0.0")["rps_2011"].notnull().sum()) > 0
+    # verify checks the regions of the deployment record (OCR_REGIONS of the test's deployment
+    # names demo regions, which the production plan refuses: they are not valid published IDs).
+    env.delenv("OCR_REGIONS")
     assert verify("--environment", "production", "--version", "1.0.0", "--storage-root", root) == 0
 
     # A published version is immutable: adding a region to it is refused before any compute.

@@ -18,7 +18,7 @@ def consolidate(storage: OutputStorage, regions: dict[str, list[str]]) -> dg.Exe
     for region_id, ids in regions.items():
         path = Path(storage.paths.region_buildings(region_id))
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_region(building_frame(ids, region_id), path)
+        write_region(building_frame(ids), path)
     partitions = dg.StaticPartitionsDefinition(sorted(regions))
     region_assets = build_region_assets(partitions, retry_policy=NO_RETRIES)
     aggregation = build_aggregation_assets(partitions, region_assets, retry_policy=NO_RETRIES)
