@@ -226,20 +226,24 @@ class ResourceConfig:
 
 @dataclass(frozen=True)
 class WorkerRun:
-    """Where a function ran on a cluster and how long it took.
+    """A function's result, where on the cluster it ran and how long it took.
+
+    One opaque object, so Dask does not walk the result to estimate its size.
 
     Attributes:
+        result: What the function returned.
         worker: The worker's address.
         pid: The worker's process ID.
         seconds: Wall time of the function.
     """
 
+    result: Any
     worker: str
     pid: int
     seconds: float
 
 
-def _on_worker(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> tuple[Any, WorkerRun]:
+def _on_worker(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> WorkerRun:
     """Run ``fn`` on this worker with resources rebuilt; return its result and where it ran.
 
     Dask collections inside ``fn`` compute on the worker's own threads (one machine sized for
@@ -253,8 +257,7 @@ def _on_worker(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> tuple[An
     started = time.perf_counter()
     with dask.config.set(scheduler="threads"):
         result = fn(*args, **kwargs)
-    run = WorkerRun(get_worker().address, os.getpid(), time.perf_counter() - started)
-    return result, run
+    return WorkerRun(result, get_worker().address, os.getpid(), time.perf_counter() - started)
 
 
 def _on_a_worker() -> bool:
@@ -352,11 +355,11 @@ class ComputeResource(dg.ConfigurableResource):
         log = dg.get_dagster_logger()
         name = getattr(fn, "__qualname__", repr(fn))
         if _on_a_worker():
-            result, ran = _on_worker(fn, *args, **kwargs)
+            ran = _on_worker(fn, *args, **kwargs)
             log.info(
                 f"{asset_key}: {name} ran in place on worker {ran.worker} in {ran.seconds:.1f} s"
             )
-            return result
+            return ran.result
         args = tuple(
             ResourceConfig.of(a) if isinstance(a, dg.ConfigurableResource) else a for a in args
         )
@@ -367,13 +370,13 @@ class ComputeResource(dg.ConfigurableResource):
         opened = time.perf_counter()
         with self.client(asset_key) as (client, cluster):
             future = client.submit(functools.partial(_on_worker, fn, *args, **kwargs), pure=False)
-            result, ran = future.result()
+            ran = future.result()
         overhead = time.perf_counter() - opened - ran.seconds
         log.info(
             f"{asset_key}: {name} ran on cluster {cluster}, worker {ran.worker} (pid {ran.pid}) "
             f"in {ran.seconds:.1f} s; cluster overhead {overhead:.1f} s"
         )
-        return result
+        return ran.result
 
     def map_regions(
         self,
