@@ -30,6 +30,7 @@ from ocr_assets.deploy.compute import (
     make_cluster,
     map_regions,
     parse_overrides,
+    shared_local_cluster,
 )
 from ocr_assets.deploy.environments import get_policy
 from ocr_assets.deploy.layout import Layout
@@ -330,12 +331,24 @@ class ComputeResource(dg.ConfigurableResource):
 
     @contextmanager
     def client(self, asset_key: str) -> Iterator[tuple[Client, str]]:
-        """A client of ``asset_key``'s cluster (or :attr:`scheduler_address`), and its name."""
+        """A client of ``asset_key``'s cluster (or :attr:`scheduler_address`), and its name.
+
+        A local spec without ``cluster_factory`` uses the process's shared in-process cluster
+        (:func:`~ocr_assets.deploy.compute.shared_local_cluster`); others open the asset's
+        cluster and close it on exit.
+        """
         from distributed import Client
 
         if self.scheduler_address:
             with Client(self.scheduler_address) as client:
                 yield client, self.scheduler_address
+            return
+        spec = self.spec(asset_key)
+        if spec.backend == "local" and not self.cluster_factory:
+            # The process's in-process cluster: closing the client leaves it up.
+            cluster = shared_local_cluster(spec)
+            with Client(cluster) as client:
+                yield client, f"{cluster.name} (local, shared)"
             return
         with self.cluster(asset_key) as cluster, Client(cluster) as client:
             yield client, getattr(cluster, "name", None) or client.scheduler.address

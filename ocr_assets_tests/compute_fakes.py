@@ -108,3 +108,10 @@ def nested_run() -> tuple[int, int, int]:
     before = len(CALLS)
     inner = compute.run("region_buildings", worker_pid)
     return os.getpid(), inner, len(CALLS) - before
+
+
+def worker_address() -> str:
+    """The address of the Dask worker that runs this."""
+    from distributed import get_worker
+
+    return get_worker().address

@@ -214,3 +214,12 @@ def test_on_a_worker_the_work_runs_in_place(calls: list[dict], process_cluster: 
         outer, inner, clusters = client.submit(compute_fakes.nested_run, pure=False).result()
     assert outer == inner != os.getpid()
     assert clusters == 0
+
+
+def test_local_asset_runs_share_one_in_process_cluster(
+    clean_deploy_env: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    compute = ComputeResource()
+    first = compute.run("region_summary_stats", compute_fakes.worker_address)
+    assert compute.run("building_pmtiles", compute_fakes.worker_address) == first
+    assert compute.run("region_buildings", compute_fakes.worker_pid) == os.getpid()
