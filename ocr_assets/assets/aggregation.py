@@ -1,8 +1,11 @@
 """Phase 02: building GeoParquet, summary statistics, analysis files, regional tiles, pyramid.
 
-Thin assets over :mod:`ocr_assets.rollups`; each writes its outputs to storage itself and
-returns :class:`dagster.MaterializeResult` with row counts, sizes, timing and the region
-partitions it was built from.
+Thin assets over :mod:`ocr_assets.rollups`. Each asset's work is a module-level function
+(:func:`statistics_partial`, :func:`consolidated_buildings`, :func:`summary_statistics`,
+:func:`analysis_files`, :func:`statistics_pmtiles`, :func:`pyramid`) that runs on the asset's
+own cluster (``ComputeResource.run``), reads and writes storage there and returns a small
+summary; the asset returns :class:`dagster.MaterializeResult` with row counts, sizes, timing
+and the region partitions it was built from.
 
 What is incremental
     ``region_statistics_partials`` is partitioned by region: it assigns one region's buildings

@@ -7,6 +7,9 @@ What is incremental
     feature files by one tippecanoe run each; tiling itself is not incremental (see
     :mod:`ocr_assets.rollups.tiles`).
 
+Each asset's work (:func:`region_features`, :func:`tile_regions`) runs on the asset's own
+cluster (``ComputeResource.run``) and writes its files there.
+
 ``building_pmtiles`` and ``building_centroid_pmtiles`` are independent of each other, so an
 executor with more than one process builds them in parallel. Both also depend on
 ``region_summary_stats``, whose blocking checks must pass before any tile is published (the
