@@ -38,6 +38,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ from ocr_assets.deploy.environments import DEPLOYMENT_JOB, DEPLOYMENT_RUN_TAG
 from ocr_assets.deploy.layout import Layout
 from ocr_assets.deploy.plan import build_plan
 from ocr_assets.partitions import sync_region_partitions
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.storage import atomic_output, objects
 from ocr_assets.storage.staleness import current_regions
 
@@ -60,6 +61,8 @@ REGIONS_JOB = "regions"
 ROLLUPS_JOB = "rollups"
 
 BUILDINGS = dg.AssetKey("region_buildings")
+#: The asset whose cluster spec sizes the deployment's shared region cluster.
+REGION_CLUSTER = "region_risk_rasters"
 
 
 def region_outputs(layout: Layout, region_id: str) -> tuple[str, ...]:
@@ -178,13 +181,21 @@ def build_deploy_job(
         name: str,
         prepared: PreparedDeployment,
         partition_key: str | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> dg.ExecuteInProcessResult:
-        """Run the asset job ``name`` as a child run of this deployment, in its instance."""
-        loggers = context.run_config.get("loggers")
+        """Run the asset job ``name`` as a child run of this deployment, in its instance.
+
+        ``resources`` is resource configuration for the child run (e.g. the shared cluster).
+        """
+        run_config: dict[str, Any] = {}
+        if context.run_config.get("loggers"):
+            run_config["loggers"] = context.run_config["loggers"]
+        if resources:
+            run_config["resources"] = resources
         return asset_job(name).execute_in_process(
             instance=context.instance,
             partition_key=partition_key,
-            run_config={"loggers": loggers} if loggers else None,
+            run_config=run_config or None,
             tags={DEPLOYMENT_RUN_TAG: prepared.environment, PARENT_RUN_TAG: context.run_id},
             raise_on_error=False,
         )
@@ -275,17 +286,53 @@ def build_deploy_job(
 
     @dg.op(description="Materialize each remaining region (the regions job), one run each.")
     def process_regions(
-        context: dg.OpExecutionContext, config: RegionRunsConfig, prepared: PreparedDeployment
+        context: dg.OpExecutionContext,
+        config: RegionRunsConfig,
+        prepared: PreparedDeployment,
+        compute: ComputeResource,
     ) -> PreparedDeployment:
-        """One child run per remaining region; fail listing the regions that failed."""
+        """One child run per remaining region; fail listing the regions that failed.
+
+        Every region run's assets work on one region cluster, opened here for the deployment
+        (the process's shared in-process cluster when local).
+        """
         failed: dict[str, str] = {}
         total = len(prepared.remaining)
+        if not total:
+            return prepared
+        with ExitStack() as stack:
+            resources = None
+            spec = compute.spec(REGION_CLUSTER)
+            if spec.backend != "local" or compute.cluster_factory:
+                cluster = stack.enter_context(compute.cluster(REGION_CLUSTER))
+                address = cluster.scheduler_address
+                context.log.info(f"region cluster {getattr(cluster, 'name', address)} is up")
+                resources = {"compute": {"config": {"scheduler_address": address}}}
 
-        def run_region(region_id: str) -> tuple[str, float, dg.ExecuteInProcessResult]:
-            started = time.perf_counter()
-            result = child_run(context, REGIONS_JOB, prepared, partition_key=region_id)
-            return region_id, time.perf_counter() - started, result
+            def run_region(region_id: str) -> tuple[str, float, dg.ExecuteInProcessResult]:
+                started = time.perf_counter()
+                result = child_run(
+                    context, REGIONS_JOB, prepared, partition_key=region_id, resources=resources
+                )
+                return region_id, time.perf_counter() - started, result
 
+            _run_regions(context, config, prepared, run_region, failed)
+        if failed:
+            raise _fail(
+                f"{len(failed)} of {total} region(s) failed, roll-ups not built: "
+                + "; ".join(f"{region_id}: {failed[region_id]}" for region_id in sorted(failed))
+            )
+        return prepared
+
+    def _run_regions(
+        context: dg.OpExecutionContext,
+        config: RegionRunsConfig,
+        prepared: PreparedDeployment,
+        run_region: Callable[[str], tuple[str, float, dg.ExecuteInProcessResult]],
+        failed: dict[str, str],
+    ) -> None:
+        """Run every remaining region, logging a progress line each; collect the failures."""
+        total = len(prepared.remaining)
         with ThreadPoolExecutor(max_workers=config.max_concurrent_regions) as pool:
             runs = [pool.submit(run_region, region_id) for region_id in prepared.remaining]
             for number, future in enumerate(as_completed(runs), start=1):
@@ -301,12 +348,6 @@ def build_deploy_job(
                         f"[{number}/{total}] {region_id} ... FAILED after {elapsed:.1f} s: "
                         f"{failed[region_id]}"
                     )
-        if failed:
-            raise _fail(
-                f"{len(failed)} of {total} region(s) failed, roll-ups not built: "
-                + "; ".join(f"{region_id}: {failed[region_id]}" for region_id in sorted(failed))
-            )
-        return prepared
 
     @dg.op(description="Materialize the roll-ups, tag a versioned raster store, close the record.")
     def build_rollups(

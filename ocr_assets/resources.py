@@ -7,13 +7,16 @@ environment.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import xarray as xr
@@ -27,6 +30,7 @@ from ocr_assets.deploy.compute import (
     make_cluster,
     map_regions,
     parse_overrides,
+    shared_local_cluster,
 )
 from ocr_assets.deploy.environments import get_policy
 from ocr_assets.deploy.layout import Layout
@@ -44,6 +48,9 @@ from ocr_assets.storage import (
     objects,
 )
 from ocr_assets.storage.guard import check_shrink
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 PROVIDER = "CarbonPlan"
 LICENSE = "CC-BY-4.0"
@@ -195,12 +202,84 @@ def import_factory(path: str) -> ClusterFactory:
     return factory
 
 
+@dataclass(frozen=True)
+class ResourceConfig:
+    """A configurable resource as plain values, rebuilt where it is used (a cluster worker).
+
+    Attributes:
+        kind: The resource class (pickled by reference).
+        fields: Its configuration fields.
+    """
+
+    kind: type[dg.ConfigurableResource]
+    fields: dict[str, Any]
+
+    @classmethod
+    def of(cls, resource: dg.ConfigurableResource) -> ResourceConfig:
+        """The configuration of ``resource``."""
+        kind = type(resource)
+        return cls(kind, {name: getattr(resource, name) for name in kind.model_fields})
+
+    def build(self) -> dg.ConfigurableResource:
+        """A resource configured as the original."""
+        return self.kind(**self.fields)
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """A function's result, where on the cluster it ran and how long it took.
+
+    One opaque object, so Dask does not walk the result to estimate its size.
+
+    Attributes:
+        result: What the function returned.
+        worker: The worker's address.
+        pid: The worker's process ID.
+        seconds: Wall time of the function.
+    """
+
+    result: Any
+    worker: str
+    pid: int
+    seconds: float
+
+
+def _on_worker(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> WorkerRun:
+    """Run ``fn`` on this worker with resources rebuilt; return its result and where it ran.
+
+    Dask collections inside ``fn`` compute on the worker's own threads (one machine sized for
+    the asset), never back through the orchestrating client.
+    """
+    import dask
+    from distributed import get_worker
+
+    args = tuple(a.build() if isinstance(a, ResourceConfig) else a for a in args)
+    kwargs = {k: v.build() if isinstance(v, ResourceConfig) else v for k, v in kwargs.items()}
+    started = time.perf_counter()
+    with dask.config.set(scheduler="threads"):
+        result = fn(*args, **kwargs)
+    return WorkerRun(result, get_worker().address, os.getpid(), time.perf_counter() - started)
+
+
+def _on_a_worker() -> bool:
+    """Whether the caller is a task running on a Dask worker."""
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
 class ComputeResource(dg.ConfigurableResource):
     """Dask clusters for the assets: local by default, Coiled clusters sized per asset when deployed.
 
     The cluster of an asset is :func:`~ocr_assets.deploy.compute.cluster_spec` of the environment
     and asset (``OCR_COMPUTE=local`` forces a local cluster; ``OCR_COMPUTE_OVERRIDES`` resizes),
-    made by :func:`~ocr_assets.deploy.compute.make_cluster`.
+    made by :func:`~ocr_assets.deploy.compute.make_cluster`. Every asset body runs its work with
+    :meth:`run` on that cluster, or on the running cluster at ``scheduler_address`` when one is
+    given (several runs sharing one region cluster).
 
     Attributes:
         environment: ``local``, ``qa``, ``staging`` or ``production``.
@@ -209,11 +288,14 @@ class ComputeResource(dg.ConfigurableResource):
         cluster_factory: ``module:attribute`` of a callable taking the cluster keyword
             arguments, used instead of ``distributed.LocalCluster`` / ``coiled.Cluster``
             (tests record what Coiled would be asked for this way).
+        scheduler_address: Address of a running Dask scheduler to use instead of opening the
+            asset's cluster (``tcp://host:8786``); that cluster's size is then whatever it has.
     """
 
     environment: str = "local"
     overrides: str = ""
     cluster_factory: str | None = None
+    scheduler_address: str | None = None
 
     @field_validator("environment")
     @classmethod
@@ -246,6 +328,72 @@ class ComputeResource(dg.ConfigurableResource):
         factory = import_factory(self.cluster_factory) if self.cluster_factory else None
         with make_cluster(self.spec(asset_key), factory) as cluster:
             yield cluster
+
+    @contextmanager
+    def client(self, asset_key: str) -> Iterator[tuple[Client, str]]:
+        """A client of ``asset_key``'s cluster (or :attr:`scheduler_address`), and its name.
+
+        The client is not made dask's default: work goes to it explicitly, so dask computations
+        elsewhere in this process (another region's checks, in another thread) never land on a
+        client that is closing.
+
+        A local spec without ``cluster_factory`` uses the process's shared in-process cluster
+        (:func:`~ocr_assets.deploy.compute.shared_local_cluster`); others open the asset's
+        cluster and close it on exit.
+        """
+        from distributed import Client
+
+        if self.scheduler_address:
+            with Client(self.scheduler_address, set_as_default=False) as client:
+                yield client, self.scheduler_address
+            return
+        spec = self.spec(asset_key)
+        if spec.backend == "local" and not self.cluster_factory:
+            # The process's in-process cluster: closing the client leaves it up.
+            cluster = shared_local_cluster(spec)
+            with Client(cluster, set_as_default=False) as client:
+                yield client, f"{cluster.name} (local, shared)"
+            return
+        with self.cluster(asset_key) as cluster, Client(cluster, set_as_default=False) as client:
+            yield client, getattr(cluster, "name", None) or client.scheduler.address
+
+    def run(self, asset_key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` on ``asset_key``'s cluster and return its (small) result.
+
+        ``fn`` must be an importable module-level function that reads its inputs from storage
+        and writes its outputs there itself, so no large array passes through this process.
+        Configurable resources among the arguments travel as their configuration
+        (:class:`ResourceConfig`) and are rebuilt on the worker. Called from a task already on a
+        worker (a region task of the ``deploy`` job), ``fn`` runs in place.
+
+        Raises:
+            Exception: whatever ``fn`` raised on the worker, with its type and message.
+        """
+        log = dg.get_dagster_logger()
+        name = getattr(fn, "__qualname__", repr(fn))
+        if _on_a_worker():
+            ran = _on_worker(fn, *args, **kwargs)
+            log.info(
+                f"{asset_key}: {name} ran in place on worker {ran.worker} in {ran.seconds:.1f} s"
+            )
+            return ran.result
+        args = tuple(
+            ResourceConfig.of(a) if isinstance(a, dg.ConfigurableResource) else a for a in args
+        )
+        kwargs = {
+            k: ResourceConfig.of(v) if isinstance(v, dg.ConfigurableResource) else v
+            for k, v in kwargs.items()
+        }
+        opened = time.perf_counter()
+        with self.client(asset_key) as (client, cluster):
+            future = client.submit(functools.partial(_on_worker, fn, *args, **kwargs), pure=False)
+            ran = future.result()
+        overhead = time.perf_counter() - opened - ran.seconds
+        log.info(
+            f"{asset_key}: {name} ran on cluster {cluster}, worker {ran.worker} (pid {ran.pid}) "
+            f"in {ran.seconds:.1f} s; cluster overhead {overhead:.1f} s"
+        )
+        return ran.result
 
     def map_regions(
         self,

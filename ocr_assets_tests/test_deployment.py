@@ -140,12 +140,23 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
         instance = persistent_instance(tmp_path / version)
         result = run_deploy(env, instance, settings, regions, ROLLUPS_ONLY, compute=compute)
         assert result.success
-    # Each version's deployment computes its wind distribution on a Coiled-sized cluster (the
-    # region assets ask for theirs through the compute resource inside their own runs).
+    # Each version's deployment computes its wind distribution, then its regions, then each
+    # roll-up, on a cluster of its own: one region cluster for all of the deployment's region runs.
     assets = [call["tags"]["Asset"] for call in compute_fakes.CALLS]
-    assert assets == ["wind_direction_distribution"] * 2
-    first = compute_fakes.CALLS[0]
-    assert first["worker_vm_types"] == ["m8g.2xlarge"]
+    rollups = {
+        "buildings_geoparquet",
+        "region_summary_stats",
+        "regional_pmtiles",
+        "building_pmtiles",
+        "building_centroid_pmtiles",
+    }
+    per_deployment = 2 + len(rollups)
+    assert len(assets) == 2 * per_deployment
+    for deployment in (assets[:per_deployment], assets[per_deployment:]):
+        assert deployment[:2] == ["wind_direction_distribution", "region_risk_rasters"]
+        assert sorted(deployment[2:]) == sorted(rollups)
+    first = compute_fakes.CALLS[1]
+    assert first["worker_vm_types"] == ["m8g.2xlarge"] and first["n_workers"] == 20
     assert first["tags"]["Environment"] == "production"
 
     # Rollback: every version stays readable at its own path and tag.

@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from ocr_assets.assets import build_aggregation_assets, build_region_assets
-from ocr_assets.resources import OutputStorage
+from ocr_assets.resources import ComputeResource, OutputStorage
 from ocr_assets_tests.rollups_cases import BUILDINGS, building_frame, write_region
 
 NO_RETRIES = dg.RetryPolicy(max_retries=0)
@@ -24,7 +24,7 @@ def consolidate(storage: OutputStorage, regions: dict[str, list[str]]) -> dg.Exe
     aggregation = build_aggregation_assets(partitions, region_assets, retry_policy=NO_RETRIES)
     return dg.materialize(
         [aggregation.buildings_geoparquet],
-        resources={"storage": storage},
+        resources={"storage": storage, "compute": ComputeResource()},
         raise_on_error=False,
     )
 

@@ -1,8 +1,11 @@
 """Phase 02: building GeoParquet, summary statistics, analysis files, regional tiles, pyramid.
 
-Thin assets over :mod:`ocr_assets.rollups`; each writes its outputs to storage itself and
-returns :class:`dagster.MaterializeResult` with row counts, sizes, timing and the region
-partitions it was built from.
+Thin assets over :mod:`ocr_assets.rollups`. Each asset's work is a module-level function
+(:func:`statistics_partial`, :func:`consolidated_buildings`, :func:`summary_statistics`,
+:func:`analysis_files`, :func:`statistics_pmtiles`, :func:`pyramid`) that runs on the asset's
+own cluster (``ComputeResource.run``), reads and writes storage there and returns a small
+summary; the asset returns :class:`dagster.MaterializeResult` with row counts, sizes, timing
+and the region partitions it was built from.
 
 What is incremental
     ``region_statistics_partials`` is partitioned by region: it assigns one region's buildings
@@ -18,6 +21,7 @@ The optional branches ``risk_pyramid`` and ``region_analysis_files`` are always 
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +30,7 @@ import dagster as dg
 from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.regions import REGION_RETRY_POLICY, RegionAssets
 from ocr_assets.assets.rollup_support import (
+    asset_name,
     census_levels,
     dataset_metadata,
     existing_region_outputs,
@@ -39,9 +44,15 @@ from ocr_assets.assets.rollup_support import (
 )
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import Bounds
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.rollups import (
     LEVELS,
+    AnalysisFiles,
+    ConsolidatedBuildings,
+    PMTilesSummary,
+    PyramidSummary,
+    RegionPartial,
+    SummaryStatistics,
     consolidate_buildings,
     level_for_resolution,
     regional_pmtiles,
@@ -112,6 +123,133 @@ def statistics_files(storage: OutputStorage) -> dict[str, str]:
     return files
 
 
+def statistics_partial(
+    catalog: InputCatalogResource, storage: OutputStorage, region_id: str
+) -> tuple[RegionPartial, dict[str, int], Bounds]:
+    """Write one region's building assignments and partial aggregates (on the region cluster).
+
+    Returns:
+        The partial, the number of census polygons read per level, and the region's bounds.
+    """
+    paths = storage.paths
+    storage.ensure_writable()
+    (buildings,) = region_buildings_files(paths, [region_id])
+    inputs = catalog.catalog()
+    bounds = inputs.grid.bounds(region_id)
+    census = census_levels(inputs, bbox=grown(bounds, CENSUS_MARGIN_DEG))
+    partial = write_region_partial(buildings, census, paths.region_statistics_partial(region_id))
+    return partial, {level: len(polygons.frame) for level, polygons in census.items()}, bounds
+
+
+def consolidated_buildings(
+    storage: OutputStorage, region_ids: Sequence[str]
+) -> ConsolidatedBuildings:
+    """Stream every region's buildings into the consolidated and hive outputs (on its cluster).
+
+    Raises:
+        OutputLossError: the new file would lose too many of the published buildings.
+    """
+    paths = storage.paths
+    storage.ensure_writable()
+    files = region_buildings_files(paths, region_ids)
+    storage.check_loss(
+        paths.consolidated_buildings,
+        published_rows(paths.consolidated_buildings),
+        sum(parquet_rows(location) for location in files),
+        "buildings",
+    )
+    return consolidate_buildings(
+        files, paths.consolidated_buildings, paths.partitioned_buildings, dataset_metadata(storage)
+    )
+
+
+def summary_statistics(
+    catalog: InputCatalogResource, storage: OutputStorage, region_ids: Sequence[str]
+) -> list[SummaryStatistics]:
+    """Merge the regions' partials into the statistics of every level (on its cluster).
+
+    All levels appear together: written into a fresh folder swapped in at the end.
+    """
+    paths = storage.paths
+    storage.ensure_writable()
+    partials = existing_region_outputs(
+        region_ids,
+        paths.region_statistics_partial,
+        "region_statistics_partials",
+        paths.region_statistics_partials_dir,
+    )
+    census = census_levels(catalog.catalog())
+    with atomic_output(paths.region_summary_stats_dir) as folder:
+        written = [
+            write_summary_statistics(
+                partials, census[level], str(folder / Path(paths.region_summary_stats(level)).name)
+            )
+            for level in LEVELS
+        ]
+        storage.check_loss(
+            paths.region_summary_stats_dir,
+            published_sum(
+                [paths.region_summary_stats(level) for level in LEVELS], "building_count"
+            ),
+            sum(w.buildings for w in written),
+            "buildings (summed over the levels)",
+        )
+    return written
+
+
+def analysis_files(storage: OutputStorage) -> list[AnalysisFiles]:
+    """Write the analysis files of every level from the summary statistics (on its cluster)."""
+    paths = storage.paths
+    storage.ensure_writable()
+    stats = statistics_files(storage)
+    metadata = dataset_metadata(storage)
+    with atomic_output(paths.region_analysis_dir) as folder:
+        return [
+            write_analysis_files(
+                stats[level], str(folder / ANALYSIS_FOLDERS[level]), level, metadata
+            )
+            for level in LEVELS
+        ]
+
+
+def statistics_pmtiles(storage: OutputStorage) -> PMTilesSummary:
+    """Tile the statistics polygons of every level into one archive (on its cluster)."""
+    storage.ensure_writable()
+    return regional_pmtiles(
+        statistics_files(storage), storage.paths.regional_pmtiles, dataset_metadata(storage)
+    )
+
+
+def pyramid(
+    catalog: InputCatalogResource, storage: OutputStorage, region_ids: Sequence[str]
+) -> PyramidSummary:
+    """Reproject the regions' RPS rasters to Web Mercator, every zoom level (on its cluster)."""
+    storage.ensure_writable()
+    store = storage.raster_store()
+    require_regions(region_ids, store.committed_regions(), "region_risk_rasters", store.location)
+    grid = catalog.catalog().grid
+    windows = [store_window(grid, region_id) for region_id in region_ids]
+    latitude = slice(min(w[0].start for w in windows), max(w[0].stop for w in windows))
+    longitude = slice(min(w[1].start for w in windows), max(w[1].stop for w in windows))
+    rasters = (
+        store.open()[list(PYRAMID_VARIABLES)]
+        .isel(latitude=latitude, longitude=longitude)
+        # One dask chunk per region: the reprojection reads the store lazily.
+        .chunk({"latitude": grid.region_rows, "longitude": grid.region_cols})
+    )
+    max_level = min(
+        level_for_resolution(PYRAMID_RESOLUTION_M, PYRAMID_PIXELS_PER_TILE), ZARR_JS_MAX_LEVEL
+    )
+    return write_risk_pyramid(
+        rasters,
+        storage.paths.risk_pyramid,
+        dataset_metadata(storage).raster(),
+        max_level=max_level,
+        pixels_per_tile=PYRAMID_PIXELS_PER_TILE,
+        variables=PYRAMID_VARIABLES,
+    )
+
+
 def _all_regions(asset: dg.AssetsDefinition) -> dg.AssetDep:
     return dg.AssetDep(asset, partition_mapping=dg.AllPartitionMapping())
 
@@ -140,19 +278,14 @@ def build_aggregation_assets(
         context: dg.AssetExecutionContext,
         catalog: InputCatalogResource,
         storage: OutputStorage,
+        compute: ComputeResource,
     ) -> dg.MaterializeResult:
         """Write the region's building assignments and partial aggregates."""
         region_id = context.partition_key
         started = time.perf_counter()
-        paths = storage.paths
         with final_on_bad_input():
-            storage.ensure_writable()
-            (buildings,) = region_buildings_files(paths, [region_id])
-            inputs = catalog.catalog()
-            bbox = grown(inputs.grid.bounds(region_id), CENSUS_MARGIN_DEG)
-            census = census_levels(inputs, bbox=bbox)
-            partial = write_region_partial(
-                buildings, census, paths.region_statistics_partial(region_id)
+            partial, polygons, bounds = compute.run(
+                asset_name(context), statistics_partial, catalog, storage, region_id
             )
         seconds = time.perf_counter() - started
         context.log.info(
@@ -161,12 +294,10 @@ def build_aggregation_assets(
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(partial.location),
-                "preview": dg.MetadataValue.url(preview_url(inputs.grid.bounds(region_id))),
+                "preview": dg.MetadataValue.url(preview_url(bounds)),
                 "dagster/row_count": partial.buildings,
                 "unassigned_per_level": dg.MetadataValue.json(partial.unassigned),
-                "census_polygons_per_level": dg.MetadataValue.json(
-                    {level: len(polygons.frame) for level, polygons in census.items()}
-                ),
+                "census_polygons_per_level": dg.MetadataValue.json(polygons),
                 "file_size_bytes": folder_size(partial.location),
                 "seconds": round(seconds, 3),
             }
@@ -183,27 +314,13 @@ def build_aggregation_assets(
         ),
     )
     def buildings_geoparquet(
-        context: dg.AssetExecutionContext, storage: OutputStorage
+        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
     ) -> dg.MaterializeResult:
         """Stream all region building files into the consolidated and hive outputs."""
         started = time.perf_counter()
-        paths = storage.paths
         region_ids = partition_region_ids(context, partitions_def)
         with final_on_bad_input():
-            storage.ensure_writable()
-            files = region_buildings_files(paths, region_ids)
-            storage.check_loss(
-                paths.consolidated_buildings,
-                published_rows(paths.consolidated_buildings),
-                sum(parquet_rows(location) for location in files),
-                "buildings",
-            )
-            written = consolidate_buildings(
-                files,
-                paths.consolidated_buildings,
-                paths.partitioned_buildings,
-                dataset_metadata(storage),
-            )
+            written = compute.run(asset_name(context), consolidated_buildings, storage, region_ids)
         seconds = time.perf_counter() - started
         context.log.info(
             f"{written.rows} buildings from {len(region_ids)} regions in {seconds:.1f} s "
@@ -240,38 +357,16 @@ def build_aggregation_assets(
         context: dg.AssetExecutionContext,
         catalog: InputCatalogResource,
         storage: OutputStorage,
+        compute: ComputeResource,
     ) -> dg.MaterializeResult:
         """Merge every region's partial aggregates into the statistics of each level."""
         started = time.perf_counter()
         paths = storage.paths
         region_ids = partition_region_ids(context, partitions_def)
         with final_on_bad_input():
-            storage.ensure_writable()
-            partials = existing_region_outputs(
-                region_ids,
-                paths.region_statistics_partial,
-                "region_statistics_partials",
-                paths.region_statistics_partials_dir,
+            written = compute.run(
+                asset_name(context), summary_statistics, catalog, storage, region_ids
             )
-            census = census_levels(catalog.catalog())
-            # All levels appear together: written into a fresh folder swapped in at the end.
-            with atomic_output(paths.region_summary_stats_dir) as folder:
-                written = [
-                    write_summary_statistics(
-                        partials,
-                        census[level],
-                        str(folder / Path(paths.region_summary_stats(level)).name),
-                    )
-                    for level in LEVELS
-                ]
-                storage.check_loss(
-                    paths.region_summary_stats_dir,
-                    published_sum(
-                        [paths.region_summary_stats(level) for level in LEVELS], "building_count"
-                    ),
-                    sum(w.buildings for w in written),
-                    "buildings (summed over the levels)",
-                )
         seconds = time.perf_counter() - started
         levels = [
             dg.TableRecord(
@@ -316,22 +411,13 @@ def build_aggregation_assets(
         ),
     )
     def region_analysis_files(
-        context: dg.AssetExecutionContext, storage: OutputStorage
+        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
     ) -> dg.MaterializeResult:
         """Write the analysis files of every level from the summary statistics."""
         started = time.perf_counter()
         paths = storage.paths
         with final_on_bad_input():
-            storage.ensure_writable()
-            stats = statistics_files(storage)
-            metadata = dataset_metadata(storage)
-            with atomic_output(paths.region_analysis_dir) as folder:
-                written = [
-                    write_analysis_files(
-                        stats[level], str(folder / ANALYSIS_FOLDERS[level]), level, metadata
-                    )
-                    for level in LEVELS
-                ]
+            written = compute.run(asset_name(context), analysis_files, storage)
         seconds = time.perf_counter() - started
         return dg.MaterializeResult(
             metadata={
@@ -359,15 +445,12 @@ def build_aggregation_assets(
         ),
     )
     def regional_pmtiles_asset(
-        context: dg.AssetExecutionContext, storage: OutputStorage
+        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
     ) -> dg.MaterializeResult:
         """Tile the statistics polygons of every level into one archive."""
         started = time.perf_counter()
         with final_on_bad_input():
-            storage.ensure_writable()
-            summary = regional_pmtiles(
-                statistics_files(storage), storage.paths.regional_pmtiles, dataset_metadata(storage)
-            )
+            summary = compute.run(asset_name(context), statistics_pmtiles, storage)
         seconds = time.perf_counter() - started
         return dg.MaterializeResult(
             metadata={
@@ -392,39 +475,13 @@ def build_aggregation_assets(
         context: dg.AssetExecutionContext,
         catalog: InputCatalogResource,
         storage: OutputStorage,
+        compute: ComputeResource,
     ) -> dg.MaterializeResult:
         """Reproject the regions' RPS rasters to Web Mercator and write every zoom level."""
         started = time.perf_counter()
-        paths = storage.paths
         region_ids = partition_region_ids(context, partitions_def)
         with final_on_bad_input():
-            storage.ensure_writable()
-            store = storage.raster_store()
-            require_regions(
-                region_ids, store.committed_regions(), "region_risk_rasters", store.location
-            )
-            grid = catalog.catalog().grid
-            windows = [store_window(grid, region_id) for region_id in region_ids]
-            latitude = slice(min(w[0].start for w in windows), max(w[0].stop for w in windows))
-            longitude = slice(min(w[1].start for w in windows), max(w[1].stop for w in windows))
-            rasters = (
-                store.open()[list(PYRAMID_VARIABLES)]
-                .isel(latitude=latitude, longitude=longitude)
-                # One dask chunk per region: the reprojection reads the store lazily.
-                .chunk({"latitude": grid.region_rows, "longitude": grid.region_cols})
-            )
-            max_level = min(
-                level_for_resolution(PYRAMID_RESOLUTION_M, PYRAMID_PIXELS_PER_TILE),
-                ZARR_JS_MAX_LEVEL,
-            )
-            summary = write_risk_pyramid(
-                rasters,
-                paths.risk_pyramid,
-                dataset_metadata(storage).raster(),
-                max_level=max_level,
-                pixels_per_tile=PYRAMID_PIXELS_PER_TILE,
-                variables=PYRAMID_VARIABLES,
-            )
+            summary = compute.run(asset_name(context), pyramid, catalog, storage, region_ids)
         seconds = time.perf_counter() - started
         return dg.MaterializeResult(
             metadata={
@@ -434,7 +491,9 @@ def build_aggregation_assets(
                 "max_level": summary.levels[-1],
                 "pixels_per_tile": summary.pixels_per_tile,
                 "variables": dg.MetadataValue.json(list(summary.variables)),
-                "finest_level_window": dg.MetadataValue.json(list(summary.windows[max_level])),
+                "finest_level_window": dg.MetadataValue.json(
+                    list(summary.windows[summary.levels[-1]])
+                ),
                 "file_size_bytes": folder_size(summary.location),
                 "seconds": round(seconds, 3),
                 **regions_metadata(region_ids),

@@ -1,7 +1,8 @@
 """Phase 01 per region: the 30 m risk rasters and the region's buildings with sampled risk.
 
-Both assets are partitioned by region ID. They write their outputs to storage themselves and
-return :class:`dagster.MaterializeResult`; ``region_buildings`` reads the rasters back from the
+Both assets are partitioned by region ID. Their work (:func:`region_rasters`,
+:func:`region_buildings`) runs on the region cluster (``ComputeResource.run``), writes the
+outputs to storage there and returns only the metadata of :class:`dagster.MaterializeResult`; ``region_buildings`` reads the rasters back from the
 raster store, so each partition can run (and be retried) on its own.
 
 The partitions definition depends on the inputs (which regions hold data), so the assets are
@@ -9,7 +10,6 @@ built by :func:`build_region_assets` for a given partitions definition.
 """
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +30,12 @@ from ocr_assets.assets.checks import (
 from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.inputs import REGION_INPUT_ASSETS
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
-from ocr_assets.assets.rollup_support import dataset_metadata
+from ocr_assets.assets.rollup_support import asset_name, dataset_metadata
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
 from ocr_assets.catalog import BUILDING_TAGS
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.storage import StorageError, write_geoparquet
 from ocr_assets.storage.staleness import INPUT_VERSIONS_KEY, region_input_versions
 
@@ -112,60 +112,51 @@ def sample_buildings(
 
 
 def region_rasters(
-    catalog: InputCatalogResource,
-    storage: OutputStorage,
-    region_id: str,
-    run_id: str,
-    log: Callable[[str], None],
+    catalog: InputCatalogResource, storage: OutputStorage, region_id: str, run_id: str
 ) -> dict[str, Any]:
     """Compute one region's risk rasters and commit them; return the materialization metadata.
 
-    The body of the ``region_risk_rasters`` partition, also mapped over regions by the
-    ``deploy`` job. The region checks run on the result before the commit, which records the
-    identities of the inputs read. Bad input, including rasters failing the checks, raises a
-    non-retryable :class:`dagster.Failure`.
+    The work of a ``region_risk_rasters`` partition, run on the region cluster
+    (:meth:`ComputeResource.run`): reads the inputs and commits to the raster store there. The
+    region checks run on the result before the commit, which records the identities of the
+    inputs read; rasters failing the checks raise :class:`RegionValidationError` (bad input).
     """
-    with final_on_bad_input():
-        storage.ensure_writable()
-        inputs_catalog = catalog.catalog()
-        grid = inputs_catalog.grid
-        started = time.perf_counter()
-        inputs = inputs_catalog.region_inputs(region_id)
-        wind = regridded_wind(storage, inputs)
-        risk = science.region_risk(
-            riley_270m=inputs.riley_270m,
-            riley_30m=inputs.riley_30m,
-            crps=inputs.crps,
-            rps=inputs.rps,
-            wind_distribution=wind,
-            bounds=inputs.bounds,
-        )
-        risk.attrs.update(storage.dataset_attrs)
-        computed = time.perf_counter()
-        store = storage.raster_store()
-        # The store's attributes: the published raster metadata dict (CC-BY-4.0).
-        store.ensure_layout(grid, risk, dataset_metadata(storage).raster())
-        # Gate: the blocking region checks run on the result before anything reaches main.
-        require_passing(
-            region_id,
-            region_check_outcomes(risk, store.grid_parameters(), grid, region_id, inputs, wind),
-        )
-        snapshot_id = store.write_region(
-            grid,
-            region_id,
-            risk,
-            metadata={
-                "dagster_run_id": run_id,
-                "environment": storage.environment,
-                "version": storage.dataset_version,
-                INPUT_VERSIONS_KEY: region_input_versions(inputs_catalog),
-            },
-        )
-    written = time.perf_counter()
-    log(
-        f"region {region_id}: computed in {computed - started:.1f} s, committed snapshot "
-        f"{snapshot_id} in {written - computed:.1f} s"
+    storage.ensure_writable()
+    inputs_catalog = catalog.catalog()
+    grid = inputs_catalog.grid
+    started = time.perf_counter()
+    inputs = inputs_catalog.region_inputs(region_id)
+    wind = regridded_wind(storage, inputs)
+    risk = science.region_risk(
+        riley_270m=inputs.riley_270m,
+        riley_30m=inputs.riley_30m,
+        crps=inputs.crps,
+        rps=inputs.rps,
+        wind_distribution=wind,
+        bounds=inputs.bounds,
     )
+    risk.attrs.update(storage.dataset_attrs)
+    computed = time.perf_counter()
+    store = storage.raster_store()
+    # The store's attributes: the published raster metadata dict (CC-BY-4.0).
+    store.ensure_layout(grid, risk, dataset_metadata(storage).raster())
+    # Gate: the blocking region checks run on the result before anything reaches main.
+    require_passing(
+        region_id,
+        region_check_outcomes(risk, store.grid_parameters(), grid, region_id, inputs, wind),
+    )
+    snapshot_id = store.write_region(
+        grid,
+        region_id,
+        risk,
+        metadata={
+            "dagster_run_id": run_id,
+            "environment": storage.environment,
+            "version": storage.dataset_version,
+            INPUT_VERSIONS_KEY: region_input_versions(inputs_catalog),
+        },
+    )
+    written = time.perf_counter()
     return {
         "snapshot_id": snapshot_id,
         "raster_store": dg.MetadataValue.path(store.location),
@@ -181,39 +172,34 @@ def region_rasters(
 
 
 def region_buildings(
-    catalog: InputCatalogResource,
-    storage: OutputStorage,
-    region_id: str,
-    log: Callable[[str], None],
+    catalog: InputCatalogResource, storage: OutputStorage, region_id: str
 ) -> dict[str, Any]:
     """Sample one region's rasters at its buildings and write the table; return the metadata.
 
-    The body of the ``region_buildings`` partition, also mapped over regions by the ``deploy``
-    job. Bad input (including a region missing from the raster store, or one whose every
-    building was dropped for NaN values) raises a non-retryable :class:`dagster.Failure`.
+    The work of a ``region_buildings`` partition, run on the region cluster. Raises
+    :class:`~ocr_assets.storage.StorageError` for a region missing from the raster store and
+    :class:`RegionValidationError` when every building was dropped for NaN values.
     """
     path = storage.paths.region_buildings(region_id)
-    with final_on_bad_input():
-        storage.ensure_writable()
-        inputs_catalog = catalog.catalog()
-        grid = inputs_catalog.grid
-        bounds = grid.bounds(region_id)
-        store = storage.raster_store()
-        if region_id not in store.committed_regions():
-            raise StorageError(
-                f"region {region_id} is not in the raster store {store.location}: "
-                "materialize region_risk_rasters for it first"
-            )
-        candidates = inputs_catalog.buildings(bbox=bounds)
-        rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
-        table, dropped = sample_buildings(candidates, rasters, grid, region_id)
-        if dropped and table.empty:
-            raise RegionValidationError(
-                f"region {region_id}: all {dropped} buildings dropped for NaN risk values, "
-                f"refusing to write an empty table to {path}; check the region's rasters"
-            )
-        size = write_geoparquet(table, path)
-    log(f"region {region_id}: {len(table)} buildings written, {dropped} dropped for NaN")
+    storage.ensure_writable()
+    inputs_catalog = catalog.catalog()
+    grid = inputs_catalog.grid
+    bounds = grid.bounds(region_id)
+    store = storage.raster_store()
+    if region_id not in store.committed_regions():
+        raise StorageError(
+            f"region {region_id} is not in the raster store {store.location}: "
+            "materialize region_risk_rasters for it first"
+        )
+    candidates = inputs_catalog.buildings(bbox=bounds)
+    rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
+    table, dropped = sample_buildings(candidates, rasters, grid, region_id)
+    if dropped and table.empty:
+        raise RegionValidationError(
+            f"region {region_id}: all {dropped} buildings dropped for NaN risk values, "
+            f"refusing to write an empty table to {path}; check the region's rasters"
+        )
+    size = write_geoparquet(table, path)
     return {
         "path": dg.MetadataValue.path(path),
         "preview": dg.MetadataValue.url(preview_url(bounds)),
@@ -232,7 +218,6 @@ def build_region_assets(
 
     @dg.asset(
         partitions_def=partitions_def,
-        # The inputs' identities as data versions: the UI marks regions of older inputs stale.
         deps=[wind_direction_distribution, *REGION_INPUT_ASSETS],
         retry_policy=retry_policy,
         group_name=GROUP,
@@ -247,16 +232,25 @@ def build_region_assets(
         context: dg.AssetExecutionContext,
         catalog: InputCatalogResource,
         storage: OutputStorage,
+        compute: ComputeResource,
     ) -> dg.MaterializeResult:
         """Compute the region's risk rasters from its buffered inputs and commit them."""
-        # Not ``context.run.run_id``: the deploy job invokes this asset directly (no run; the
-        # op context's id is then "EPHEMERAL"), and ``context.run_id`` is deprecated.
-        run_id = context.op_execution_context.run_id
-        return dg.MaterializeResult(
-            metadata=region_rasters(
-                catalog, storage, context.partition_key, run_id, context.log.info
+        region_id = context.partition_key
+        with final_on_bad_input():
+            metadata = compute.run(
+                asset_name(context),
+                region_rasters,
+                catalog,
+                storage,
+                region_id,
+                # Not the deprecated ``context.run_id``; the op context's id is the run's.
+                context.op_execution_context.run_id,
             )
+        context.log.info(
+            f"region {region_id}: computed in {metadata['compute_seconds']:.1f} s, committed "
+            f"snapshot {metadata['snapshot_id']} in {metadata['commit_seconds']:.1f} s"
         )
+        return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
         name="region_buildings",
@@ -276,10 +270,18 @@ def build_region_assets(
         context: dg.AssetExecutionContext,
         catalog: InputCatalogResource,
         storage: OutputStorage,
+        compute: ComputeResource,
     ) -> dg.MaterializeResult:
         """Sample the region's rasters at its buildings and write the table."""
-        return dg.MaterializeResult(
-            metadata=region_buildings(catalog, storage, context.partition_key, context.log.info)
+        region_id = context.partition_key
+        with final_on_bad_input():
+            metadata = compute.run(
+                asset_name(context), region_buildings, catalog, storage, region_id
+            )
+        context.log.info(
+            f"region {region_id}: {metadata['dagster/row_count']} buildings written, "
+            f"{metadata['dropped_nan_rows']} dropped for NaN"
         )
+        return dg.MaterializeResult(metadata=metadata)
 
     return RegionAssets(rasters=region_risk_rasters, buildings=region_buildings_asset)

@@ -34,6 +34,11 @@ def dataset_metadata(storage: OutputStorage) -> DatasetMetadata:
     return DatasetMetadata.for_version(storage.version)
 
 
+def asset_name(context: dg.AssetExecutionContext) -> str:
+    """The key of the asset ``context`` materializes, as the compute resource names clusters."""
+    return context.asset_key.to_user_string()
+
+
 def census_levels(catalog: InputCatalog, bbox: Bounds | None = None) -> dict[str, CensusPolygons]:
     """The validated census polygons of every level (only those touching ``bbox`` if given).
 

@@ -7,6 +7,9 @@ What is incremental
     feature files by one tippecanoe run each; tiling itself is not incremental (see
     :mod:`ocr_assets.rollups.tiles`).
 
+Each asset's work (:func:`region_features`, :func:`tile_regions`) runs on the asset's own
+cluster (``ComputeResource.run``) and writes its files there.
+
 ``building_pmtiles`` and ``building_centroid_pmtiles`` are independent of each other, so an
 executor with more than one process builds them in parallel. Both also depend on
 ``region_summary_stats``, whose blocking checks must pass before any tile is published (the
@@ -14,6 +17,7 @@ seed's order: phase 03 after phase 02).
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,7 @@ import dagster as dg
 from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.regions import REGION_RETRY_POLICY, RegionAssets
 from ocr_assets.assets.rollup_support import (
+    asset_name,
     dataset_metadata,
     existing_region_outputs,
     partition_region_ids,
@@ -30,7 +35,7 @@ from ocr_assets.assets.rollup_support import (
     regions_metadata,
 )
 from ocr_assets.preview import preview_url
-from ocr_assets.resources import OutputStorage
+from ocr_assets.resources import ComputeResource, OutputStorage
 from ocr_assets.rollups import (
     BUILDING_TILES,
     CENTROID_TILES,
@@ -64,14 +69,13 @@ class TileAssets:
 
 
 def tile_regions(
-    context: dg.AssetExecutionContext,
-    partitions_def: dg.PartitionsDefinition,
     storage: OutputStorage,
+    region_ids: Sequence[str],
     file_name: str,
     output: str,
     tileset: Tileset,
-) -> tuple[PMTilesSummary, list[str]]:
-    """Tile every region's ``file_name`` features (layer ``risk``) into ``output``.
+) -> PMTilesSummary:
+    """Tile every region's ``file_name`` features (layer ``risk``) into ``output`` (on its cluster).
 
     Regions without features (empty files) contribute nothing and are left out of the
     tippecanoe command; their partitions still count as built from.
@@ -79,8 +83,8 @@ def tile_regions(
     Raises:
         StorageError: a region's features are missing, or no region has any feature.
     """
+    storage.ensure_writable()
     paths = storage.paths
-    region_ids = partition_region_ids(context, partitions_def)
     folders = existing_region_outputs(
         region_ids, paths.tile_features, "region_tile_features", paths.tile_features_dir
     )
@@ -90,8 +94,25 @@ def tile_regions(
         raise StorageError(
             f"no features to tile into {output}: every region's {file_name} is empty"
         )
-    summary = tile_features({BUILDING_LAYER: non_empty}, output, tileset, dataset_metadata(storage))
-    return summary, region_ids
+    return tile_features({BUILDING_LAYER: non_empty}, output, tileset, dataset_metadata(storage))
+
+
+def region_features(storage: OutputStorage, region_id: str) -> tuple[int, int, dict[str, int]]:
+    """Encode one region's buildings and centroids as GeoJSON features (on the region cluster).
+
+    Both files appear together: written into a fresh folder swapped in at the end.
+
+    Returns:
+        The number of footprint and centroid features, and the size in bytes of each file.
+    """
+    paths = storage.paths
+    storage.ensure_writable()
+    (buildings,) = region_buildings_files(paths, [region_id])
+    with atomic_output(paths.tile_features(region_id)) as folder:
+        footprints = write_building_features(buildings, str(folder / BUILDING_FEATURES))
+        centroids = write_centroid_features(buildings, str(folder / CENTROID_FEATURES))
+        sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+    return footprints, centroids, sizes
 
 
 def build_tile_assets(
@@ -119,24 +140,19 @@ def build_tile_assets(
         ),
     )
     def region_tile_features(
-        context: dg.AssetExecutionContext, storage: OutputStorage
+        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
     ) -> dg.MaterializeResult:
         """Encode the region's buildings and centroids as GeoJSON features."""
         region_id = context.partition_key
         started = time.perf_counter()
-        paths = storage.paths
         with final_on_bad_input():
-            storage.ensure_writable()
-            (buildings,) = region_buildings_files(paths, [region_id])
-            # Both files appear together: written into a fresh folder swapped in at the end.
-            with atomic_output(paths.tile_features(region_id)) as folder:
-                footprints = write_building_features(buildings, str(folder / BUILDING_FEATURES))
-                centroids = write_centroid_features(buildings, str(folder / CENTROID_FEATURES))
-                sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+            footprints, centroids, sizes = compute.run(
+                asset_name(context), region_features, storage, region_id
+            )
         seconds = time.perf_counter() - started
         return dg.MaterializeResult(
             metadata={
-                "path": dg.MetadataValue.path(paths.tile_features(region_id)),
+                "path": dg.MetadataValue.path(storage.paths.tile_features(region_id)),
                 "dagster/row_count": footprints,
                 "building_features": footprints,
                 "centroid_features": centroids,
@@ -158,13 +174,14 @@ def build_tile_assets(
         ),
     )
     def building_pmtiles(
-        context: dg.AssetExecutionContext, storage: OutputStorage
+        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
     ) -> dg.MaterializeResult:
         """Tile every region's footprint features."""
         return _tile_archive(
             context,
             partitions_def,
             storage,
+            compute,
             BUILDING_FEATURES,
             storage.paths.building_pmtiles,
             BUILDING_TILES,
@@ -181,13 +198,14 @@ def build_tile_assets(
         ),
     )
     def building_centroid_pmtiles(
-        context: dg.AssetExecutionContext, storage: OutputStorage
+        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
     ) -> dg.MaterializeResult:
         """Tile every region's centroid features."""
         return _tile_archive(
             context,
             partitions_def,
             storage,
+            compute,
             CENTROID_FEATURES,
             storage.paths.building_centroid_pmtiles,
             CENTROID_TILES,
@@ -204,16 +222,18 @@ def _tile_archive(
     context: dg.AssetExecutionContext,
     partitions_def: dg.PartitionsDefinition,
     storage: OutputStorage,
+    compute: ComputeResource,
     file_name: str,
     output: str,
     tileset: Tileset,
 ) -> dg.MaterializeResult:
-    """Materialize one archive: :func:`tile_regions` timed, with :func:`_tiles_result`."""
+    """Materialize one archive: :func:`tile_regions` on its cluster, timed, with
+    :func:`_tiles_result`."""
     started = time.perf_counter()
+    region_ids = partition_region_ids(context, partitions_def)
     with final_on_bad_input():
-        storage.ensure_writable()
-        summary, region_ids = tile_regions(
-            context, partitions_def, storage, file_name, output, tileset
+        summary = compute.run(
+            asset_name(context), tile_regions, storage, region_ids, file_name, output, tileset
         )
     return _tiles_result(context, summary, region_ids, time.perf_counter() - started)
 

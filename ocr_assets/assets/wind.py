@@ -20,7 +20,6 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
-from distributed import Client
 from odc.geo.xr import assign_crs
 from pyproj import CRS
 
@@ -50,7 +49,7 @@ def wind_distribution(
         # Every variable in the hourly repositories' pixel blocks (the constants have others).
         blocks = dict(zip(("y", "x"), weather["T2"].chunks[1:], strict=True))
         lazy = science.fire_weather_wind_distribution(weather.chunk(blocks))
-        with compute.cluster(ASSET) as cluster, Client(cluster) as client:
+        with compute.client(ASSET) as (client, _name):
             distribution = client.compute(lazy).result()
         if "wind_direction" not in distribution.coords:
             distribution = distribution.assign_coords(wind_direction=list(science.DIRECTIONS))

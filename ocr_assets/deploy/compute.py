@@ -17,7 +17,8 @@ Two variables adjust this per deployment:
   wins over it.
 
 Clusters are made by :func:`make_cluster` through an injectable factory, so tests can record
-exactly what ``coiled.Cluster`` would be asked for without reaching Coiled. Region processing
+exactly what ``coiled.Cluster`` would be asked for without reaching Coiled; local asset runs
+share one in-process cluster per process (:func:`shared_local_cluster`). Region processing
 maps over regions with per-region retries in :func:`map_regions`.
 """
 
@@ -317,6 +318,27 @@ def coiled_cluster_kwargs(spec: ClusterSpec) -> dict[str, Any]:
     else:
         logger.warning(PACKAGE_SYNC_WARNING)
     return kwargs
+
+
+#: The process's local clusters, by their keyword arguments (see :func:`shared_local_cluster`).
+_LOCAL_CLUSTERS: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+
+def shared_local_cluster(spec: ClusterSpec) -> Any:
+    """The process's ``distributed.LocalCluster`` of a local ``spec``, started on first use.
+
+    Local specs differ only in threads, and an in-process cluster costs about 0.2 s to start and
+    close, so every asset run of a process shares one; ``distributed`` closes it at exit.
+    """
+    from distributed import LocalCluster
+    from distributed.core import Status
+
+    kwargs = local_cluster_kwargs(spec)
+    key = tuple(sorted(kwargs.items()))
+    cluster = _LOCAL_CLUSTERS.get(key)
+    if cluster is None or cluster.status != Status.running:
+        cluster = _LOCAL_CLUSTERS[key] = LocalCluster(**kwargs)
+    return cluster
 
 
 #: Makes a cluster from keyword arguments; the cluster is a context manager that closes it.
