@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
-import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,11 +27,9 @@ from ocr_assets.deploy.compute import (
     ClusterSpec,
     cluster_spec,
     make_cluster,
-    map_regions,
     parse_overrides,
     shared_local_cluster,
 )
-from ocr_assets.deploy.environments import get_policy
 from ocr_assets.deploy.layout import Layout
 from ocr_assets.settings import (
     Settings,
@@ -317,11 +314,6 @@ class ComputeResource(dg.ConfigurableResource):
         """The cluster ``asset_key`` gets (reads ``OCR_COMPUTE*`` and the software environment)."""
         return cluster_spec(self.environment, asset_key, overrides=parse_overrides(self.overrides))
 
-    @property
-    def retries(self) -> int:
-        """Per-region retries of region processing in this environment."""
-        return get_policy(self.environment).retries
-
     @contextmanager
     def cluster(self, asset_key: str) -> Iterator[Any]:
         """The cluster of ``asset_key``, closed on exit."""
@@ -394,26 +386,3 @@ class ComputeResource(dg.ConfigurableResource):
             f"in {ran.seconds:.1f} s; cluster overhead {overhead:.1f} s"
         )
         return ran.result
-
-    def map_regions(
-        self,
-        asset_key: str,
-        fn: Callable[[str], Any],
-        region_ids: Iterable[str],
-        log: logging.Logger | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> dict[str, Any]:
-        """Run ``fn(region_id)`` for every region on ``asset_key``'s cluster, with retries.
-
-        Retries the failed regions after 5 s x attempt, :attr:`retries` times; raises
-        :class:`~ocr_assets.deploy.compute.RegionRetriesExhausted` listing those still failing.
-        """
-        from distributed import Client
-
-        regions = list(region_ids)
-        if not regions:
-            return {}
-        with self.cluster(asset_key) as cluster, Client(cluster) as client:
-            return map_regions(
-                client, fn, regions, self.retries, sleep=sleep or time.sleep, log=log
-            )

@@ -38,7 +38,9 @@ from ocr_assets_tests.conftest import TINY_VALID_REGION_IDS
 R = CONUS_GRID.pixel_size
 
 
-def _write(ds: xr.Dataset, path: Path, chunks: dict[str, tuple[int, ...]], **kwargs: object) -> None:
+def _write(
+    ds: xr.Dataset, path: Path, chunks: dict[str, tuple[int, ...]], **kwargs: object
+) -> None:
     """A plain Zarr store (the fallback the published reader accepts too)."""
     for name, shape in chunks.items():
         ds[name].encoding = {**ds[name].encoding, "chunks": shape}
@@ -102,8 +104,11 @@ def _scott_like(
     values = np.ones(shape, dtype=np.float32) if values is None else values
     dims = ("latitude", "longitude")
     attrs: dict[str, object] = {} if crs is None else {"crs": crs}
-    ds = xr.Dataset({v: (dims, values) for v in ("CRPS", "RPS", "BP")},
-                    coords={"latitude": lat, "longitude": lon}, attrs=attrs)
+    ds = xr.Dataset(
+        {v: (dims, values) for v in ("CRPS", "RPS", "BP")},
+        coords={"latitude": lat, "longitude": lon},
+        attrs=attrs,
+    )
     _write(ds, root / SCOTT_STORE, dict.fromkeys(("CRPS", "RPS", "BP"), chunks))
 
 
@@ -192,8 +197,12 @@ def test_published_geometry_is_the_conus_grid_with_the_shipped_ids(tmp_path: Pat
         coords={"latitude": g.latitude(), "longitude": g.longitude()},
         attrs={"crs": "EPSG:4326"},
     )
-    _write(ds, tmp_path / SCOTT_STORE, dict.fromkeys(("CRPS", "RPS", "BP"), (6000, 4500)),
-           compute=False)
+    _write(
+        ds,
+        tmp_path / SCOTT_STORE,
+        dict.fromkeys(("CRPS", "RPS", "BP"), (6000, 4500)),
+        compute=False,
+    )
     catalog = InputCatalog(tmp_path)
     assert catalog.grid is CONUS_GRID
     assert catalog.valid_region_ids() == published_valid_region_ids()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from ocr_assets.deploy.compute import RegionRetriesExhausted
 from ocr_assets.resources import ComputeResource
 from ocr_assets_tests import compute_fakes
 from ocr_assets_tests.deploy_fixtures import clean_deploy_env  # noqa: F401 (fixture)
@@ -28,13 +27,12 @@ def test_local_environment_gets_a_local_cluster(env: pytest.MonkeyPatch) -> None
     assert (spec.backend, spec.n_workers, spec.threads_per_worker) == ("local", 1, 2)
 
 
-def test_staging_region_map_asks_coiled_for_the_seed_size(
+def test_staging_region_work_asks_coiled_for_the_seed_size(
     env: pytest.MonkeyPatch, calls: list[dict]
 ) -> None:
     env.setenv("COILED_SOFTWARE_ENV_NAME", "ocr-main")
     compute = ComputeResource(environment="staging", cluster_factory=compute_fakes.FACTORY_PATH)
-    results = compute.map_regions("region_risk_rasters", str.upper, ["y0_x1", "y1_x2"])
-    assert results == {"y0_x1": "Y0_X1", "y1_x2": "Y1_X2"}
+    assert compute.run("region_risk_rasters", str.upper, "y0_x1") == "Y0_X1"
     assert calls == [
         {
             "n_workers": 20,
@@ -67,7 +65,7 @@ def test_ocr_compute_local_forces_a_local_cluster(
 ) -> None:
     env.setenv("OCR_COMPUTE", "local")
     compute = ComputeResource(environment="qa", cluster_factory=compute_fakes.FACTORY_PATH)
-    assert compute.map_regions("region_buildings", len, ["y2_x5"]) == {"y2_x5": 5}
+    assert compute.run("region_buildings", len, "y2_x5") == 5
     assert calls == [
         {
             "n_workers": 1,
@@ -76,25 +74,6 @@ def test_ocr_compute_local_forces_a_local_cluster(
             "dashboard_address": "127.0.0.1:0",
         }
     ]
-
-
-def fails_on_y1(region_id: str) -> str:
-    if region_id.startswith("y1"):
-        raise RuntimeError(f"no data for {region_id}")
-    return region_id
-
-
-def test_regions_still_failing_after_retries_are_listed(
-    env: pytest.MonkeyPatch,
-) -> None:
-    waits: list[float] = []
-    compute = ComputeResource(cluster_factory=compute_fakes.FACTORY_PATH)
-    with pytest.raises(RegionRetriesExhausted, match=r"2 of 3 region\(s\).*y1_x0, y1_x1") as info:
-        compute.map_regions(
-            "region_risk_rasters", fails_on_y1, ["y0_x1", "y1_x0", "y1_x1"], sleep=waits.append
-        )
-    assert waits == [5.0, 10.0]  # local: 2 retries, 5 s x attempt
-    assert info.value.succeeded == {"y0_x1": "y0_x1"}
 
 
 def test_bad_configuration_is_named() -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -15,10 +12,8 @@ from ocr_assets.deploy.compute import (
     PACKAGE_SYNC_WARNING,
     SIZES,
     ClusterSpec,
-    RegionRetriesExhausted,
     cluster_spec,
     make_cluster,
-    map_regions,
     parse_overrides,
 )
 from ocr_assets.deploy.layout import ASSET_KEYS
@@ -212,96 +207,3 @@ def test_local_factory_gets_local_kwargs() -> None:
             "dashboard_address": "127.0.0.1:0",
         }
     ]
-
-
-# ---------------------------------------------------------------------------- map_regions
-class FakeFuture:
-    def __init__(self, fn: Callable[[str], Any], item: str) -> None:
-        self.fn, self.item = fn, item
-
-    def result(self) -> Any:
-        return self.fn(self.item)
-
-
-class FakeClient:
-    """Runs each mapped call when its result is asked for; records what was mapped."""
-
-    def __init__(self) -> None:
-        self.mapped: list[list[str]] = []
-
-    def map(self, fn: Callable[[str], Any], items: list[str], pure: bool = True) -> list[Any]:
-        assert pure is False  # retries must not get Dask's cached (failed) results
-        self.mapped.append(list(items))
-        return [FakeFuture(fn, item) for item in items]
-
-
-def flaky(failures: dict[str, int]) -> Callable[[str], str]:
-    """A region function failing each region ``failures[region]`` times, then succeeding."""
-    seen: dict[str, int] = {}
-
-    def fn(region_id: str) -> str:
-        seen[region_id] = seen.get(region_id, 0) + 1
-        if seen[region_id] <= failures.get(region_id, 0):
-            raise OSError(f"spot interruption in {region_id}")
-        return f"done {region_id}"
-
-    return fn
-
-
-def test_map_regions_retries_only_the_failed_regions_with_linear_waits() -> None:
-    client, waits = FakeClient(), []
-    fn = flaky({"y0_x1": 2, "y0_x2": 1})
-    result = map_regions(client, fn, ["y0_x0", "y0_x1", "y0_x2"], retries=3, sleep=waits.append)
-    assert result == {rid: f"done {rid}" for rid in ("y0_x0", "y0_x1", "y0_x2")}
-    assert list(result) == ["y0_x0", "y0_x1", "y0_x2"]
-    assert client.mapped == [["y0_x0", "y0_x1", "y0_x2"], ["y0_x1", "y0_x2"], ["y0_x1"]]
-    assert waits == [5.0, 10.0]
-
-
-def test_map_regions_fails_listing_the_regions_that_still_fail() -> None:
-    client, waits = FakeClient(), []
-    fn = flaky({"y1_x1": 99, "y1_x2": 99, "y1_x0": 1})
-    regions = ["y1_x0", "y1_x1", "y1_x2", "y1_x3"]
-    with pytest.raises(RegionRetriesExhausted) as info:
-        map_regions(client, fn, regions, retries=2, sleep=waits.append)
-    error = info.value
-    assert waits == [5.0, 10.0]
-    assert error.attempts == 3
-    assert list(error.failed) == ["y1_x1", "y1_x2"]
-    assert error.succeeded == {"y1_x0": "done y1_x0", "y1_x3": "done y1_x3"}
-    assert str(error).startswith("2 of 4 region(s) still failed after 3 attempt(s): y1_x1, y1_x2 (")
-    assert "OSError: spot interruption in y1_x2" in str(error)
-
-
-def test_map_regions_without_retries_and_argument_checks() -> None:
-    waits: list[float] = []
-    with pytest.raises(RegionRetriesExhausted, match="after 1 attempt"):
-        map_regions(FakeClient(), flaky({"a": 1}), ["a"], retries=0, sleep=waits.append)
-    assert waits == []
-    with pytest.raises(ValueError, match="retries must be >= 0"):
-        map_regions(FakeClient(), str, ["a"], retries=-1)
-    with pytest.raises(ValueError, match="more than once"):
-        map_regions(FakeClient(), str, ["a", "a"], retries=1)
-
-
-def fail_first_time(markers: Path, region_id: str) -> str:
-    """Fail the first call for ``y0_x1`` (state on disk: tasks are serialised to the worker)."""
-    marker = markers / region_id
-    if region_id == "y0_x1" and not marker.exists():
-        marker.touch()
-        raise OSError(f"worker lost in {region_id}")
-    return f"done {region_id}"
-
-
-def test_map_regions_on_a_real_local_cluster(tmp_path: Path) -> None:
-    """The local factory's cluster and a distributed Client, with one flaky region."""
-    distributed = pytest.importorskip("distributed")
-    waits: list[float] = []
-    spec = cluster_spec("local", "region_risk_rasters", environ={})
-    with make_cluster(spec) as cluster, distributed.Client(cluster) as client:
-        assert len(cluster.workers) == 1
-        fn = functools.partial(fail_first_time, tmp_path)
-        result = map_regions(client, fn, ["y0_x0", "y0_x1"], retries=1, sleep=waits.append)
-    assert result == {"y0_x0": "done y0_x0", "y0_x1": "done y0_x1"}
-    assert waits == [5.0]
-    assert (tmp_path / "y0_x1").exists()

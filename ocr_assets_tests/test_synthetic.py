@@ -110,8 +110,19 @@ def test_unknown_files_without_manifest_are_refused(tmp_path: Path, tiny_grid: R
     ("grid", "kwargs", "match"),
     [
         (demo_grid(n_region_rows=1), {}, "at least 2 x 2"),
-        (RegionGrid(west=-121.0, south=40.0, pixel_size=1 / 1800, height=20, width=20,
-                    region_rows=10, region_cols=10), {}, "like the real data"),
+        (
+            RegionGrid(
+                west=-121.0,
+                south=40.0,
+                pixel_size=1 / 1800,
+                height=20,
+                width=20,
+                region_rows=10,
+                region_cols=10,
+            ),
+            {},
+            "like the real data",
+        ),
         (demo_grid(60, 45), {"hours": 10}, "hours"),
         (demo_grid(60, 45), {"n_buildings": 0}, "n_buildings"),
     ],
@@ -122,8 +133,18 @@ def test_bad_arguments(tmp_path: Path, grid: RegionGrid, kwargs: dict, match: st
 
 
 def test_cli_and_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--root", str(tmp_path), "--region-rows", "80", "--region-cols", "60",
-            "--n-buildings", "300", "--hours", "48"]
+    args = [
+        "--root",
+        str(tmp_path),
+        "--region-rows",
+        "80",
+        "--region-cols",
+        "60",
+        "--n-buildings",
+        "300",
+        "--hours",
+        "48",
+    ]
     assert main(args) == 0
     assert "valid regions of 12" in capsys.readouterr().out
     doc = json.loads((tmp_path / VALID_REGION_IDS_FILE).read_text())

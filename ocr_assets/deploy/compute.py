@@ -27,11 +27,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ocr_assets.deploy.environments import get_policy
 from ocr_assets.deploy.layout import ASSET_KEYS
@@ -55,8 +54,6 @@ LOCAL_N_WORKERS = 1
 LOCAL_THREADS_PER_WORKER = 2
 #: Base wait between region retries; attempt ``n`` waits ``n`` times this.
 RETRY_DELAY_SECONDS = 5.0
-
-_MAX_ERROR_TEXT = 300
 
 
 @dataclass(frozen=True)
@@ -365,108 +362,3 @@ def make_cluster(spec: ClusterSpec, factory: ClusterFactory | None = None) -> An
         if factory is None:
             from coiled import Cluster as factory
     return factory(**kwargs)
-
-
-class _Future(Protocol):
-    def result(self) -> Any:
-        """The task's value, or raise its exception."""
-
-
-class MapClient(Protocol):
-    """The part of ``distributed.Client`` that :func:`map_regions` uses."""
-
-    def map(self, func: Callable[..., Any], *iterables: Iterable[Any], pure: bool = ...) -> Any:
-        """Submit ``func`` over the items; return one future per item."""
-
-
-class RegionRetriesExhausted(RuntimeError):
-    """Some regions still failed after every retry; the successful ones are kept.
-
-    Attributes:
-        failed: Region ID -> the exception of its last attempt.
-        succeeded: Region ID -> result, for every region that succeeded.
-        attempts: How many times the failing regions were tried.
-    """
-
-    def __init__(
-        self, failed: Mapping[str, BaseException], succeeded: Mapping[str, Any], attempts: int
-    ) -> None:
-        self.failed = dict(failed)
-        self.succeeded = dict(succeeded)
-        self.attempts = attempts
-        details = "; ".join(
-            f"{rid}: {type(exc).__name__}: {str(exc)[:_MAX_ERROR_TEXT]}"
-            for rid, exc in self.failed.items()
-        )
-        total = len(self.failed) + len(self.succeeded)
-        super().__init__(
-            f"{len(self.failed)} of {total} region(s) still failed after {attempts} attempt(s): "
-            f"{', '.join(self.failed)} ({details})"
-        )
-
-
-def map_regions(
-    client: MapClient,
-    fn: Callable[[str], Any],
-    region_ids: Iterable[str],
-    retries: int,
-    delay: float = RETRY_DELAY_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
-    log: logging.Logger | None = None,
-) -> dict[str, Any]:
-    """Run ``fn(region_id)`` for every region on the cluster, retrying the failed ones.
-
-    The seed's "map over remaining regions": attempt 1 maps over every region; each further
-    attempt maps over those that failed, after waiting ``delay x attempt`` seconds (5 s, 10 s,
-    ...), up to ``retries`` retries.
-
-    Args:
-        client: A ``distributed.Client`` (or anything with the same ``map``).
-        fn: The per-region function; its return value is kept.
-        region_ids: The regions, each once.
-        retries: Retries after the first attempt (0: try once).
-        delay: Base wait in seconds.
-        sleep: Called with each wait (injectable for tests).
-        log: Logger for retry notices (default: this module's).
-
-    Returns:
-        Region ID -> result, in the order given.
-
-    Raises:
-        RegionRetriesExhausted: listing every region that still failed, with the results of
-            the others.
-        ValueError: for a negative ``retries`` or a repeated region ID.
-    """
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0, got {retries!r}")
-    regions = list(region_ids)
-    if len(set(regions)) != len(regions):
-        raise ValueError("region_ids holds a region more than once")
-    log = log or logger
-    results: dict[str, Any] = {}
-    remaining = regions
-    attempt = 1
-    while True:
-        futures = client.map(fn, remaining, pure=False)
-        failed: dict[str, BaseException] = {}
-        for region_id, future in zip(remaining, futures, strict=True):
-            try:
-                results[region_id] = future.result()
-            except Exception as exc:
-                failed[region_id] = exc
-        if not failed:
-            return {rid: results[rid] for rid in regions}
-        if attempt > retries:
-            succeeded = {rid: results[rid] for rid in regions if rid in results}
-            raise RegionRetriesExhausted(failed, succeeded, attempt)
-        wait = delay * attempt
-        log.warning(
-            "attempt %d: %d region(s) failed (%s); retrying in %g s",
-            attempt,
-            len(failed),
-            ", ".join(failed),
-            wait,
-        )
-        sleep(wait)
-        remaining = list(failed)
-        attempt += 1
