@@ -94,6 +94,11 @@ def test_materializations_link_to_the_preview_at_their_extent(
         assert demo.links[key] == {
             region: preview_url(tiny_grid.bounds(region)) for region in TINY_VALID_REGION_IDS
         }, key
+    # Tile features link to their buildings' extent (the whole outputs for a region without any).
+    features = demo.links["region_tile_features"]
+    assert set(features) == set(TINY_VALID_REGION_IDS)
+    assert all(link.startswith(DEFAULT_PREVIEW_URL) for link in features.values())
+    assert any("#bounds=" in link for link in features.values())
 
 
 def test_a_region_link_opens_the_page_at_the_region(

@@ -44,7 +44,9 @@ from ocr_assets.rollups import (
     write_building_features,
     write_centroid_features,
 )
+from ocr_assets.rollups._sources import parquet_file
 from ocr_assets.rollups.tiles import BUILDING_LAYER, PMTilesSummary
+from ocr_assets.rollups.validation import geo_metadata
 from ocr_assets.storage import StorageError, atomic_output, join, objects
 
 GROUP = "phase03"
@@ -97,13 +99,16 @@ def tile_regions(
     return tile_features({BUILDING_LAYER: non_empty}, output, tileset, dataset_metadata(storage))
 
 
-def region_features(storage: OutputStorage, region_id: str) -> tuple[int, int, dict[str, int]]:
+def region_features(
+    storage: OutputStorage, region_id: str
+) -> tuple[int, int, dict[str, int], list[float] | None]:
     """Encode one region's buildings and centroids as GeoJSON features (on the region cluster).
 
     Both files appear together: written into a fresh folder swapped in at the end.
 
     Returns:
-        The number of footprint and centroid features, and the size in bytes of each file.
+        The number of footprint and centroid features, the size in bytes of each file, and the
+        buildings' extent (west, south, east, north; ``None`` for a region without buildings).
     """
     paths = storage.paths
     storage.ensure_writable()
@@ -112,7 +117,9 @@ def region_features(storage: OutputStorage, region_id: str) -> tuple[int, int, d
         footprints = write_building_features(buildings, str(folder / BUILDING_FEATURES))
         centroids = write_centroid_features(buildings, str(folder / CENTROID_FEATURES))
         sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
-    return footprints, centroids, sizes
+    geo = geo_metadata(parquet_file(buildings).schema_arrow, buildings)
+    extent = geo["columns"][geo["primary_column"]].get("bbox") if footprints else None
+    return footprints, centroids, sizes, extent
 
 
 def build_tile_assets(
@@ -146,13 +153,14 @@ def build_tile_assets(
         region_id = context.partition_key
         started = time.perf_counter()
         with final_on_bad_input():
-            footprints, centroids, sizes = compute.run(
+            footprints, centroids, sizes, extent = compute.run(
                 asset_name(context), region_features, storage, region_id
             )
         seconds = time.perf_counter() - started
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(storage.paths.tile_features(region_id)),
+                "preview": dg.MetadataValue.url(preview_url(extent)),
                 "dagster/row_count": footprints,
                 "building_features": footprints,
                 "centroid_features": centroids,
