@@ -41,6 +41,7 @@ from ocr_assets.assets.tiles import GROUP as PHASE03_GROUP
 from ocr_assets.assets.wind import ASSET as WIND_ASSET
 from ocr_assets.assets.wind import GROUP as PHASE01_GROUP
 from ocr_assets.branches import OptionalBranches
+from ocr_assets.deploy.compute import RETRY_DELAY_SECONDS
 from ocr_assets.deploy.environments import get_policy
 from ocr_assets.deployment import REGIONS_JOB, ROLLUPS_JOB, WIND_JOB, build_deploy_job
 from ocr_assets.partitions import region_partitions
@@ -125,7 +126,13 @@ def build_definitions(
     if regions is None:
         regions = os.environ.get("OCR_REGIONS") or get_policy(settings.environment).default_regions
     partitions_def = region_partitions(settings.input_root, regions)
-    assets, checks = build_assets(partitions_def)
+    # Region retries as the environment's policy says (what `ocr-assets plan` shows), after
+    # 5 s x attempt.
+    retries = get_policy(settings.environment).retries
+    assets, checks = build_assets(
+        partitions_def,
+        dg.RetryPolicy(max_retries=retries, delay=RETRY_DELAY_SECONDS, backoff=dg.Backoff.LINEAR),
+    )
     asset_jobs = build_asset_jobs(assets, branches)
     resources = {
         "catalog": InputCatalogResource(root=settings.input_root),

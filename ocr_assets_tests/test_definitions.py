@@ -124,6 +124,17 @@ def test_definitions_for_inputs(synthetic_root: Path, tmp_path: Path) -> None:
     for key in ("region_risk_rasters", "region_buildings"):
         policy = defs.resolve_assets_def(key).op.retry_policy
         assert (policy.max_retries, policy.delay, policy.backoff) == (2, 5, dg.Backoff.LINEAR)
+    # The environment's retries per region, as `ocr-assets plan` shows them (production: 3).
+    production = build_definitions(
+        Settings(
+            environment="production",
+            version="1.0.0",
+            storage_root=str(tmp_path),
+            input_root=str(synthetic_root),
+        )
+    )
+    policy = production.resolve_assets_def("region_risk_rasters").op.retry_policy
+    assert policy.max_retries == 3
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == CHECK_NAMES
     assert all(graph.get_check_spec(key).blocking for key in graph.asset_check_keys)
