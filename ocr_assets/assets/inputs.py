@@ -10,6 +10,7 @@ observed with another identity, Dagster shows the regions computed from the olde
 from __future__ import annotations
 
 import re
+import warnings
 
 import dagster as dg
 
@@ -40,7 +41,11 @@ def input_key(prefix: str) -> str:
     return re.sub(r"\W", "_", "_".join(parts))
 
 
-#: The inputs of ``region_risk_rasters``, one source asset each.
-REGION_INPUT_ASSETS: tuple[dg.SourceAsset, ...] = tuple(
-    input_source_asset(input_key(prefix), prefix) for prefix in REGION_INPUT_NAMES
-)
+# Observable source assets are beta in Dagster 1.13, used knowingly (they are how the UI shows
+# staleness from data versions): their warning would print on every load of the code location.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    #: The inputs of ``region_risk_rasters``, one source asset each.
+    REGION_INPUT_ASSETS: tuple[dg.SourceAsset, ...] = tuple(
+        input_source_asset(input_key(prefix), prefix) for prefix in REGION_INPUT_NAMES
+    )

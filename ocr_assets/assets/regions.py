@@ -36,6 +36,7 @@ from ocr_assets.catalog import BUILDING_TAGS
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.rollups.schema import RISK_VARIABLES
 from ocr_assets.storage import StorageError, write_geoparquet
 from ocr_assets.storage.staleness import INPUT_VERSIONS_KEY, region_input_versions
 
@@ -43,16 +44,7 @@ from ocr_assets.storage.staleness import INPUT_VERSIONS_KEY, region_input_versio
 REGION_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.LINEAR)
 
 #: The region table's risk columns, in the published order (float32).
-REGION_VARIABLES: tuple[str, ...] = (
-    "rps_scott",
-    "rps_2011",
-    "rps_2047",
-    "bp_2011",
-    "bp_2047",
-    "crps_scott",
-    "bp_2011_riley",
-    "bp_2047_riley",
-)
+REGION_VARIABLES: tuple[str, ...] = RISK_VARIABLES
 #: The region table's tag columns and the tagged-buildings columns they come from, as published
 #: (``block_geoid AS GEOID, state_abbrev AS state, county_name AS county``).
 REGION_TAGS: dict[str, str] = dict(zip(("GEOID", "state", "county"), BUILDING_TAGS, strict=True))

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
+from ocr_assets.catalog import BUILDINGS_COLUMNS
 from ocr_assets.regions import Bounds, RegionGrid
 from ocr_assets.synthetic.landscape import BUILDING_WATER_MARGIN_DEG, Landscape
 
@@ -247,19 +248,7 @@ def buildings_frame(
 
 #: The tag columns of the published region-tagged buildings file, in order (after geometry
 #: and bbox).
-TAG_COLUMNS: tuple[str, ...] = (
-    "block_geoid",
-    "block_group_geoid",
-    "tract_geoid",
-    "county_geoid",
-    "state_fips",
-    "county_fips",
-    "tract_fips",
-    "block_group_fips",
-    "block_fips",
-    "state_abbrev",
-    "county_name",
-)
+TAG_COLUMNS: tuple[str, ...] = BUILDINGS_COLUMNS[2:]
 
 
 def building_tags(block_geoid: pd.Series) -> pd.DataFrame:
