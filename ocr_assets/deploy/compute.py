@@ -1,8 +1,8 @@
 """Compute for the assets: a local Dask cluster by default, Coiled clusters sized per asset.
 
 Sizes follow the seed's batch jobs (:data:`SIZES`): region processing (and the other per-region
-assets) on the default worker type, the roll-ups on one large VM each with a scheduler of the same type, the three PMTiles
-assets with 250 GB disks. Every Coiled cluster uses spot instances with on-demand fallback in
+assets) on the default worker type, the roll-ups on one large VM each with a scheduler of the
+same type, the three PMTiles assets with 250 GB disks. Every Coiled cluster uses spot instances with on-demand fallback in
 us-west-2, is tagged ``Project=OCR`` / ``Environment`` / ``Asset``, and runs the software
 environment named by ``COILED_SOFTWARE_ENV_NAME`` (package sync when unset).
 
@@ -18,8 +18,8 @@ Two variables adjust this per deployment:
 
 Clusters are made by :func:`make_cluster` through an injectable factory, so tests can record
 exactly what ``coiled.Cluster`` would be asked for without reaching Coiled; local asset runs
-share one in-process cluster per process (:func:`shared_local_cluster`). Region processing
-maps over regions with per-region retries in :func:`map_regions`.
+share one in-process cluster per process (:func:`shared_local_cluster`). A deployment opens
+the region cluster once and its region runs share it; retries are the assets' RetryPolicy.
 """
 
 from __future__ import annotations
