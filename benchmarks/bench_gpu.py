@@ -18,9 +18,10 @@ import time
 import numpy as np
 import xarray as xr
 
+from ocr_assets.catalog import PIXEL_SIZE_DEGREES
 from ocr_assets.science import DIRECTIONS, wind_informed_burn_probability
 
-ARCSEC = 1.0 / 3600.0
+ARCSEC = PIXEL_SIZE_DEGREES  # the real grid's pixel (about 1.1 arc-seconds)
 
 
 def build(rows: int, cols: int, seed: int = 7) -> tuple[dict[int, xr.DataArray], xr.DataArray]:

@@ -1,7 +1,7 @@
 """Time one full processing region, both climates, every step (not part of CI).
 
 A real region is 6000 x 4500 pixels grown by a 0.15 degree buffer (540 px) on every side:
-7080 x 5580 pixels of 1 arc-second. This builds deterministic synthetic inputs of that size
+7080 x 5580 pixels of the real grid's size (0.000308 degrees). This builds deterministic synthetic inputs of that size
 (Riley 270 m BP in EPSG:5070 for 2011 and 2047, 30 m Riley BP, Scott CRPS/RPS, an 8-direction
 wind distribution), then runs ``ocr_assets.science.region_risk`` and reports wall time and peak
 RSS (``ru_maxrss``), with the RSS of the inputs alone for reference.
@@ -21,9 +21,10 @@ import pyproj
 import xarray as xr
 from odc.geo.xr import assign_crs
 
+from ocr_assets.catalog import PIXEL_SIZE_DEGREES
 from ocr_assets.science import DIRECTIONS, region_risk
 
-ARCSEC = 1.0 / 3600.0
+ARCSEC = PIXEL_SIZE_DEGREES  # the real grid's pixel (about 1.1 arc-seconds)
 BUFFER_PX = 540
 
 

@@ -4,7 +4,7 @@ Not part of CI; run by hand from the repository root::
 
     .venv/bin/python -m benchmarks.bench_spread --sizes 1000,2000,full --repeat 1
 
-For each size a deterministic synthetic region is built once (burn probability at 1 arc-second
+For each size a deterministic synthetic region is built once (burn probability at the real grid's pixel size
 near 38 N with developed zero patches and NaN water, and a smooth wind-direction distribution
 with a few no-fire-weather patches) and written to a temporary folder. Each implementation then
 runs in its own child process (``--child``), so that its peak RSS is its own:
@@ -42,6 +42,8 @@ import psutil
 import scipy
 import xarray as xr
 
+from ocr_assets.catalog import PIXEL_SIZE_DEGREES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
@@ -53,7 +55,7 @@ SIZES: dict[str, tuple[int, int]] = {
 }
 IMPLEMENTATIONS = ("fast", "reference")
 DIRECTIONS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
-PIXEL_DEGREES = 1 / 3600
+PIXEL_DEGREES = PIXEL_SIZE_DEGREES  # the real grid's pixel (about 1.1 arc-seconds)
 CENTRE_LATITUDE = 38.0
 CENTRE_LONGITUDE = -120.5
 SEED = 20250601
@@ -92,7 +94,7 @@ def make_inputs(shape: tuple[int, int], seed: int = SEED) -> dict[str, np.ndarra
     Returns
     -------
     dict[str, np.ndarray]
-        ``latitude`` and ``longitude`` (float64, ascending 1 arc-second pixel centres around
+        ``latitude`` and ``longitude`` (float64, ascending pixel centres of the real grid's size around
         38 N, 120.5 W), ``bp`` (float32 ``(lat, lon)``: smooth, log-uniform 1e-4..0.05, ~20%
         zero "developed" blobs, ~3% NaN "water") and ``wind`` (float32 ``(lat, lon, 8)``:
         smooth, sums to 1, all zero in ~5% "no fire weather" patches).
