@@ -107,6 +107,29 @@ def write_record(storage: OutputStorage, record: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
+def deployment_failed(
+    context: dg.OpExecutionContext,
+    storage: OutputStorage,
+    prepared: PreparedDeployment,
+    message: str,
+) -> dg.Failure:
+    """Close the deployment record as ``failed`` with ``message``; the failure to raise."""
+    write_record(
+        storage,
+        {
+            "run_id": context.run_id,
+            "environment": prepared.environment,
+            "version": prepared.version,
+            "started_at": prepared.started_at,
+            "regions": list(prepared.regions),
+            "status": "failed",
+            "error": message,
+            "completed_at": dt.datetime.now(dt.UTC).isoformat(),
+        },
+    )
+    return _fail(message)
+
+
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     """Each failed step of a run and its error (a ``Failure``'s description, or the message)."""
     failures: dict[str, str] = {}
@@ -268,7 +291,7 @@ def build_deploy_job(
 
     @dg.op(description="Materialize the wind distribution (the wind job) when needed.")
     def build_wind(
-        context: dg.OpExecutionContext, prepared: PreparedDeployment
+        context: dg.OpExecutionContext, prepared: PreparedDeployment, storage: OutputStorage
     ) -> PreparedDeployment:
         """Run the ``wind`` job once, when the distribution is missing or must be redone."""
         if not prepared.build_wind:
@@ -277,7 +300,12 @@ def build_deploy_job(
         started = time.perf_counter()
         result = child_run(context, WIND_JOB, prepared)
         if not result.success:
-            raise _fail(f"wind_direction_distribution failed: {run_failure(result)}")
+            raise deployment_failed(
+                context,
+                storage,
+                prepared,
+                f"wind_direction_distribution failed: {run_failure(result)}",
+            )
         context.log.info(
             f"wind_direction_distribution ... {time.perf_counter() - started:.1f} s "
             f"(run {result.run_id})"
@@ -290,6 +318,7 @@ def build_deploy_job(
         config: RegionRunsConfig,
         prepared: PreparedDeployment,
         compute: ComputeResource,
+        storage: OutputStorage,
     ) -> PreparedDeployment:
         """One child run per remaining region; fail listing the regions that failed.
 
@@ -318,9 +347,12 @@ def build_deploy_job(
 
             _run_regions(context, config, prepared, run_region, failed)
         if failed:
-            raise _fail(
+            raise deployment_failed(
+                context,
+                storage,
+                prepared,
                 f"{len(failed)} of {total} region(s) failed, roll-ups not built: "
-                + "; ".join(f"{region_id}: {failed[region_id]}" for region_id in sorted(failed))
+                + "; ".join(f"{region_id}: {failed[region_id]}" for region_id in sorted(failed)),
             )
         return prepared
 
@@ -357,7 +389,9 @@ def build_deploy_job(
         started = time.perf_counter()
         result = child_run(context, ROLLUPS_JOB, prepared)
         if not result.success:
-            raise _fail(f"roll-ups failed: {run_failure(result)}")
+            raise deployment_failed(
+                context, storage, prepared, f"roll-ups failed: {run_failure(result)}"
+            )
         rollups = sorted(
             event.event_specific_data.materialization.asset_key.to_user_string()
             for event in result.get_asset_materialization_events()

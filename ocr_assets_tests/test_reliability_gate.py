@@ -7,6 +7,7 @@ branch ``main``) in a copy of the synthetic inputs.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -272,6 +273,10 @@ def test_deploy_recomputes_regions_of_changed_inputs_without_force(
     assert not deploy().success
     assert main_snapshot(store) == published
     assert Path(layout.consolidated_buildings).read_bytes() == consolidated
+    # The deployment record says so, naming the region and why (verify reports it).
+    record = json.loads(Path(layout.deployment_record).read_text())
+    assert record["status"] == "failed"
+    assert "y0_x1" in record["error"] and "nan_only_where_explained" in record["error"]
 
     set_bp(inputs, original)
     assert deploy().success
