@@ -79,15 +79,7 @@ GRAPH = [
     STATS_CHECKS,
 ]
 PER_REGION = [AGGREGATION.statistics_partials, TILES.features]
-ROLLUPS = [
-    AGGREGATION.buildings_geoparquet,
-    AGGREGATION.summary_stats,
-    AGGREGATION.analysis_files,
-    AGGREGATION.regional_pmtiles,
-    AGGREGATION.risk_pyramid,
-    TILES.buildings,
-    TILES.centroids,
-]
+ROLLUPS = [asset for asset in (*AGGREGATION.all, *TILES.all) if asset.partitions_def is None]
 
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:

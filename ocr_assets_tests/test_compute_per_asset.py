@@ -41,15 +41,7 @@ AGGREGATION = build_aggregation_assets(PARTITIONS, REGION, retry_policy=NO_RETRI
 TILES = build_tile_assets(PARTITIONS, REGION, AGGREGATION.summary_stats, NO_RETRIES)
 CHECKS = build_summary_checks(AGGREGATION.summary_stats, PARTITIONS)
 PER_REGION = [REGION.rasters, REGION.buildings, AGGREGATION.statistics_partials, TILES.features]
-ROLLUPS = [
-    AGGREGATION.buildings_geoparquet,
-    AGGREGATION.summary_stats,
-    AGGREGATION.analysis_files,
-    AGGREGATION.regional_pmtiles,
-    AGGREGATION.risk_pyramid,
-    TILES.buildings,
-    TILES.centroids,
-]
+ROLLUPS = [asset for asset in (*AGGREGATION.all, *TILES.all) if asset.partitions_def is None]
 GRAPH = [wind_direction_distribution, *PER_REGION, *ROLLUPS, CHECKS]
 
 #: The seed's sizes (its batch jobs): worker VM, scheduler VM, disk in GB, workers.

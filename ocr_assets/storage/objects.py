@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import botocore.exceptions
 import fsspec
@@ -230,6 +230,17 @@ def _batches(items: Iterable[T], size: int = TRANSFER_BATCH) -> Iterator[list[T]
         yield batch
 
 
+def _in_batches(
+    operation: str, location: str, items: Iterable[str], transfer: Callable[[list[str]], Any]
+) -> None:
+    """``transfer(batch)`` for every batch of ``items``, each one a bounded call.
+
+    Lists of paths: s3fs sends the requests of a batch concurrently.
+    """
+    for batch in _batches(items):
+        bounded_call(operation, location, lambda batch=batch: transfer(batch))
+
+
 def exists(location: str) -> bool:
     """True when a file, folder or prefix exists at ``location``."""
     fs, path = filesystem(location)
@@ -309,33 +320,31 @@ def upload(source: Path, location: str) -> None:
     staging = posixpath.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
     relative = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
     try:
-        # Lists of paths: s3fs sends the requests of a batch concurrently.
-        for batch in _batches(relative):
-            bounded_call(
-                "upload",
-                location,
-                lambda batch=batch: fs.put(
-                    [str(source / item) for item in batch],
-                    [posixpath.join(staging, item) for item in batch],
-                ),
-            )
+        _in_batches(
+            "upload",
+            location,
+            relative,
+            lambda batch: fs.put(
+                [str(source / item) for item in batch],
+                [posixpath.join(staging, item) for item in batch],
+            ),
+        )
         old = _files_under(fs, target, location)
-        for batch in _batches(relative):
-            bounded_call(
-                "copy into place",
-                location,
-                lambda batch=batch: fs.copy(
-                    [posixpath.join(staging, item) for item in batch],
-                    [posixpath.join(target, item) for item in batch],
-                ),
-            )
-        stale = sorted(set(old) - set(relative))
-        for batch in _batches(stale):
-            bounded_call(
-                "delete stale files",
-                location,
-                lambda batch=batch: fs.rm([posixpath.join(target, item) for item in batch]),
-            )
+        _in_batches(
+            "copy into place",
+            location,
+            relative,
+            lambda batch: fs.copy(
+                [posixpath.join(staging, item) for item in batch],
+                [posixpath.join(target, item) for item in batch],
+            ),
+        )
+        _in_batches(
+            "delete stale files",
+            location,
+            sorted(set(old) - set(relative)),
+            lambda batch: fs.rm([posixpath.join(target, item) for item in batch]),
+        )
     finally:
         _remove_path(fs, staging, location, "delete staging")
 
@@ -358,13 +367,13 @@ def download(location: str, destination: Path) -> Path:
     files = _files_under(fs, path, location)
     for item in files:
         (destination / item).parent.mkdir(parents=True, exist_ok=True)
-    for batch in _batches(files):
-        bounded_call(
-            "download",
-            location,
-            lambda batch=batch: fs.get(
-                [posixpath.join(path, item) for item in batch],
-                [str(destination / item) for item in batch],
-            ),
-        )
+    _in_batches(
+        "download",
+        location,
+        files,
+        lambda batch: fs.get(
+            [posixpath.join(path, item) for item in batch],
+            [str(destination / item) for item in batch],
+        ),
+    )
     return destination
