@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -44,6 +45,7 @@ from ocr_assets.branches import OptionalBranches
 from ocr_assets.deploy.compute import RETRY_DELAY_SECONDS
 from ocr_assets.deploy.environments import get_policy
 from ocr_assets.deployment import REGIONS_JOB, ROLLUPS_JOB, WIND_JOB, build_deploy_job
+from ocr_assets.io_managers import pipeline_resources
 from ocr_assets.partitions import region_partitions
 from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.run_monitoring import dead_runs_sensor
@@ -112,6 +114,7 @@ def build_definitions(
     branches: OptionalBranches | None = None,
     regions: str | None = None,
     compute: ComputeResource | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dg.Definitions:
     """The Definitions of one environment: assets, checks, jobs and resources.
 
@@ -119,7 +122,8 @@ def build_definitions(
     ``regions`` (``OCR_REGIONS`` syntax) to ``OCR_REGIONS`` or the environment's default
     selection (it narrows the published inputs' static partitions; see
     :mod:`ocr_assets.partitions`). ``compute`` defaults to the environment's clusters (tests
-    inject a recording factory).
+    inject a recording factory). ``environ``, the variables ``settings`` were read from, makes
+    the settings set there reach the resources as ``dg.EnvVar`` (the module-level ``defs``).
     """
     if branches is None:
         branches = OptionalBranches.from_env(settings.environment)
@@ -134,17 +138,25 @@ def build_definitions(
         dg.RetryPolicy(max_retries=retries, delay=RETRY_DELAY_SECONDS, backoff=dg.Backoff.LINEAR),
     )
     asset_jobs = build_asset_jobs(assets, branches)
-    resources = {
-        "catalog": InputCatalogResource(root=settings.input_root),
-        "storage": OutputStorage.from_settings(settings),
-        "compute": compute or ComputeResource.from_settings(settings),
-    }
-    # The deploy job launches the asset jobs as child runs: it resolves them from the same
-    # assets and resources, when it first runs (loading stays cheap).
-    children = dg.Definitions(
-        assets=assets, asset_checks=checks, jobs=asset_jobs, resources=resources
-    )
-    deploy = build_deploy_job(functools.cache(children.resolve_job_def), partitions_def)
+    catalog = InputCatalogResource.from_settings(settings, environ)
+    storage = OutputStorage.from_settings(settings, environ)
+    compute = compute or ComputeResource.from_settings(settings, environ)
+    resources = pipeline_resources(catalog, storage, compute)
+
+    @functools.cache
+    def child_job(name: str, scheduler_address: str | None) -> dg.JobDefinition:
+        """The asset job ``name`` as the deploy job runs it: resolved when it first runs
+        (loading stays cheap), its assets and IO managers on the cluster at
+        ``scheduler_address`` when given (the deployment's region cluster)."""
+        run_compute = compute.on_cluster(scheduler_address) if scheduler_address else compute
+        return dg.Definitions(
+            assets=assets,
+            asset_checks=checks,
+            jobs=asset_jobs,
+            resources=pipeline_resources(catalog, storage, run_compute),
+        ).resolve_job_def(name)
+
+    deploy = build_deploy_job(child_job, partitions_def)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
@@ -155,4 +167,4 @@ def build_definitions(
     )
 
 
-defs = build_definitions(Settings.from_env())
+defs = build_definitions(Settings.from_env(), environ=os.environ)

@@ -29,14 +29,15 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 
-from ocr_assets.assets.rollup_support import ROLLUP_OUTPUTS, outputs_exist
 from ocr_assets.definitions import build_definitions
 from ocr_assets.deploy.environments import DEPLOYMENT_JOB, DEPLOYMENT_RUN_TAG
 from ocr_assets.deployment import step_failures
+from ocr_assets.io_managers import FILE_OUTPUTS, file_outputs
 from ocr_assets.regions import RegionGrid
 from ocr_assets.resources import OutputStorage
 from ocr_assets.run_monitoring import fail_dead_runs
 from ocr_assets.settings import Settings, SettingsError
+from ocr_assets.storage import objects
 from ocr_assets.synthetic import MANIFEST_FILE, generate_inputs
 
 #: Dagster's console log shows the deployment's own lines (one per region); child runs'
@@ -135,11 +136,15 @@ def run_demo(
         report.computed = list(record.get("processed", []))
         report.skipped = list(record.get("skipped", []))
         report.rollups = list(record.get("rollups", []))
+    built = {
+        asset: tuple(file_outputs(asset, storage.paths).values())
+        for asset in report.rollups
+        if asset in FILE_OUTPUTS
+    }
     report.outputs = {
-        key.to_user_string(): ROLLUP_OUTPUTS[key](storage.paths)
-        for key in ROLLUP_OUTPUTS
-        if key.to_user_string() in report.rollups
-        and outputs_exist(ROLLUP_OUTPUTS[key](storage.paths))
+        asset: locations
+        for asset, locations in built.items()
+        if all(objects.exists(location) for location in locations)
     }
     report.buildings = sum(
         _row_count(Path(storage.paths.region_buildings(region_id))) for region_id in report.regions

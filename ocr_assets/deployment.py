@@ -35,12 +35,13 @@ deployment is a selection of region partitions followed by roll-ups.
 import datetime as dt
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
 from pydantic import Field
@@ -130,6 +131,13 @@ def deployment_failed(
     return _fail(message)
 
 
+class ErrorInfo(Protocol):
+    """The parts of Dagster's serialized error a failure message is made of."""
+
+    message: str
+    cls_name: str | None
+
+
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     """Each failed step of a run and its error (a ``Failure``'s description, or the message)."""
     failures: dict[str, str] = {}
@@ -140,8 +148,16 @@ def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
         if data.user_failure_data is not None and data.user_failure_data.description:
             failures[event.step_key] = data.user_failure_data.description
         elif data.error is not None:
-            failures[event.step_key] = data.error.message.strip()
+            failures[event.step_key] = error_text(data.error)
     return failures
+
+
+def error_text(error: ErrorInfo) -> str:
+    """An error's message without its exception class (a ``Failure`` raised by an IO manager
+    arrives as ``dagster...Failure: <description>``)."""
+    text = error.message.strip()
+    prefix = re.match(rf"^[\w.]*\b{re.escape(error.cls_name or '')}: ", text)
+    return text[prefix.end() :] if prefix and error.cls_name == "Failure" else text
 
 
 def run_failure(result: dg.ExecuteInProcessResult) -> str:
@@ -188,14 +204,15 @@ def _fail(message: str) -> dg.Failure:
 
 
 def build_deploy_job(
-    asset_job: Callable[[str], dg.JobDefinition],
+    asset_job: Callable[[str, str | None], dg.JobDefinition],
     partitions_def: dg.PartitionsDefinition,
 ) -> dg.JobDefinition:
     """The ``deploy`` job over the code location's asset jobs.
 
     Args:
         asset_job: Resolves an asset job of the code location by name (``wind``, ``regions``,
-            ``rollups``), with its resources bound; called when the job runs.
+            ``rollups``) with its resources bound, its compute on the running cluster at the
+            given scheduler address (``None``: each asset's own); called when the job runs.
         partitions_def: The region partitions (dynamic ones are filled with the selection).
     """
 
@@ -204,18 +221,17 @@ def build_deploy_job(
         name: str,
         prepared: PreparedDeployment,
         partition_key: str | None = None,
-        resources: dict[str, Any] | None = None,
+        scheduler_address: str | None = None,
     ) -> dg.ExecuteInProcessResult:
         """Run the asset job ``name`` as a child run of this deployment, in its instance.
 
-        ``resources`` is resource configuration for the child run (e.g. the shared cluster).
+        ``scheduler_address``: a running cluster every asset of the run uses (the region
+        cluster), instead of opening its own.
         """
         run_config: dict[str, Any] = {}
         if context.run_config.get("loggers"):
             run_config["loggers"] = context.run_config["loggers"]
-        if resources:
-            run_config["resources"] = resources
-        return asset_job(name).execute_in_process(
+        return asset_job(name, scheduler_address).execute_in_process(
             instance=context.instance,
             partition_key=partition_key,
             run_config=run_config or None,
@@ -330,18 +346,21 @@ def build_deploy_job(
         if not total:
             return prepared
         with ExitStack() as stack:
-            resources = None
+            address = None
             spec = compute.spec(REGION_CLUSTER)
             if spec.backend != "local" or compute.cluster_factory:
                 cluster = stack.enter_context(compute.cluster(REGION_CLUSTER))
                 address = cluster.scheduler_address
                 context.log.info(f"region cluster {getattr(cluster, 'name', address)} is up")
-                resources = {"compute": {"config": {"scheduler_address": address}}}
 
             def run_region(region_id: str) -> tuple[str, float, dg.ExecuteInProcessResult]:
                 started = time.perf_counter()
                 result = child_run(
-                    context, REGIONS_JOB, prepared, partition_key=region_id, resources=resources
+                    context,
+                    REGIONS_JOB,
+                    prepared,
+                    partition_key=region_id,
+                    scheduler_address=address,
                 )
                 return region_id, time.perf_counter() - started, result
 

@@ -12,13 +12,12 @@ import importlib
 import importlib.metadata
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import xarray as xr
 from pydantic import field_validator
 
 from ocr_assets.catalog import InputCatalog
@@ -40,9 +39,7 @@ from ocr_assets.settings import (
 )
 from ocr_assets.storage import (
     RasterStore,
-    atomic_output,
     ensure_writable,
-    objects,
 )
 from ocr_assets.storage.guard import check_shrink
 
@@ -54,15 +51,36 @@ LICENSE = "CC-BY-4.0"
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
 
 
+def from_env_var(value: Any, variable: str, environ: Mapping[str, str] | None) -> Any:
+    """``dg.EnvVar(variable)`` when ``environ`` sets ``variable`` to exactly ``value``, else ``value``.
+
+    Settings read from the process environment reach the resources as ``dg.EnvVar``: the UI
+    shows which variable each setting comes from, and a run reads it when it starts (the
+    resource's validators check it then, with the messages of :class:`Settings`; they pass an
+    unresolved ``EnvVar`` through). A value that
+    validation changed (a relative path made absolute once, at load) stays a literal, so every
+    run agrees on it whatever its working directory.
+    """
+    raw = environ.get(variable) if environ is not None else None
+    return dg.EnvVar(variable) if raw and raw == value else value
+
+
 class InputCatalogResource(dg.ConfigurableResource):
     """The input data sets (synthetic demo inputs or the real public data) under ``root``."""
 
     root: str
 
-    @field_validator("root")
+    @field_validator("root", mode="before")
     @classmethod
     def _check_root(cls, value: str) -> str:
-        return validate_root(value, "OCR_INPUT_ROOT")
+        return value if isinstance(value, dg.EnvVar) else validate_root(value, "OCR_INPUT_ROOT")
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None
+    ) -> InputCatalogResource:
+        """The inputs of ``settings`` (``OCR_INPUT_ROOT`` as an ``EnvVar`` when set there)."""
+        return cls(root=from_env_var(settings.input_root, "OCR_INPUT_ROOT", environ))
 
     def catalog(self) -> InputCatalog:
         """The catalog of the input data sets."""
@@ -89,20 +107,20 @@ class OutputStorage(dg.ConfigurableResource):
     max_output_loss: float = 0.5
     force: bool = False
 
-    @field_validator("root")
+    @field_validator("root", mode="before")
     @classmethod
     def _check_root(cls, value: str) -> str:
-        return validate_root(value, "OCR_STORAGE_ROOT")
+        return value if isinstance(value, dg.EnvVar) else validate_root(value, "OCR_STORAGE_ROOT")
 
-    @field_validator("environment")
+    @field_validator("environment", mode="before")
     @classmethod
     def _check_environment(cls, value: str) -> str:
-        return validate_environment(value)
+        return value if isinstance(value, dg.EnvVar) else validate_environment(value)
 
-    @field_validator("version")
+    @field_validator("version", mode="before")
     @classmethod
     def _check_version(cls, value: str | None) -> str | None:
-        return validate_version(value)
+        return value if isinstance(value, dg.EnvVar) else validate_version(value)
 
     @field_validator("max_output_loss")
     @classmethod
@@ -110,12 +128,20 @@ class OutputStorage(dg.ConfigurableResource):
         return check_range(value, "OCR_MAX_OUTPUT_LOSS", 0.0, 1.0)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OutputStorage:
-        """The storage of the environment described by ``settings``."""
+    def from_settings(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None
+    ) -> OutputStorage:
+        """The storage of the environment described by ``settings``.
+
+        With ``environ`` (the variables ``settings`` were read from), ``OCR_STORAGE_ROOT``,
+        ``OCR_ENVIRONMENT`` and ``OCR_VERSION`` are configured as ``dg.EnvVar``
+        (:func:`from_env_var`); the loss guard's number and flag stay values (``EnvVar`` holds
+        strings and integers only).
+        """
         return cls(
-            root=settings.storage_root,
-            environment=settings.environment,
-            version=settings.version,
+            root=from_env_var(settings.storage_root, "OCR_STORAGE_ROOT", environ),
+            environment=from_env_var(settings.environment, "OCR_ENVIRONMENT", environ),
+            version=from_env_var(settings.version, "OCR_VERSION", environ),
             max_output_loss=settings.guard.max_loss_share,
             force=settings.guard.force,
         )
@@ -156,32 +182,6 @@ class OutputStorage(dg.ConfigurableResource):
     def raster_store(self) -> RasterStore:
         """The Icechunk raster store of the environment."""
         return RasterStore(self.paths.raster_store, max_attempts=self.commit_attempts)
-
-    def write_wind_distribution(self, distribution: xr.DataArray) -> None:
-        """Write the coarse wind-direction distribution as Zarr, atomically."""
-        # Direction labels as variable-length strings: Zarr v3 has a specification for those,
-        # not for numpy's fixed-width unicode.
-        labels = distribution["wind_direction"].values.astype(object)
-        with atomic_output(self.paths.wind_distribution) as tmp:
-            distribution.assign_coords(wind_direction=labels).to_dataset(
-                name="wind_distribution"
-            ).to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
-
-    def read_wind_distribution(self) -> xr.DataArray:
-        """The wind-direction distribution written by :meth:`write_wind_distribution`.
-
-        Raises:
-            FileNotFoundError: naming the path, when the asset has not been materialized.
-        """
-        location = self.paths.wind_distribution
-        if not objects.exists(location):
-            raise FileNotFoundError(
-                f"{location} does not exist: materialize wind_direction_distribution first"
-            )
-        fs, path = objects.filesystem(location)
-        return xr.open_zarr(
-            fs.get_mapper(path), consolidated=False, chunks=None, decode_coords="all"
-        )["wind_distribution"].load()
 
 
 def import_factory(path: str) -> ClusterFactory:
@@ -294,10 +294,10 @@ class ComputeResource(dg.ConfigurableResource):
     cluster_factory: str | None = None
     scheduler_address: str | None = None
 
-    @field_validator("environment")
+    @field_validator("environment", mode="before")
     @classmethod
     def _check_environment(cls, value: str) -> str:
-        return validate_environment(value)
+        return value if isinstance(value, dg.EnvVar) else validate_environment(value)
 
     @field_validator("overrides")
     @classmethod
@@ -306,9 +306,17 @@ class ComputeResource(dg.ConfigurableResource):
         return value
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ComputeResource:
-        """The compute of the environment described by ``settings``."""
-        return cls(environment=settings.environment)
+    def from_settings(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None
+    ) -> ComputeResource:
+        """The compute of the environment described by ``settings`` (see
+        :meth:`OutputStorage.from_settings` for ``environ``)."""
+        return cls(environment=from_env_var(settings.environment, "OCR_ENVIRONMENT", environ))
+
+    def on_cluster(self, scheduler_address: str) -> ComputeResource:
+        """This configuration, using the running cluster at ``scheduler_address``."""
+        fields = ResourceConfig.of(self).fields
+        return type(self)(**{**fields, "scheduler_address": scheduler_address})
 
     def spec(self, asset_key: str) -> ClusterSpec:
         """The cluster ``asset_key`` gets (reads ``OCR_COMPUTE*`` and the software environment)."""

@@ -21,8 +21,16 @@ from ocr_assets import science
 from ocr_assets.assets import build_region_assets, build_region_checks, wind_direction_distribution
 from ocr_assets.assets.regions import REGION_VARIABLES, sample_buildings
 from ocr_assets.catalog import BUILDINGS_FILE
+from ocr_assets.deployment import step_failures
+from ocr_assets.io_managers import (
+    GEOPARQUET_IO_MANAGER,
+    RASTER_IO_MANAGER,
+    WIND_IO_MANAGER,
+    pipeline_resources,
+)
+from ocr_assets.outputs import Deferred, RegionRasters
 from ocr_assets.regions import RegionGrid
-from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.resources import OutputStorage
 from ocr_assets.storage import RasterStore, RasterStoreConflictError, store_window
 
 pytestmark = pytest.mark.integration
@@ -37,18 +45,16 @@ COLUMNS = [*REGION_VARIABLES, "GEOID", "state", "county", "geometry"]
 
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
-    return {
-        "catalog": InputCatalogResource(root=str(input_root)),
-        "storage": OutputStorage(root=str(storage_root)),
-        "compute": ComputeResource(),
-    }
+    return pipeline_resources(str(input_root), OutputStorage(root=str(storage_root)))
 
 
 def materialize(
     assets: list, region_id: str, input_root: Path, storage_root: Path
 ) -> dg.ExecuteInProcessResult:
+    """Materialize ``assets`` of the graph (the others' outputs are read from storage)."""
     return dg.materialize(
-        assets,
+        GRAPH,
+        selection=assets,
         partition_key=region_id,
         resources=resources(input_root, storage_root),
         raise_on_error=False,
@@ -56,7 +62,7 @@ def materialize(
 
 
 def failure_description(result: dg.ExecuteInProcessResult, node: str) -> str:
-    return result.failure_data_for_node(node).user_failure_data.description
+    return step_failures(result)[node]
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +132,56 @@ def test_region_buildings(
     centroids = shapely.centroid(np.asarray(table.geometry.values))
     x, y = shapely.get_x(centroids), shapely.get_y(centroids)
     assert tiny_grid.contains("y0_x1", x, y).all()
-    assert json.loads(pq.ParquetFile(path).schema_arrow.metadata[b"geo"])["version"] == "1.1.0"
+    file_metadata = pq.ParquetFile(path).schema_arrow.metadata
+    assert json.loads(file_metadata[b"geo"])["version"] == "1.1.0"
+    assert b"PANDAS_ATTRS" not in file_metadata  # the metadata's provenance stays out of the file
 
     (materialization,) = result.asset_materializations_for_node("region_buildings")
     metadata = materialization.metadata
     assert metadata["dagster/row_count"].value == len(table)
     assert metadata["file_size_bytes"].value == path.stat().st_size
     assert metadata["dropped_nan_rows"].value + len(table) <= metadata["candidate_rows"].value
+
+
+def test_region_assets_in_memory_need_no_storage(
+    region_run: tuple[Path, dg.ExecuteInProcessResult], synthetic_root: Path, tmp_path: Path
+) -> None:
+    """With InMemoryIOManager the assets' own logic runs without any storage (issue 8)."""
+    storage_root, _ = region_run
+    storage = OutputStorage(root=str(tmp_path / "unused"))
+    in_memory = {
+        **pipeline_resources(str(synthetic_root), storage),
+        **dict.fromkeys(
+            (WIND_IO_MANAGER, RASTER_IO_MANAGER, GEOPARQUET_IO_MANAGER), dg.InMemoryIOManager()
+        ),
+    }
+    result = dg.materialize(GRAPH, partition_key="y0_x1", resources=in_memory)
+    assert result.success
+    assert not (tmp_path / "unused").exists()
+    # The checks read the in-memory rasters and pass, as on storage.
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+
+    rasters = result.output_for_node("region_risk_rasters")
+    assert isinstance(rasters, Deferred)
+    computed = rasters.compute()
+    assert isinstance(computed, RegionRasters) and computed.region_id == "y0_x1"
+    stored = OutputStorage(root=str(storage_root)).raster_store()
+    on_disk = stored.read_region(computed.grid, "y0_x1").load()
+    for name in science.VARIABLES:
+        np.testing.assert_array_equal(computed.data[name].values, on_disk[name].values)
+
+    table = result.output_for_node("region_buildings").compute()
+    written = gpd.read_parquet(
+        OutputStorage(root=str(storage_root)).paths.region_buildings("y0_x1")
+    )
+    assert list(table.columns) == COLUMNS
+    assert table.attrs["candidate_rows"] >= len(table) > 0
+    assert (
+        table.drop(columns="geometry")
+        .reset_index(drop=True)
+        .equals(written.drop(columns="geometry").reset_index(drop=True))
+    )
+    assert table.geometry.reset_index(drop=True).geom_equals(written.geometry).all()
 
 
 def test_every_building_belongs_to_exactly_one_region(tiny_grid: RegionGrid) -> None:

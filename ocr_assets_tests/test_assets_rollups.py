@@ -36,7 +36,7 @@ from ocr_assets.assets import (
     wind_direction_distribution,
 )
 from ocr_assets.assets.aggregation import PYRAMID_PIXELS_PER_TILE
-from ocr_assets.assets.rollup_support import REGION_OUTPUTS, ROLLUP_OUTPUTS, census_levels
+from ocr_assets.assets.rollup_support import census_levels
 from ocr_assets.assets.tiles import BUILDING_FEATURES, CENTROID_FEATURES
 from ocr_assets.branches import BRANCH_ASSETS, OptionalBranches
 from ocr_assets.catalog import InputCatalog, census_file
@@ -48,7 +48,9 @@ from ocr_assets.definitions import (
     build_definitions,
 )
 from ocr_assets.deploy import layout
-from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.deployment import step_failures
+from ocr_assets.io_managers import FILE_OUTPUTS, file_outputs, pipeline_resources
+from ocr_assets.resources import OutputStorage
 from ocr_assets.rollups import LEVELS, DatasetMetadata, summary_statistics
 from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE
 from ocr_assets.rollups.buildings import COMMON_METADATA
@@ -69,7 +71,7 @@ FAST_RETRIES = dg.RetryPolicy(max_retries=0)
 REGION = build_region_assets(PARTITIONS, retry_policy=FAST_RETRIES)
 AGGREGATION = build_aggregation_assets(PARTITIONS, REGION, retry_policy=FAST_RETRIES)
 TILES = build_tile_assets(PARTITIONS, REGION, AGGREGATION.summary_stats, FAST_RETRIES)
-STATS_CHECKS = build_summary_checks(AGGREGATION.summary_stats, PARTITIONS)
+STATS_CHECKS = build_summary_checks(AGGREGATION.summary_stats, AGGREGATION.statistics_partials)
 GRAPH = [
     wind_direction_distribution,
     REGION.rasters,
@@ -83,11 +85,7 @@ ROLLUPS = [asset for asset in (*AGGREGATION.all, *TILES.all) if asset.partitions
 
 
 def resources(input_root: Path, storage_root: Path) -> dict[str, object]:
-    return {
-        "catalog": InputCatalogResource(root=str(input_root)),
-        "storage": OutputStorage(root=str(storage_root)),
-        "compute": ComputeResource(),
-    }
+    return pipeline_resources(str(input_root), OutputStorage(root=str(storage_root)))
 
 
 def materialize(
@@ -108,7 +106,7 @@ def metadata_of(result: dg.ExecuteInProcessResult, asset: dg.AssetsDefinition) -
 
 
 def failure_description(result: dg.ExecuteInProcessResult, asset: dg.AssetsDefinition) -> str:
-    return result.failure_data_for_node(asset.op.name).user_failure_data.description
+    return step_failures(result)[asset.op.name]
 
 
 @pytest.fixture(scope="module")
@@ -524,19 +522,13 @@ def test_graph_matches_the_deployment_layout(synthetic_root: Path, tmp_path: Pat
     for version in (None, "1.2.3"):
         ours = OutputPaths("/data", "qa", version)
         theirs = layout.Layout("/data", "qa", version)
-        for key, locations in ROLLUP_OUTPUTS.items():
-            # The analysis folders have the published names (``block`` for blocks).
-            folder = ANALYSIS_FOLDERS if key.to_user_string() == "region_analysis_files" else {}
-            expanded = tuple(
-                pattern.replace("{level}", folder.get(level, level))
-                if "{level}" in pattern
-                else pattern
-                for pattern in theirs.asset_uris(key.to_user_string())
-                for level in (LEVELS if "{level}" in pattern else LEVELS[:1])
-            )
-            assert locations(ours) == expanded
-        for key, locations in REGION_OUTPUTS.items():
-            pattern = theirs.asset_uris(key.to_user_string())
-            assert locations(ours, "y2_x5") == tuple(
-                p.replace("{region_id}", "y2_x5") for p in pattern
-            )
+        for asset in FILE_OUTPUTS:
+            region = "y2_x5" if asset in layout.PARTITIONED_ASSETS else None
+            mine = tuple(file_outputs(asset, ours, region).values())
+            patterns = [p.replace("{region_id}", "y2_x5") for p in theirs.asset_uris(asset)]
+            assert len(mine) == len(patterns), asset
+            for location, pattern in zip(mine, patterns, strict=True):
+                # Per-level files sit in the one folder the IO manager publishes whole.
+                assert location == pattern or (
+                    "{level}" in pattern and pattern.startswith(location + "/")
+                ), (asset, location, pattern)

@@ -12,7 +12,8 @@ from pyproj import CRS
 from ocr_assets import science
 from ocr_assets.assets import wind_direction_distribution
 from ocr_assets.catalog import InputCatalog, conus404_store
-from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.io_managers import pipeline_resources, read_wind_distribution
+from ocr_assets.resources import ComputeResource, OutputStorage
 from ocr_assets.science import DIRECTIONS
 from ocr_assets_tests import compute_fakes
 
@@ -20,11 +21,7 @@ from ocr_assets_tests import compute_fakes
 def resources(
     input_root: Path, storage_root: Path, compute: ComputeResource | None = None
 ) -> dict[str, object]:
-    return {
-        "catalog": InputCatalogResource(root=str(input_root)),
-        "storage": OutputStorage(root=str(storage_root)),
-        "compute": compute or ComputeResource(),
-    }
+    return pipeline_resources(str(input_root), OutputStorage(root=str(storage_root)), compute)
 
 
 def test_wind_direction_distribution(synthetic_root: Path, tmp_path: Path) -> None:
@@ -36,7 +33,7 @@ def test_wind_direction_distribution(synthetic_root: Path, tmp_path: Path) -> No
     assert result.success
     assert len(compute_fakes.CALLS) == 1  # computed on the compute resource's cluster
     storage = OutputStorage(root=str(tmp_path))
-    distribution = storage.read_wind_distribution()
+    distribution = read_wind_distribution(storage.paths.wind_distribution)
     assert distribution.dims == ("y", "x", "wind_direction")
     assert distribution["wind_direction"].values.tolist() == list(DIRECTIONS)
     # The chain from the raw hourly variables, on the CONUS404 grid and CRS.

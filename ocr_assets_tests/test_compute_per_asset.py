@@ -28,7 +28,9 @@ from ocr_assets.assets import (
     build_tile_assets,
     wind_direction_distribution,
 )
-from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.deployment import step_failures
+from ocr_assets.io_managers import pipeline_resources
+from ocr_assets.resources import ComputeResource, OutputStorage
 from ocr_assets.storage import StorageError
 from ocr_assets_tests import compute_fakes
 from ocr_assets_tests.deploy_fixtures import clean_deploy_env  # noqa: F401 (fixture)
@@ -39,7 +41,7 @@ NO_RETRIES = dg.RetryPolicy(max_retries=0)
 REGION = build_region_assets(PARTITIONS, retry_policy=NO_RETRIES)
 AGGREGATION = build_aggregation_assets(PARTITIONS, REGION, retry_policy=NO_RETRIES)
 TILES = build_tile_assets(PARTITIONS, REGION, AGGREGATION.summary_stats, NO_RETRIES)
-CHECKS = build_summary_checks(AGGREGATION.summary_stats, PARTITIONS)
+CHECKS = build_summary_checks(AGGREGATION.summary_stats, AGGREGATION.statistics_partials)
 PER_REGION = [REGION.rasters, REGION.buildings, AGGREGATION.statistics_partials, TILES.features]
 ROLLUPS = [asset for asset in (*AGGREGATION.all, *TILES.all) if asset.partitions_def is None]
 GRAPH = [wind_direction_distribution, *PER_REGION, *ROLLUPS, CHECKS]
@@ -93,13 +95,13 @@ def staging_run(
             selection=selection,
             partition_key=partition_key,
             instance=instance,
-            resources={
-                "catalog": InputCatalogResource(root=str(synthetic_root)),
-                "storage": OutputStorage(root=str(root), environment="staging"),
-                "compute": ComputeResource(
+            resources=pipeline_resources(
+                str(synthetic_root),
+                OutputStorage(root=str(root), environment="staging"),
+                ComputeResource(
                     environment="staging", cluster_factory=compute_fakes.PROCESS_FACTORY_PATH
                 ),
-            },
+            ),
         )
         assert result.success
         return [
@@ -109,6 +111,7 @@ def staging_run(
         ]
 
 
+@pytest.mark.integration
 def test_staging_graph_runs_every_asset_on_a_cluster_sized_for_it(
     calls: list[dict], process_cluster: str, synthetic_root: Path, tmp_path: Path
 ) -> None:
@@ -125,6 +128,8 @@ def test_staging_graph_runs_every_asset_on_a_cluster_sized_for_it(
     assert requested == {
         **{asset.key.to_user_string(): len(REGIONS) for asset in PER_REGION},
         **{asset.key.to_user_string(): 1 for asset in ROLLUPS},
+        # Its blocking checks read the statistics on a cluster of the same size.
+        "region_summary_stats": 2,
     }
     for call in calls:
         asset = call["tags"]["Asset"]
@@ -159,26 +164,55 @@ def test_worker_errors_keep_type_and_message(calls: list[dict], process_cluster:
 def test_bad_input_on_the_worker_is_a_final_failure(
     calls: list[dict], process_cluster: str, synthetic_root: Path, tmp_path: Path
 ) -> None:
-    """No ``region_buildings`` file: one attempt despite the retry policy, naming the asset."""
+    """A damaged ``region_buildings`` file: one attempt despite the retry policy, naming it."""
     retrying = build_aggregation_assets(
         PARTITIONS, REGION, retry_policy=dg.RetryPolicy(max_retries=2)
     ).statistics_partials
+    storage = OutputStorage(root=str(tmp_path), environment="staging")
+    damaged = Path(storage.paths.region_buildings(REGIONS[0]))
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not parquet")
     result = dg.materialize(
-        [retrying],
+        [wind_direction_distribution, REGION.rasters, REGION.buildings, retrying],
+        selection=[retrying],
         partition_key=REGIONS[0],
-        resources={
-            "catalog": InputCatalogResource(root=str(synthetic_root)),
-            "storage": OutputStorage(root=str(tmp_path), environment="staging"),
-            "compute": ComputeResource(
+        resources=pipeline_resources(
+            str(synthetic_root),
+            storage,
+            ComputeResource(
                 environment="staging", cluster_factory=compute_fakes.PROCESS_FACTORY_PATH
             ),
-        },
+        ),
         raise_on_error=False,
     )
     assert not result.success
-    failure = result.failure_data_for_node(retrying.op.name).user_failure_data
-    assert failure.description.startswith("StorageError: region_buildings is missing")
+    failure = step_failures(result)[retrying.op.name]
+    assert failure.startswith(f"ParquetInputError: {damaged}: not a readable Parquet file")
     assert [call["tags"]["Asset"] for call in calls] == ["region_statistics_partials"]
+    assert not Path(storage.paths.region_statistics_partial(REGIONS[0])).exists()
+
+
+def test_missing_upstream_output_fails_before_any_cluster_starts(
+    calls: list[dict], process_cluster: str, synthetic_root: Path, tmp_path: Path
+) -> None:
+    """The IO manager names the missing region file when loading; no cluster is requested."""
+    result = dg.materialize(
+        GRAPH,
+        selection=[AGGREGATION.statistics_partials],
+        partition_key=REGIONS[0],
+        resources=pipeline_resources(
+            str(synthetic_root),
+            OutputStorage(root=str(tmp_path), environment="staging"),
+            ComputeResource(
+                environment="staging", cluster_factory=compute_fakes.PROCESS_FACTORY_PATH
+            ),
+        ),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = step_failures(result)["region_statistics_partials"]
+    assert failure.startswith("StorageError: region_buildings is missing for region(s) y0_x2")
+    assert calls == []
 
 
 def test_given_scheduler_address_opens_no_cluster(calls: list[dict], process_cluster: str) -> None:

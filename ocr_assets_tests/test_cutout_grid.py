@@ -21,8 +21,9 @@ import shapely
 from ocr_assets import science
 from ocr_assets.assets import build_region_assets, build_region_checks, wind_direction_distribution
 from ocr_assets.catalog import InputCatalog, same_geometry
+from ocr_assets.io_managers import pipeline_resources
 from ocr_assets.regions import CONUS_GRID, RegionGrid
-from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.resources import OutputStorage
 from ocr_assets.synthetic import generate_inputs
 
 #: Pixel offset of the cut-out's south-west corner on the published grid (``y5_x14``).
@@ -81,11 +82,7 @@ def test_partial_region_end_to_end(cut_out_root: Path, tmp_path: Path) -> None:
     result = dg.materialize(
         graph,
         partition_key=REGION,
-        resources={
-            "catalog": InputCatalogResource(root=str(cut_out_root)),
-            "storage": storage,
-            "compute": ComputeResource(),
-        },
+        resources=pipeline_resources(str(cut_out_root), storage),
         raise_on_error=False,
     )
     assert result.success

@@ -269,3 +269,45 @@ def test_definitions_validate_without_reaching_the_inputs(tmp_path: Path) -> Non
     result = _validate("ocr_assets.definitions", env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert time.perf_counter() - started < 60  # the CLI's own start-up; no 15 s time-outs
+
+
+@pytest.mark.integration
+def test_settings_reach_the_resources_as_env_vars(
+    synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The roots and environment are EnvVars read when a run starts, validated by the resource."""
+    environ = {
+        "OCR_ENVIRONMENT": "local",
+        "OCR_INPUT_ROOT": str(synthetic_root),
+        "OCR_STORAGE_ROOT": str(tmp_path / "out"),
+    }
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    defs = build_definitions(Settings.from_env(environ), environ=environ)
+    resources = defs.resources
+    for key, field, variable in (
+        ("catalog", "root", "OCR_INPUT_ROOT"),
+        ("storage", "root", "OCR_STORAGE_ROOT"),
+        ("storage", "environment", "OCR_ENVIRONMENT"),
+        ("compute", "environment", "OCR_ENVIRONMENT"),
+    ):
+        value = getattr(resources[key], field)
+        assert isinstance(value, dg.EnvVar) and value.env_var_name == variable, (key, field)
+    assert resources["storage"].version is None  # unset: a plain value
+
+    # A relative path is made absolute once, at load, and passed as that value.
+    relative = {**environ, "OCR_STORAGE_ROOT": "relative/out"}
+    root = build_definitions(Settings.from_env(relative), environ=relative).resources["storage"]
+    assert not isinstance(root.root, dg.EnvVar) and Path(root.root).is_absolute()
+
+    # A run reads the variables when it starts: the wind job writes where they point now.
+    moved = tmp_path / "moved"
+    monkeypatch.setenv("OCR_STORAGE_ROOT", str(moved))
+    assert defs.resolve_job_def(WIND_JOB).execute_in_process().success
+    assert Path(OutputStorage(root=str(moved)).paths.wind_distribution).is_dir()
+    assert not (tmp_path / "out").exists()
+    # ... and the resource validates them then, naming the variable.
+    monkeypatch.setenv("OCR_STORAGE_ROOT", "ftp://elsewhere")
+    with pytest.raises(dg.DagsterResourceFunctionError) as raised:
+        defs.resolve_job_def(WIND_JOB).execute_in_process()
+    assert "OCR_STORAGE_ROOT='ftp://elsewhere'" in str(raised.value.__cause__)

@@ -150,11 +150,12 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
         "building_pmtiles",
         "building_centroid_pmtiles",
     }
-    per_deployment = 2 + len(rollups)
+    # The summary statistics' checks read them on a cluster of the same size.
+    per_deployment = 2 + len(rollups) + 1
     assert len(assets) == 2 * per_deployment
     for deployment in (assets[:per_deployment], assets[per_deployment:]):
         assert deployment[:2] == ["wind_direction_distribution", "region_risk_rasters"]
-        assert sorted(deployment[2:]) == sorted(rollups)
+        assert sorted(deployment[2:]) == sorted([*rollups, "region_summary_stats"])
     first = compute_fakes.CALLS[1]
     assert first["worker_vm_types"] == ["m8g.2xlarge"] and first["n_workers"] == 20
     assert first["tags"]["Environment"] == "production"

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ocr_assets.assets.rollup_support import ROLLUP_OUTPUTS, outputs_exist
 from ocr_assets.branches import OptionalBranches
 from ocr_assets.definitions import build_definitions
 from ocr_assets.demo import run_demo
+from ocr_assets.io_managers import file_outputs
 from ocr_assets.resources import OutputStorage
 from ocr_assets.settings import Settings
 from ocr_assets_tests.conftest import TINY_VALID_REGION_IDS
@@ -88,8 +88,9 @@ def test_demo_materializes_the_whole_graph_incrementally(
                 dg.AssetCheckKey(dg.AssetKey("region_summary_stats"), name)
             )
             assert record is not None and record.event.asset_check_evaluation.passed
-        for key, locations in ROLLUP_OUTPUTS.items():
-            assert outputs_exist(locations(paths)), key
+        for asset in ROLLUPS:
+            for location in file_outputs(asset, paths).values():
+                assert Path(location).exists(), (asset, location)
         consolidated = pq.ParquetFile(paths.consolidated_buildings).metadata.num_rows
         assert consolidated == first.buildings
         nation = gpd.read_parquet(paths.region_summary_stats("nation"))

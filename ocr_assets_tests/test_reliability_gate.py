@@ -73,6 +73,7 @@ def inputs(synthetic_root: Path, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.integration
 def test_nan_input_never_reaches_main_and_a_plain_rerun_heals(
     inputs: Path, tmp_path: Path, tiny_grid: RegionGrid
 ) -> None:

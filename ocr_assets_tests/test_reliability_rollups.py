@@ -6,8 +6,14 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 
-from ocr_assets.assets import build_aggregation_assets, build_region_assets
-from ocr_assets.resources import ComputeResource, OutputStorage
+from ocr_assets.assets import (
+    build_aggregation_assets,
+    build_region_assets,
+    wind_direction_distribution,
+)
+from ocr_assets.deployment import step_failures
+from ocr_assets.io_managers import pipeline_resources
+from ocr_assets.resources import OutputStorage
 from ocr_assets_tests.rollups_cases import BUILDINGS, building_frame, write_region
 
 NO_RETRIES = dg.RetryPolicy(max_retries=0)
@@ -23,8 +29,14 @@ def consolidate(storage: OutputStorage, regions: dict[str, list[str]]) -> dg.Exe
     region_assets = build_region_assets(partitions, retry_policy=NO_RETRIES)
     aggregation = build_aggregation_assets(partitions, region_assets, retry_policy=NO_RETRIES)
     return dg.materialize(
-        [aggregation.buildings_geoparquet],
-        resources={"storage": storage, "compute": ComputeResource()},
+        [
+            wind_direction_distribution,
+            region_assets.rasters,
+            region_assets.buildings,
+            aggregation.buildings_geoparquet,
+        ],
+        selection=[aggregation.buildings_geoparquet],
+        resources=pipeline_resources(str(storage.root), storage),
         raise_on_error=False,
     )
 
@@ -41,8 +53,7 @@ def test_consolidated_buildings_refuse_to_lose_most_buildings(tmp_path: Path) ->
 
     result = consolidate(storage, {"y0_x1": second})
     assert not result.success
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
-    message = failure.step_failure_data.user_failure_data.description
+    message = step_failures(result)["buildings_geoparquet"]
     assert f"holds {total} buildings, the new output {len(second)}" in message
     assert "OCR_FORCE" in message
     assert pq.ParquetFile(published).metadata.num_rows == total  # the published file is kept

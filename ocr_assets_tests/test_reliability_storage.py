@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import s3fs
 
-from ocr_assets.assets.errors import final_on_bad_input
+from ocr_assets.errors import final_on_bad_input
 from ocr_assets.rollups._sources import ParquetInputError, parquet_dataset, parquet_file
 from ocr_assets.storage import (
     RasterStore,

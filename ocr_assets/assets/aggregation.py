@@ -2,10 +2,12 @@
 
 Thin assets over :mod:`ocr_assets.rollups`. Each asset's work is a module-level function
 (:func:`statistics_partial`, :func:`consolidated_buildings`, :func:`summary_statistics`,
-:func:`analysis_files`, :func:`statistics_pmtiles`, :func:`pyramid`) that runs on the asset's
-own cluster (``ComputeResource.run``), reads and writes storage there and returns a small
-summary; the asset returns :class:`dagster.MaterializeResult` with row counts, sizes, timing
-and the region partitions it was built from.
+:func:`analysis_files`, :func:`statistics_pmtiles`, :func:`pyramid`) that takes its inputs as
+locations (loaded by the upstream IO managers) and writes its files into the paths it is given
+(``outputs``). The asset body returns it as a :class:`~ocr_assets.outputs.Deferred`; the
+``files_io_manager`` runs it on the asset's own cluster and publishes the files atomically
+(refusing a roll-up that would lose most of the published buildings), recording the
+metadata of its ``describe_*`` function and the region partitions it was built from.
 
 What is incremental
     ``region_statistics_partials`` is partitioned by region: it assigns one region's buildings
@@ -20,35 +22,33 @@ The optional branches ``risk_pyramid`` and ``region_analysis_files`` are always 
 :mod:`ocr_assets.branches` decides whether the jobs select them.
 """
 
-import time
-from collections.abc import Sequence
+import posixpath
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.regions import REGION_RETRY_POLICY, RegionAssets
 from ocr_assets.assets.rollup_support import (
-    asset_name,
     census_levels,
     dataset_metadata,
-    existing_region_outputs,
-    folder_size,
-    partition_region_ids,
     pmtiles_metadata,
-    region_buildings_files,
     regions_metadata,
-    require_regions,
     upstream_regions,
 )
+from ocr_assets.catalog import InputCatalog
+from ocr_assets.io_managers import FILES_IO_MANAGER, StoredRegions
+from ocr_assets.outputs import Deferred
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import Bounds
-from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.resources import InputCatalogResource, OutputStorage
 from ocr_assets.rollups import (
     LEVELS,
     AnalysisFiles,
     ConsolidatedBuildings,
+    DatasetMetadata,
     PMTilesSummary,
     PyramidSummary,
     RegionPartial,
@@ -63,8 +63,7 @@ from ocr_assets.rollups import (
 )
 from ocr_assets.rollups.pyramid import ZARR_JS_MAX_LEVEL
 from ocr_assets.rollups.schema import ANALYSIS_FOLDERS
-from ocr_assets.storage import StorageError, atomic_output, objects, store_window
-from ocr_assets.storage.guard import parquet_rows, published_rows, published_sum
+from ocr_assets.storage import OutputPaths, join, store_window
 
 GROUP = "phase02"
 
@@ -110,129 +109,156 @@ def grown(bounds: Bounds, margin: float) -> Bounds:
     return (west - margin, south - margin, east + margin, north + margin)
 
 
-def statistics_files(storage: OutputStorage) -> dict[str, str]:
-    """The summary statistics file of every level, after checking that each exists.
+def statistics_files(folder: str, names: Mapping[str, str]) -> dict[str, str]:
+    """The summary statistics file of every level in the ``region_summary_stats`` folder."""
+    return {level: join(folder, names[level]) for level in LEVELS}
 
-    Raises:
-        StorageError: naming the missing files.
-    """
-    files = {level: storage.paths.region_summary_stats(level) for level in LEVELS}
-    missing = [path for path in files.values() if not objects.exists(path)]
-    if missing:
-        raise StorageError(f"{', '.join(missing)} missing: materialize region_summary_stats first")
-    return files
+
+def statistics_names(paths: OutputPaths) -> dict[str, str]:
+    """The file name of every level's summary statistics (inside their folder)."""
+    return {level: posixpath.basename(paths.region_summary_stats(level)) for level in LEVELS}
 
 
 def statistics_partial(
-    catalog: InputCatalogResource, storage: OutputStorage, region_id: str
+    input_root: str, buildings: str, region_id: str, *, outputs: Mapping[str, str]
 ) -> tuple[RegionPartial, dict[str, int], Bounds]:
-    """Write one region's building assignments and partial aggregates (on the region cluster).
+    """Assign one region's buildings to census polygons; write the partial aggregates.
+
+    Runs on the region cluster (``files_io_manager``), into ``outputs["partial"]``.
 
     Returns:
         The partial, the number of census polygons read per level, and the region's bounds.
     """
-    paths = storage.paths
-    storage.ensure_writable()
-    (buildings,) = region_buildings_files(paths, [region_id])
-    inputs = catalog.catalog()
+    inputs = InputCatalog(input_root)
     bounds = inputs.grid.bounds(region_id)
     census = census_levels(inputs, bbox=grown(bounds, CENSUS_MARGIN_DEG))
-    partial = write_region_partial(buildings, census, paths.region_statistics_partial(region_id))
+    partial = write_region_partial(buildings, census, outputs["partial"])
     return partial, {level: len(polygons.frame) for level, polygons in census.items()}, bounds
 
 
-def consolidated_buildings(
-    storage: OutputStorage, region_ids: Sequence[str]
-) -> ConsolidatedBuildings:
-    """Stream every region's buildings into the consolidated and hive outputs (on its cluster).
+def describe_partial(summary: tuple[RegionPartial, dict[str, int], Bounds]) -> dict[str, Any]:
+    """Materialization metadata of a region's partial aggregates."""
+    partial, polygons, bounds = summary
+    return {
+        "preview": dg.MetadataValue.url(preview_url(bounds)),
+        "dagster/row_count": partial.buildings,
+        "unassigned_per_level": dg.MetadataValue.json(partial.unassigned),
+        "census_polygons_per_level": dg.MetadataValue.json(polygons),
+    }
 
-    Raises:
-        OutputLossError: the new file would lose too many of the published buildings.
-    """
-    paths = storage.paths
-    storage.ensure_writable()
-    files = region_buildings_files(paths, region_ids)
-    storage.check_loss(
-        paths.consolidated_buildings,
-        published_rows(paths.consolidated_buildings),
-        sum(parquet_rows(location) for location in files),
-        "buildings",
-    )
-    return consolidate_buildings(
-        files, paths.consolidated_buildings, paths.partitioned_buildings, dataset_metadata(storage)
-    )
+
+def consolidated_buildings(
+    files: Sequence[str], metadata: DatasetMetadata, *, outputs: Mapping[str, str]
+) -> ConsolidatedBuildings:
+    """Stream every region's buildings into the consolidated and hive outputs (its cluster)."""
+    return consolidate_buildings(files, outputs["consolidated"], outputs["hive"], metadata)
+
+
+def describe_consolidated(written: ConsolidatedBuildings) -> dict[str, Any]:
+    """Materialization metadata of the consolidated buildings."""
+    return {
+        "dagster/row_count": written.rows,
+        "consolidated_bytes": written.consolidated_bytes,
+        "hive_bytes": written.hive_bytes,
+        "hive_files": written.hive_files,
+        "counties": written.counties,
+    }
 
 
 def summary_statistics(
-    catalog: InputCatalogResource, storage: OutputStorage, region_ids: Sequence[str]
+    input_root: str,
+    partials: Sequence[str],
+    names: Mapping[str, str],
+    *,
+    outputs: Mapping[str, str],
 ) -> list[SummaryStatistics]:
     """Merge the regions' partials into the statistics of every level (on its cluster).
 
-    All levels appear together: written into a fresh folder swapped in at the end.
+    All levels appear together: written into one folder (``outputs["statistics"]``), which
+    the IO manager publishes whole.
     """
-    paths = storage.paths
-    storage.ensure_writable()
-    partials = existing_region_outputs(
-        region_ids,
-        paths.region_statistics_partial,
-        "region_statistics_partials",
-        paths.region_statistics_partials_dir,
-    )
-    census = census_levels(catalog.catalog())
-    with atomic_output(paths.region_summary_stats_dir) as folder:
-        written = [
-            write_summary_statistics(
-                partials, census[level], str(folder / Path(paths.region_summary_stats(level)).name)
-            )
-            for level in LEVELS
-        ]
-        storage.check_loss(
-            paths.region_summary_stats_dir,
-            published_sum(
-                [paths.region_summary_stats(level) for level in LEVELS], "building_count"
-            ),
-            sum(w.buildings for w in written),
-            "buildings (summed over the levels)",
+    census = census_levels(InputCatalog(input_root))
+    folder = Path(outputs["statistics"])
+    folder.mkdir(parents=True)
+    return [
+        write_summary_statistics(partials, census[level], str(folder / names[level]))
+        for level in LEVELS
+    ]
+
+
+def describe_statistics(written: Sequence[SummaryStatistics]) -> dict[str, Any]:
+    """Materialization metadata of the summary statistics: a table of the levels."""
+    levels = [
+        dg.TableRecord(
+            {"level": w.level, "polygons": w.rows, "buildings": w.buildings, "bytes": w.bytes}
         )
-    return written
-
-
-def analysis_files(storage: OutputStorage) -> list[AnalysisFiles]:
-    """Write the analysis files of every level from the summary statistics (on its cluster)."""
-    paths = storage.paths
-    storage.ensure_writable()
-    stats = statistics_files(storage)
-    metadata = dataset_metadata(storage)
-    with atomic_output(paths.region_analysis_dir) as folder:
-        return [
-            write_analysis_files(
-                stats[level], str(folder / ANALYSIS_FOLDERS[level]), level, metadata
-            )
-            for level in LEVELS
+        for w in written
+    ]
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("level", "string"),
+            dg.TableColumn("polygons", "int", description="polygons with buildings"),
+            dg.TableColumn("buildings", "int", description="sum of building_count"),
+            dg.TableColumn("bytes", "int"),
         ]
-
-
-def statistics_pmtiles(storage: OutputStorage) -> PMTilesSummary:
-    """Tile the statistics polygons of every level into one archive (on its cluster)."""
-    storage.ensure_writable()
-    return regional_pmtiles(
-        statistics_files(storage), storage.paths.regional_pmtiles, dataset_metadata(storage)
     )
+    return {
+        "levels": dg.MetadataValue.table(levels, schema=schema),
+        "dagster/row_count": sum(w.rows for w in written),
+    }
+
+
+def analysis_files(
+    statistics: str,
+    names: Mapping[str, str],
+    metadata: DatasetMetadata,
+    *,
+    outputs: Mapping[str, str],
+) -> list[AnalysisFiles]:
+    """Write the analysis files of every level from the summary statistics (on its cluster)."""
+    stats = statistics_files(statistics, names)
+    folder = Path(outputs["analysis"])
+    folder.mkdir(parents=True)
+    return [
+        write_analysis_files(stats[level], str(folder / ANALYSIS_FOLDERS[level]), level, metadata)
+        for level in LEVELS
+    ]
+
+
+def describe_analysis(written: Sequence[AnalysisFiles]) -> dict[str, Any]:
+    """Materialization metadata of the analysis files: rows and bytes per level."""
+    return {
+        "rows_per_level": dg.MetadataValue.json({w.level: w.rows for w in written}),
+        "bytes_per_level": dg.MetadataValue.json({w.level: w.bytes for w in written}),
+        "dagster/row_count": sum(w.rows for w in written),
+    }
+
+
+def statistics_pmtiles(
+    statistics: str,
+    names: Mapping[str, str],
+    metadata: DatasetMetadata,
+    *,
+    outputs: Mapping[str, str],
+) -> PMTilesSummary:
+    """Tile the statistics polygons of every level into one archive (on its cluster)."""
+    return regional_pmtiles(statistics_files(statistics, names), outputs["pmtiles"], metadata)
 
 
 def pyramid(
-    catalog: InputCatalogResource, storage: OutputStorage, region_ids: Sequence[str]
+    input_root: str,
+    stored: StoredRegions,
+    attrs: Mapping[str, Any],
+    *,
+    outputs: Mapping[str, str],
 ) -> PyramidSummary:
     """Reproject the regions' RPS rasters to Web Mercator, every zoom level (on its cluster)."""
-    storage.ensure_writable()
-    store = storage.raster_store()
-    require_regions(region_ids, store.committed_regions(), "region_risk_rasters", store.location)
-    grid = catalog.catalog().grid
-    windows = [store_window(grid, region_id) for region_id in region_ids]
+    grid = InputCatalog(input_root).grid
+    windows = [store_window(grid, region_id) for region_id in stored.region_ids]
     latitude = slice(min(w[0].start for w in windows), max(w[0].stop for w in windows))
     longitude = slice(min(w[1].start for w in windows), max(w[1].stop for w in windows))
     rasters = (
-        store.open()[list(PYRAMID_VARIABLES)]
+        stored.open()[list(PYRAMID_VARIABLES)]
         .isel(latitude=latitude, longitude=longitude)
         # One dask chunk per region: the reprojection reads the store lazily.
         .chunk({"latitude": grid.region_rows, "longitude": grid.region_cols})
@@ -242,16 +268,27 @@ def pyramid(
     )
     return write_risk_pyramid(
         rasters,
-        storage.paths.risk_pyramid,
-        dataset_metadata(storage).raster(),
+        outputs["pyramid"],
+        attrs,
         max_level=max_level,
         pixels_per_tile=PYRAMID_PIXELS_PER_TILE,
         variables=PYRAMID_VARIABLES,
     )
 
 
-def _all_regions(asset: dg.AssetsDefinition) -> dg.AssetDep:
-    return dg.AssetDep(asset, partition_mapping=dg.AllPartitionMapping())
+def describe_pyramid(summary: PyramidSummary) -> dict[str, Any]:
+    """Materialization metadata of the pyramid: levels, tile size, variables."""
+    return {
+        "levels": f"{summary.levels[0]}..{summary.levels[-1]}",
+        "max_level": summary.levels[-1],
+        "pixels_per_tile": summary.pixels_per_tile,
+        "variables": dg.MetadataValue.json(list(summary.variables)),
+        "finest_level_window": dg.MetadataValue.json(list(summary.windows[summary.levels[-1]])),
+    }
+
+
+def _all_regions(asset: dg.AssetsDefinition) -> dg.AssetIn:
+    return dg.AssetIn(asset.key, partition_mapping=dg.AllPartitionMapping())
 
 
 def build_aggregation_assets(
@@ -263,7 +300,8 @@ def build_aggregation_assets(
 
     @dg.asset(
         partitions_def=partitions_def,
-        deps=[region.buildings],
+        ins={"buildings": dg.AssetIn(region.buildings.key)},
+        io_manager_key=FILES_IO_MANAGER,
         retry_policy=retry_policy,
         group_name=GROUP,
         kinds={"duckdb", "parquet"},
@@ -275,36 +313,16 @@ def build_aggregation_assets(
         ),
     )
     def region_statistics_partials(
-        context: dg.AssetExecutionContext,
-        catalog: InputCatalogResource,
-        storage: OutputStorage,
-        compute: ComputeResource,
-    ) -> dg.MaterializeResult:
-        """Write the region's building assignments and partial aggregates."""
-        region_id = context.partition_key
-        started = time.perf_counter()
-        with final_on_bad_input():
-            partial, polygons, bounds = compute.run(
-                asset_name(context), statistics_partial, catalog, storage, region_id
-            )
-        seconds = time.perf_counter() - started
-        context.log.info(
-            f"region {region_id}: {partial.buildings} buildings assigned in {seconds:.1f} s"
-        )
-        return dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(partial.location),
-                "preview": dg.MetadataValue.url(preview_url(bounds)),
-                "dagster/row_count": partial.buildings,
-                "unassigned_per_level": dg.MetadataValue.json(partial.unassigned),
-                "census_polygons_per_level": dg.MetadataValue.json(polygons),
-                "file_size_bytes": folder_size(partial.location),
-                "seconds": round(seconds, 3),
-            }
+        context: dg.AssetExecutionContext, catalog: InputCatalogResource, buildings: str
+    ) -> Deferred:
+        """The region's building assignments and partial aggregates."""
+        return Deferred(
+            statistics_partial, (catalog.root, buildings, context.partition_key), describe_partial
         )
 
     @dg.asset(
-        deps=[_all_regions(region.buildings)],
+        ins={"buildings": _all_regions(region.buildings)},
+        io_manager_key=FILES_IO_MANAGER,
         group_name=GROUP,
         kinds={"geopandas", "parquet"},
         code_version="1",
@@ -314,35 +332,24 @@ def build_aggregation_assets(
         ),
     )
     def buildings_geoparquet(
-        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
-    ) -> dg.MaterializeResult:
-        """Stream all region building files into the consolidated and hive outputs."""
-        started = time.perf_counter()
-        region_ids = partition_region_ids(context, partitions_def)
-        with final_on_bad_input():
-            written = compute.run(asset_name(context), consolidated_buildings, storage, region_ids)
-        seconds = time.perf_counter() - started
-        context.log.info(
-            f"{written.rows} buildings from {len(region_ids)} regions in {seconds:.1f} s "
-            f"({written.rows / max(seconds, 1e-9):.0f} buildings/s)"
-        )
-        return dg.MaterializeResult(
+        storage: OutputStorage, buildings: dict[str, str]
+    ) -> dg.Output[Deferred]:
+        """Every region's building file, streamed into the consolidated and hive outputs."""
+        return dg.Output(
+            Deferred(
+                consolidated_buildings,
+                (list(buildings.values()), dataset_metadata(storage)),
+                describe_consolidated,
+            ),
             metadata={
-                "consolidated": dg.MetadataValue.path(written.consolidated),
-                "hive": dg.MetadataValue.path(written.hive),
                 "preview": dg.MetadataValue.url(preview_url()),
-                "dagster/row_count": written.rows,
-                "consolidated_bytes": written.consolidated_bytes,
-                "hive_bytes": written.hive_bytes,
-                "hive_files": written.hive_files,
-                "counties": written.counties,
-                "seconds": round(seconds, 3),
-                **regions_metadata(region_ids),
-            }
+                **regions_metadata(buildings),
+            },
         )
 
     @dg.asset(
-        deps=[_all_regions(region_statistics_partials)],
+        ins={"partials": _all_regions(region_statistics_partials)},
+        io_manager_key=FILES_IO_MANAGER,
         group_name=GROUP,
         kinds={"duckdb", "parquet"},
         code_version="1",
@@ -354,53 +361,21 @@ def build_aggregation_assets(
         ),
     )
     def region_summary_stats(
-        context: dg.AssetExecutionContext,
-        catalog: InputCatalogResource,
-        storage: OutputStorage,
-        compute: ComputeResource,
-    ) -> dg.MaterializeResult:
-        """Merge every region's partial aggregates into the statistics of each level."""
-        started = time.perf_counter()
-        paths = storage.paths
-        region_ids = partition_region_ids(context, partitions_def)
-        with final_on_bad_input():
-            written = compute.run(
-                asset_name(context), summary_statistics, catalog, storage, region_ids
-            )
-        seconds = time.perf_counter() - started
-        levels = [
-            dg.TableRecord(
-                {
-                    "level": w.level,
-                    "polygons": w.rows,
-                    "buildings": w.buildings,
-                    "bytes": w.bytes,
-                }
-            )
-            for w in written
-        ]
-        schema = dg.TableSchema(
-            columns=[
-                dg.TableColumn("level", "string"),
-                dg.TableColumn("polygons", "int", description="polygons with buildings"),
-                dg.TableColumn("buildings", "int", description="sum of building_count"),
-                dg.TableColumn("bytes", "int"),
-            ]
-        )
-        return dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(paths.region_summary_stats_dir),
-                "levels": dg.MetadataValue.table(levels, schema=schema),
-                "preview": dg.MetadataValue.url(preview_url()),
-                "dagster/row_count": sum(w.rows for w in written),
-                "file_size_bytes": sum(w.bytes for w in written),
-                "seconds": round(seconds, 3),
-                **regions_metadata(region_ids),
-            }
+        catalog: InputCatalogResource, storage: OutputStorage, partials: dict[str, str]
+    ) -> dg.Output[Deferred]:
+        """Every region's partial aggregates, merged into the statistics of each level."""
+        return dg.Output(
+            Deferred(
+                summary_statistics,
+                (catalog.root, list(partials.values()), statistics_names(storage.paths)),
+                describe_statistics,
+            ),
+            metadata={"preview": dg.MetadataValue.url(preview_url()), **regions_metadata(partials)},
         )
 
     @dg.asset(
-        deps=[region_summary_stats],
+        ins={"statistics": dg.AssetIn(region_summary_stats.key)},
+        io_manager_key=FILES_IO_MANAGER,
         group_name=GROUP,
         kinds={"csv", "geojson", "parquet"},
         code_version="1",
@@ -411,30 +386,25 @@ def build_aggregation_assets(
         ),
     )
     def region_analysis_files(
-        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
-    ) -> dg.MaterializeResult:
-        """Write the analysis files of every level from the summary statistics."""
-        started = time.perf_counter()
-        paths = storage.paths
-        with final_on_bad_input():
-            written = compute.run(asset_name(context), analysis_files, storage)
-        seconds = time.perf_counter() - started
-        return dg.MaterializeResult(
+        context: dg.AssetExecutionContext, storage: OutputStorage, statistics: str
+    ) -> dg.Output[Deferred]:
+        """The analysis files of every level, from the summary statistics."""
+        return dg.Output(
+            Deferred(
+                analysis_files,
+                (statistics, statistics_names(storage.paths), dataset_metadata(storage)),
+                describe_analysis,
+            ),
             metadata={
-                "path": dg.MetadataValue.path(paths.region_analysis_dir),
                 "preview": dg.MetadataValue.url(preview_url()),
-                "rows_per_level": dg.MetadataValue.json({w.level: w.rows for w in written}),
-                "bytes_per_level": dg.MetadataValue.json({w.level: w.bytes for w in written}),
-                "dagster/row_count": sum(w.rows for w in written),
-                "file_size_bytes": sum(sum(w.bytes.values()) for w in written),
-                "seconds": round(seconds, 3),
                 **regions_metadata(upstream_regions(context, region_summary_stats.key)),
-            }
+            },
         )
 
     @dg.asset(
         name="regional_pmtiles",
-        deps=[region_summary_stats],
+        ins={"statistics": dg.AssetIn(region_summary_stats.key)},
+        io_manager_key=FILES_IO_MANAGER,
         group_name=GROUP,
         kinds={"pmtiles", "tippecanoe"},
         code_version="1",
@@ -445,24 +415,24 @@ def build_aggregation_assets(
         ),
     )
     def regional_pmtiles_asset(
-        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
-    ) -> dg.MaterializeResult:
-        """Tile the statistics polygons of every level into one archive."""
-        started = time.perf_counter()
-        with final_on_bad_input():
-            summary = compute.run(asset_name(context), statistics_pmtiles, storage)
-        seconds = time.perf_counter() - started
-        return dg.MaterializeResult(
+        context: dg.AssetExecutionContext, storage: OutputStorage, statistics: str
+    ) -> dg.Output[Deferred]:
+        """The statistics polygons of every level, tiled into one archive."""
+        return dg.Output(
+            Deferred(
+                statistics_pmtiles,
+                (statistics, statistics_names(storage.paths), dataset_metadata(storage)),
+                pmtiles_metadata,
+            ),
             metadata={
-                **pmtiles_metadata(summary),
                 "preview": dg.MetadataValue.url(preview_url()),
-                "seconds": round(seconds, 3),
                 **regions_metadata(upstream_regions(context, region_summary_stats.key)),
-            }
+            },
         )
 
     @dg.asset(
-        deps=[_all_regions(region.rasters)],
+        ins={"stored": _all_regions(region.rasters)},
+        io_manager_key=FILES_IO_MANAGER,
         group_name=GROUP,
         kinds={"zarr"},
         code_version="1",
@@ -472,32 +442,19 @@ def build_aggregation_assets(
         ),
     )
     def risk_pyramid(
-        context: dg.AssetExecutionContext,
-        catalog: InputCatalogResource,
-        storage: OutputStorage,
-        compute: ComputeResource,
-    ) -> dg.MaterializeResult:
-        """Reproject the regions' RPS rasters to Web Mercator and write every zoom level."""
-        started = time.perf_counter()
-        region_ids = partition_region_ids(context, partitions_def)
-        with final_on_bad_input():
-            summary = compute.run(asset_name(context), pyramid, catalog, storage, region_ids)
-        seconds = time.perf_counter() - started
-        return dg.MaterializeResult(
+        catalog: InputCatalogResource, storage: OutputStorage, stored: StoredRegions
+    ) -> dg.Output[Deferred]:
+        """The regions' RPS rasters reprojected to Web Mercator, every zoom level."""
+        return dg.Output(
+            Deferred(
+                pyramid,
+                (catalog.root, stored, dataset_metadata(storage).raster()),
+                describe_pyramid,
+            ),
             metadata={
-                "path": dg.MetadataValue.path(summary.location),
                 "preview": dg.MetadataValue.url(preview_url()),
-                "levels": f"{summary.levels[0]}..{summary.levels[-1]}",
-                "max_level": summary.levels[-1],
-                "pixels_per_tile": summary.pixels_per_tile,
-                "variables": dg.MetadataValue.json(list(summary.variables)),
-                "finest_level_window": dg.MetadataValue.json(
-                    list(summary.windows[summary.levels[-1]])
-                ),
-                "file_size_bytes": folder_size(summary.location),
-                "seconds": round(seconds, 3),
-                **regions_metadata(region_ids),
-            }
+                **regions_metadata(stored.region_ids),
+            },
         )
 
     return AggregationAssets(

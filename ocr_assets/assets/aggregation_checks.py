@@ -1,7 +1,8 @@
 """Blocking data-quality checks on ``region_summary_stats``, before any tile is built.
 
 One multi-check reads the statistics of every level (without geometries) and the region
-partials once, and reports three blocking checks (the library's :mod:`ocr_assets.rollups.checks`):
+partials once, through their IO managers and on the statistics' cluster, and reports three
+blocking checks (the library's :mod:`ocr_assets.rollups.checks`):
 
 - ``histograms_sum_to_building_count``: both risk-score histograms of every polygon of every
   level sum to its ``building_count``.
@@ -14,14 +15,15 @@ Blocking: in a run that materializes ``region_summary_stats`` (or runs these che
 stops every downstream asset, i.e. the analysis files and all tiles.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ocr_assets.assets.rollup_support import partition_region_ids
-from ocr_assets.resources import OutputStorage
+from ocr_assets.assets.aggregation import statistics_names
+from ocr_assets.resources import ComputeResource, OutputStorage
 from ocr_assets.rollups import (
     LEVELS,
     CheckOutcome,
@@ -35,7 +37,7 @@ from ocr_assets.rollups.schema import (
     histogram_column,
     mean_column,
 )
-from ocr_assets.storage import objects
+from ocr_assets.storage import join, objects
 
 HISTOGRAMS = "histograms_sum_to_building_count"
 MEANS = "means_within_variable_ranges"
@@ -79,10 +81,34 @@ def _per_level(
     )
 
 
+@dataclass(frozen=True)
+class SummaryOutcomes:
+    """The outcomes of the summary statistics checks (per level, and the county membership)."""
+
+    histograms: dict[str, CheckOutcome]
+    means: dict[str, CheckOutcome]
+    membership: CheckOutcome
+
+
+def summary_outcomes(
+    statistics: str, names: Mapping[str, str], partials: Sequence[str]
+) -> SummaryOutcomes:
+    """Check the statistics of every level in the folder ``statistics`` (on its cluster)."""
+    stats = {level: read_statistics(join(statistics, names[level])) for level in LEVELS}
+    return SummaryOutcomes(
+        histograms={level: check_histograms(frame) for level, frame in stats.items()},
+        means={level: check_means_in_range(frame) for level, frame in stats.items()},
+        membership=check_county_membership(list(partials), counties=stats["counties"]),
+    )
+
+
 def build_summary_checks(
-    summary_stats: dg.AssetsDefinition, partitions_def: dg.PartitionsDefinition
+    summary_stats: dg.AssetsDefinition, partials: dg.AssetsDefinition
 ) -> dg.AssetChecksDefinition:
-    """The blocking checks of ``summary_stats`` (the ``region_summary_stats`` asset)."""
+    """The blocking checks of ``summary_stats`` (``region_summary_stats``), read through the
+    IO managers with every region's ``partials`` (``region_statistics_partials``)."""
+
+    all_partials = dg.AssetDep(partials, partition_mapping=dg.AllPartitionMapping())
 
     @dg.multi_asset_check(
         specs=[
@@ -90,43 +116,46 @@ def build_summary_checks(
                 HISTOGRAMS,
                 asset=summary_stats,
                 blocking=True,
+                additional_deps=[all_partials],
                 description="Both risk-score histograms sum to building_count (every level).",
             ),
             dg.AssetCheckSpec(
                 MEANS,
                 asset=summary_stats,
                 blocking=True,
+                additional_deps=[all_partials],
                 description="Every polygon has buildings; means within variable ranges.",
             ),
             dg.AssetCheckSpec(
                 COUNTY_MEMBERSHIP,
                 asset=summary_stats,
                 blocking=True,
+                additional_deps=[all_partials],
                 description="Every building row is in exactly one county and counted once there.",
             ),
         ],
+        ins={
+            "statistics": dg.AssetIn(summary_stats.key),
+            "partials": dg.AssetIn(partials.key),
+        },
     )
     def region_summary_stats_checks(
-        context: dg.AssetCheckExecutionContext, storage: OutputStorage
+        storage: OutputStorage,
+        compute: ComputeResource,
+        statistics: str,
+        partials: dict[str, str],
     ) -> Iterator[dg.AssetCheckResult]:
-        """Read the statistics of every level and the partials, and check them."""
-        paths = storage.paths
-        stats = {level: read_statistics(paths.region_summary_stats(level)) for level in LEVELS}
-        yield _per_level(
-            HISTOGRAMS,
-            summary_stats.key,
-            {level: check_histograms(frame) for level, frame in stats.items()},
+        """Check the statistics of every level and the partials, on the statistics' cluster."""
+        outcomes: SummaryOutcomes = compute.run(
+            summary_stats.key.to_user_string(),
+            summary_outcomes,
+            statistics,
+            statistics_names(storage.paths),
+            list(partials.values()),
         )
-        yield _per_level(
-            MEANS,
-            summary_stats.key,
-            {level: check_means_in_range(frame) for level, frame in stats.items()},
-        )
-        partials = [
-            paths.region_statistics_partial(region_id)
-            for region_id in partition_region_ids(context, partitions_def)
-        ]
-        membership = check_county_membership(partials, counties=stats["counties"])
+        yield _per_level(HISTOGRAMS, summary_stats.key, outcomes.histograms)
+        yield _per_level(MEANS, summary_stats.key, outcomes.means)
+        membership = outcomes.membership
         yield dg.AssetCheckResult(
             check_name=COUNTY_MEMBERSHIP,
             asset_key=summary_stats.key,

@@ -1,6 +1,7 @@
 """Blocking data-quality checks on ``region_risk_rasters`` (the data schema of docs/science.md).
 
-One multi-check reads the region from the raster store once and reports four checks. They are
+One multi-check reads the region back through the raster IO manager once and reports four
+checks, evaluated on the region cluster. They are
 partitioned like the rasters, so every region's result is recorded under its partition (when a
 run targets one region, as every partitioned job run and every deployment's region run does),
 and blocking, so ``region_buildings`` of a region whose rasters fail is not materialized. The
@@ -29,11 +30,12 @@ import xarray as xr
 from scipy import ndimage
 
 from ocr_assets import science
-from ocr_assets.catalog import RILEY_RESOLUTION_M, RegionInputs
+from ocr_assets.assets.wind import ASSET as WIND_ASSET
+from ocr_assets.catalog import RILEY_RESOLUTION_M, InputCatalog, RegionInputs
+from ocr_assets.outputs import Deferred, RegionRasters, evaluate
 from ocr_assets.regions import RegionGrid
-from ocr_assets.resources import InputCatalogResource, OutputStorage
+from ocr_assets.resources import ComputeResource, InputCatalogResource
 from ocr_assets.storage import store_window
-from ocr_assets.storage.raster_store import stored_grid
 
 UNIT_INTERVAL_VARIABLES = ("bp_2011", "bp_2047", "bp_2011_riley", "bp_2047_riley")
 PERCENT_VARIABLES = ("rps_2011", "rps_2047", "crps_scott", "rps_scott")
@@ -204,12 +206,25 @@ def require_passing(region_id: str, outcomes: list[CheckOutcome]) -> None:
         )
 
 
-def regridded_wind(storage: OutputStorage, inputs: RegionInputs) -> xr.DataArray:
-    """The stored wind direction distribution regridded onto ``inputs``' buffered window."""
+def regridded_wind(wind: xr.DataArray, inputs: RegionInputs) -> xr.DataArray:
+    """The coarse wind direction distribution regridded onto ``inputs``' buffered window."""
     return science.regrid_wind_distribution(
-        storage.read_wind_distribution(),
-        inputs.crps["latitude"].values,
-        inputs.crps["longitude"].values,
+        wind, inputs.crps["latitude"].values, inputs.crps["longitude"].values
+    )
+
+
+def check_region(input_root: str, rasters: RegionRasters, wind: xr.DataArray) -> list[CheckOutcome]:
+    """The region checks of rasters read back from the store (on the region cluster)."""
+    inputs_catalog = InputCatalog(input_root)
+    grid = inputs_catalog.grid
+    inputs = inputs_catalog.region_inputs(rasters.region_id)
+    return region_check_outcomes(
+        rasters.data,
+        rasters.grid.to_dict(),
+        grid,
+        rasters.region_id,
+        inputs,
+        regridded_wind(wind, inputs),
     )
 
 
@@ -227,25 +242,25 @@ def build_region_checks(rasters: dg.AssetsDefinition) -> dg.AssetChecksDefinitio
                 partitions_def=rasters.partitions_def,
                 blocking=True,
                 description=description,
+                additional_deps=[dg.AssetKey(WIND_ASSET)],
             )
             for name, description in REGION_CHECKS.items()
         ]
 
-    @dg.multi_asset_check(specs=specs)
+    @dg.multi_asset_check(
+        specs=specs,
+        ins={"stored": dg.AssetIn(rasters.key), "wind": dg.AssetIn(dg.AssetKey(WIND_ASSET))},
+    )
     def region_risk_raster_checks(
-        context: dg.AssetCheckExecutionContext,
-        catalog: InputCatalogResource,
-        storage: OutputStorage,
+        catalog: InputCatalogResource, compute: ComputeResource, stored: Any, wind: Any
     ) -> Iterator[dg.AssetCheckResult]:
-        """Read the region back from the raster store and check it against the schema."""
-        region_id = context.partition_key
-        inputs_catalog = catalog.catalog()
-        grid = inputs_catalog.grid
-        ds = storage.raster_store().read_region(grid, region_id).load()
-        inputs = inputs_catalog.region_inputs(region_id)
-        for outcome in region_check_outcomes(
-            ds, stored_grid(ds.attrs), grid, region_id, inputs, regridded_wind(storage, inputs)
-        ):
+        """Read the region back through the raster IO manager and check it (region cluster)."""
+        outcomes = compute.run(
+            rasters.key.to_user_string(),
+            evaluate,
+            Deferred(check_region, (catalog.root, stored, wind)),
+        )
+        for outcome in outcomes:
             yield dg.AssetCheckResult(
                 check_name=outcome.name,
                 asset_key=rasters.key,

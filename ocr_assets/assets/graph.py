@@ -38,6 +38,6 @@ def build_assets(
     ]
     checks = [
         build_region_checks(regions.rasters),
-        build_summary_checks(aggregation.summary_stats, partitions_def),
+        build_summary_checks(aggregation.summary_stats, aggregation.statistics_partials),
     ]
     return assets, checks

@@ -1,15 +1,18 @@
 """Phase 01 per region: the 30 m risk rasters and the region's buildings with sampled risk.
 
-Both assets are partitioned by region ID. Their work (:func:`region_rasters`,
-:func:`region_buildings`) runs on the region cluster (``ComputeResource.run``), writes the
-outputs to storage there and returns only the metadata of :class:`dagster.MaterializeResult`; ``region_buildings`` reads the rasters back from the
-raster store, so each partition can run (and be retried) on its own.
+Both assets are partitioned by region ID. Each body returns its result as a
+:class:`~ocr_assets.outputs.Deferred` of its work (:func:`region_rasters`,
+:func:`region_buildings`); the output's IO manager computes it on the region cluster and
+persists it there (``raster_io_manager``: one Icechunk commit; ``geoparquet_io_manager``: one
+GeoParquet file), so the rasters never pass through the orchestrating process.
+``region_buildings`` reads the rasters through the raster IO manager, so each partition can run
+(and be retried) on its own. With ``dagster.InMemoryIOManager`` the same assets run without
+any storage: the test evaluates the returned ``Deferred``.
 
 The partitions definition depends on the inputs (which regions hold data), so the assets are
 built by :func:`build_region_assets` for a given partitions definition.
 """
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,18 +30,17 @@ from ocr_assets.assets.checks import (
     regridded_wind,
     require_passing,
 )
-from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.inputs import REGION_INPUT_ASSETS
 from ocr_assets.assets.metadata import thumbnail_markdown, variable_summary
-from ocr_assets.assets.rollup_support import asset_name, dataset_metadata
 from ocr_assets.assets.wind import GROUP, wind_direction_distribution
-from ocr_assets.catalog import BUILDING_TAGS
+from ocr_assets.catalog import BUILDING_TAGS, InputCatalog
+from ocr_assets.io_managers import GEOPARQUET_IO_MANAGER, RASTER_IO_MANAGER
+from ocr_assets.outputs import Deferred, RegionRasters
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
-from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
+from ocr_assets.resources import InputCatalogResource
 from ocr_assets.rollups.schema import RISK_VARIABLES
-from ocr_assets.storage import StorageError, write_geoparquet
-from ocr_assets.storage.staleness import INPUT_VERSIONS_KEY, region_input_versions
+from ocr_assets.storage.staleness import region_input_versions
 
 #: Region retries as the published pipeline does them: waits of 5 s x attempt number.
 REGION_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.LINEAR)
@@ -103,102 +105,89 @@ def sample_buildings(
     return table, int(np.count_nonzero(~complete))
 
 
-def region_rasters(
-    catalog: InputCatalogResource, storage: OutputStorage, region_id: str, run_id: str
-) -> dict[str, Any]:
-    """Compute one region's risk rasters and commit them; return the materialization metadata.
+def region_rasters(input_root: str, wind: xr.DataArray, region_id: str) -> RegionRasters:
+    """Compute one region's risk rasters from its buffered inputs (the region's cluster).
 
-    The work of a ``region_risk_rasters`` partition, run on the region cluster
-    (:meth:`ComputeResource.run`): reads the inputs and commits to the raster store there. The
-    region checks run on the result before the commit, which records the identities of the
-    inputs read; rasters failing the checks raise :class:`RegionValidationError` (bad input).
+    The value of a ``region_risk_rasters`` partition (the raster IO manager commits it). The
+    region checks run on the result first: rasters failing them raise
+    :class:`RegionValidationError` (bad input), so a failing region is never committed.
+
+    Args:
+        input_root: The inputs (``InputCatalogResource.root``).
+        wind: The coarse wind-direction distribution (``wind_direction_distribution``).
+        region_id: The region.
     """
-    storage.ensure_writable()
-    inputs_catalog = catalog.catalog()
+    inputs_catalog = InputCatalog(input_root)
     grid = inputs_catalog.grid
-    started = time.perf_counter()
     inputs = inputs_catalog.region_inputs(region_id)
-    wind = regridded_wind(storage, inputs)
+    window_wind = regridded_wind(wind, inputs)
     risk = science.region_risk(
         riley_270m=inputs.riley_270m,
         riley_30m=inputs.riley_30m,
         crps=inputs.crps,
         rps=inputs.rps,
-        wind_distribution=wind,
+        wind_distribution=window_wind,
         bounds=inputs.bounds,
     )
-    risk.attrs.update(storage.dataset_attrs)
-    computed = time.perf_counter()
-    store = storage.raster_store()
-    # The store's attributes: the published raster metadata dict (CC-BY-4.0).
-    store.ensure_layout(grid, risk, dataset_metadata(storage).raster())
-    # Gate: the blocking region checks run on the result before anything reaches main.
+    # Gate: the blocking region checks run on the result before it can be committed (the
+    # store's own grid is checked when committing).
     require_passing(
         region_id,
-        region_check_outcomes(risk, store.grid_parameters(), grid, region_id, inputs, wind),
+        region_check_outcomes(risk, grid.to_dict(), grid, region_id, inputs, window_wind),
     )
-    snapshot_id = store.write_region(
-        grid,
-        region_id,
-        risk,
-        metadata={
-            "dagster_run_id": run_id,
-            "environment": storage.environment,
-            "version": storage.dataset_version,
-            INPUT_VERSIONS_KEY: region_input_versions(inputs_catalog),
-        },
-    )
-    written = time.perf_counter()
+    return RegionRasters(region_id, grid, risk, region_input_versions(inputs_catalog))
+
+
+def describe_rasters(rasters: RegionRasters) -> dict[str, Any]:
+    """Materialization metadata of a region's rasters: shape, extent, value summary, thumbnail."""
+    risk, region_id = rasters.data, rasters.region_id
+    bounds = rasters.grid.bounds(region_id)
     return {
-        "snapshot_id": snapshot_id,
-        "raster_store": dg.MetadataValue.path(store.location),
         "shape": dg.MetadataValue.json(dict(risk.sizes)),
-        "bounds": dg.MetadataValue.json(list(inputs.bounds)),
-        "preview": dg.MetadataValue.url(preview_url(inputs.bounds)),
+        "bounds": dg.MetadataValue.json(list(bounds)),
+        "preview": dg.MetadataValue.url(preview_url(bounds)),
         "variables": variable_summary(risk),
         "rps_2011_nan_share": float(risk["rps_2011"].isnull().mean()),
-        "compute_seconds": round(computed - started, 3),
-        "commit_seconds": round(written - computed, 3),
         "rps_2011": thumbnail_markdown(risk["rps_2011"], f"rps_2011 of {region_id}"),
     }
 
 
-def region_buildings(
-    catalog: InputCatalogResource, storage: OutputStorage, region_id: str
-) -> dict[str, Any]:
-    """Sample one region's rasters at its buildings and write the table; return the metadata.
+def region_buildings(input_root: str, rasters: RegionRasters) -> gpd.GeoDataFrame:
+    """Sample one region's rasters at its buildings (the region's cluster).
 
-    The work of a ``region_buildings`` partition, run on the region cluster. Raises
-    :class:`~ocr_assets.storage.StorageError` for a region missing from the raster store and
-    :class:`RegionValidationError` when every building was dropped for NaN values.
+    The value of a ``region_buildings`` partition (the GeoParquet IO manager writes it). Its
+    ``attrs`` carry ``candidate_rows`` and ``dropped_nan_rows`` for the materialization
+    metadata (they are not written to the file).
+
+    Raises:
+        RegionValidationError: when every building was dropped for NaN values.
     """
-    path = storage.paths.region_buildings(region_id)
-    storage.ensure_writable()
-    inputs_catalog = catalog.catalog()
-    grid = inputs_catalog.grid
-    bounds = grid.bounds(region_id)
-    store = storage.raster_store()
-    if region_id not in store.committed_regions():
-        raise StorageError(
-            f"region {region_id} is not in the raster store {store.location}: "
-            "materialize region_risk_rasters for it first"
-        )
-    candidates = inputs_catalog.buildings(bbox=bounds)
-    rasters = store.read_region(grid, region_id)[list(science.VARIABLES)].load()
-    table, dropped = sample_buildings(candidates, rasters, grid, region_id)
+    region_id = rasters.region_id
+    catalog = InputCatalog(input_root)
+    grid = catalog.grid
+    candidates = catalog.buildings(bbox=grid.bounds(region_id))
+    table, dropped = sample_buildings(
+        candidates, rasters.data[list(science.VARIABLES)], grid, region_id
+    )
     if dropped and table.empty:
         raise RegionValidationError(
             f"region {region_id}: all {dropped} buildings dropped for NaN risk values, "
-            f"refusing to write an empty table to {path}; check the region's rasters"
+            "refusing to write an empty table; check the region's rasters"
         )
-    size = write_geoparquet(table, path)
+    table.attrs.update(
+        bounds=list(grid.bounds(region_id)),
+        candidate_rows=len(candidates),
+        dropped_nan_rows=dropped,
+    )
+    return table
+
+
+def describe_buildings(table: gpd.GeoDataFrame) -> dict[str, Any]:
+    """Materialization metadata of a region's buildings (from the table's ``attrs``)."""
     return {
-        "path": dg.MetadataValue.path(path),
-        "preview": dg.MetadataValue.url(preview_url(bounds)),
-        "dagster/row_count": len(table),
-        "dropped_nan_rows": dropped,
-        "candidate_rows": len(candidates),
-        "file_size_bytes": size,
+        "preview": dg.MetadataValue.url(preview_url(table.attrs.get("bounds"))),
+        "dropped_nan_rows": int(table.attrs.get("dropped_nan_rows", 0)),
+        "candidate_rows": int(table.attrs.get("candidate_rows", len(table))),
     }
 
 
@@ -210,7 +199,9 @@ def build_region_assets(
 
     @dg.asset(
         partitions_def=partitions_def,
-        deps=[wind_direction_distribution, *REGION_INPUT_ASSETS],
+        ins={"wind": dg.AssetIn(wind_direction_distribution.key)},
+        deps=REGION_INPUT_ASSETS,
+        io_manager_key=RASTER_IO_MANAGER,
         retry_policy=retry_policy,
         group_name=GROUP,
         kinds={"icechunk", "zarr"},
@@ -221,33 +212,18 @@ def build_region_assets(
         ),
     )
     def region_risk_rasters(
-        context: dg.AssetExecutionContext,
-        catalog: InputCatalogResource,
-        storage: OutputStorage,
-        compute: ComputeResource,
-    ) -> dg.MaterializeResult:
-        """Compute the region's risk rasters from its buffered inputs and commit them."""
-        region_id = context.partition_key
-        with final_on_bad_input():
-            metadata = compute.run(
-                asset_name(context),
-                region_rasters,
-                catalog,
-                storage,
-                region_id,
-                # Not the deprecated ``context.run_id``; the op context's id is the run's.
-                context.op_execution_context.run_id,
-            )
-        context.log.info(
-            f"region {region_id}: computed in {metadata['compute_seconds']:.1f} s, committed "
-            f"snapshot {metadata['snapshot_id']} in {metadata['commit_seconds']:.1f} s"
+        context: dg.AssetExecutionContext, catalog: InputCatalogResource, wind: Any
+    ) -> Deferred:
+        """The region's risk rasters, computed and committed on the region cluster."""
+        return Deferred(
+            region_rasters, (catalog.root, wind, context.partition_key), describe_rasters
         )
-        return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
         name="region_buildings",
         partitions_def=partitions_def,
-        deps=[region_risk_rasters],
+        ins={"rasters": dg.AssetIn(region_risk_rasters.key)},
+        io_manager_key=GEOPARQUET_IO_MANAGER,
         retry_policy=retry_policy,
         group_name=GROUP,
         kinds={"geopandas", "parquet"},
@@ -258,22 +234,8 @@ def build_region_assets(
             "risk variables of the nearest 30 m pixel; GeoParquet 1.1."
         ),
     )
-    def region_buildings_asset(
-        context: dg.AssetExecutionContext,
-        catalog: InputCatalogResource,
-        storage: OutputStorage,
-        compute: ComputeResource,
-    ) -> dg.MaterializeResult:
-        """Sample the region's rasters at its buildings and write the table."""
-        region_id = context.partition_key
-        with final_on_bad_input():
-            metadata = compute.run(
-                asset_name(context), region_buildings, catalog, storage, region_id
-            )
-        context.log.info(
-            f"region {region_id}: {metadata['dagster/row_count']} buildings written, "
-            f"{metadata['dropped_nan_rows']} dropped for NaN"
-        )
-        return dg.MaterializeResult(metadata=metadata)
+    def region_buildings_asset(catalog: InputCatalogResource, rasters: Any) -> Deferred:
+        """The region's buildings with sampled risk, computed and written on the region cluster."""
+        return Deferred(region_buildings, (catalog.root, rasters), describe_buildings)
 
     return RegionAssets(rasters=region_risk_rasters, buildings=region_buildings_asset)

@@ -7,8 +7,9 @@ What is incremental
     feature files by one tippecanoe run each; tiling itself is not incremental (see
     :mod:`ocr_assets.rollups.tiles`).
 
-Each asset's work (:func:`region_features`, :func:`tile_regions`) runs on the asset's own
-cluster (``ComputeResource.run``) and writes its files there.
+Each asset's work (:func:`region_features`, :func:`tile_regions`) is returned as a
+:class:`~ocr_assets.outputs.Deferred`; the ``files_io_manager`` runs it on the asset's own
+cluster and publishes its files atomically.
 
 ``building_pmtiles`` and ``building_centroid_pmtiles`` are independent of each other, so an
 executor with more than one process builds them in parallel. Both also depend on
@@ -16,29 +17,23 @@ executor with more than one process builds them in parallel. Both also depend on
 seed's order: phase 03 after phase 02).
 """
 
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-from ocr_assets.assets.errors import final_on_bad_input
 from ocr_assets.assets.regions import REGION_RETRY_POLICY, RegionAssets
-from ocr_assets.assets.rollup_support import (
-    asset_name,
-    dataset_metadata,
-    existing_region_outputs,
-    partition_region_ids,
-    pmtiles_metadata,
-    region_buildings_files,
-    regions_metadata,
-)
+from ocr_assets.assets.rollup_support import dataset_metadata, pmtiles_metadata, regions_metadata
+from ocr_assets.io_managers import FILES_IO_MANAGER
+from ocr_assets.outputs import Deferred
 from ocr_assets.preview import preview_url
-from ocr_assets.resources import ComputeResource, OutputStorage
+from ocr_assets.resources import OutputStorage
 from ocr_assets.rollups import (
     BUILDING_TILES,
     CENTROID_TILES,
+    DatasetMetadata,
     Tileset,
     tile_features,
     write_building_features,
@@ -47,7 +42,7 @@ from ocr_assets.rollups import (
 from ocr_assets.rollups._sources import parquet_file
 from ocr_assets.rollups.tiles import BUILDING_LAYER, PMTilesSummary
 from ocr_assets.rollups.validation import geo_metadata
-from ocr_assets.storage import StorageError, atomic_output, join, objects
+from ocr_assets.storage import StorageError, join, objects
 
 GROUP = "phase03"
 
@@ -71,55 +66,64 @@ class TileAssets:
 
 
 def tile_regions(
-    storage: OutputStorage,
-    region_ids: Sequence[str],
+    features: Mapping[str, str],
     file_name: str,
-    output: str,
     tileset: Tileset,
+    metadata: DatasetMetadata,
+    *,
+    outputs: Mapping[str, str],
 ) -> PMTilesSummary:
-    """Tile every region's ``file_name`` features (layer ``risk``) into ``output`` (on its cluster).
+    """Tile every region's ``file_name`` features (layer ``risk``) into ``outputs["pmtiles"]``.
 
-    Regions without features (empty files) contribute nothing and are left out of the
-    tippecanoe command; their partitions still count as built from.
+    ``features`` is every region's features folder (``region_tile_features``). Regions
+    without features (empty files) contribute nothing and are left out of the tippecanoe
+    command; their partitions still count as built from. Runs on the archive's cluster.
 
     Raises:
-        StorageError: a region's features are missing, or no region has any feature.
+        StorageError: no region has any feature.
     """
-    storage.ensure_writable()
-    paths = storage.paths
-    folders = existing_region_outputs(
-        region_ids, paths.tile_features, "region_tile_features", paths.tile_features_dir
-    )
-    files = [join(folder, file_name) for folder in folders]
+    files = [join(folder, file_name) for folder in features.values()]
     non_empty = [f for f in files if objects.size(f) > 0]
     if not non_empty:
         raise StorageError(
-            f"no features to tile into {output}: every region's {file_name} is empty"
+            f"no features to tile into {tileset.name}: every region's {file_name} is empty"
         )
-    return tile_features({BUILDING_LAYER: non_empty}, output, tileset, dataset_metadata(storage))
+    return tile_features({BUILDING_LAYER: non_empty}, outputs["pmtiles"], tileset, metadata)
 
 
 def region_features(
-    storage: OutputStorage, region_id: str
+    buildings: str, *, outputs: Mapping[str, str]
 ) -> tuple[int, int, dict[str, int], list[float] | None]:
     """Encode one region's buildings and centroids as GeoJSON features (on the region cluster).
 
-    Both files appear together: written into a fresh folder swapped in at the end.
+    Both files go into one folder (``outputs["features"]``), published whole.
 
     Returns:
         The number of footprint and centroid features, the size in bytes of each file, and the
         buildings' extent (west, south, east, north; ``None`` for a region without buildings).
     """
-    paths = storage.paths
-    storage.ensure_writable()
-    (buildings,) = region_buildings_files(paths, [region_id])
-    with atomic_output(paths.tile_features(region_id)) as folder:
-        footprints = write_building_features(buildings, str(folder / BUILDING_FEATURES))
-        centroids = write_centroid_features(buildings, str(folder / CENTROID_FEATURES))
-        sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+    folder = Path(outputs["features"])
+    folder.mkdir(parents=True)
+    footprints = write_building_features(buildings, str(folder / BUILDING_FEATURES))
+    centroids = write_centroid_features(buildings, str(folder / CENTROID_FEATURES))
+    sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
     geo = geo_metadata(parquet_file(buildings).schema_arrow, buildings)
     extent = geo["columns"][geo["primary_column"]].get("bbox") if footprints else None
     return footprints, centroids, sizes, extent
+
+
+def describe_features(
+    summary: tuple[int, int, dict[str, int], list[float] | None],
+) -> dict[str, Any]:
+    """Materialization metadata of a region's tile features."""
+    footprints, centroids, sizes, extent = summary
+    return {
+        "preview": dg.MetadataValue.url(preview_url(extent)),
+        "dagster/row_count": footprints,
+        "building_features": footprints,
+        "centroid_features": centroids,
+        "bytes_per_file": dg.MetadataValue.json(sizes),
+    }
 
 
 def build_tile_assets(
@@ -132,11 +136,11 @@ def build_tile_assets(
 
     ``summary_stats`` (``region_summary_stats``) gates the archives through its blocking checks.
     """
-    all_features = dg.AllPartitionMapping()
 
     @dg.asset(
         partitions_def=partitions_def,
-        deps=[region.buildings],
+        ins={"buildings": dg.AssetIn(region.buildings.key)},
+        io_manager_key=FILES_IO_MANAGER,
         retry_policy=retry_policy,
         group_name=GROUP,
         kinds={"duckdb", "geojson"},
@@ -146,33 +150,16 @@ def build_tile_assets(
             "centroids with rps_2011 / rps_2047 (3 decimals, both > 0), as NDJSON."
         ),
     )
-    def region_tile_features(
-        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
-    ) -> dg.MaterializeResult:
-        """Encode the region's buildings and centroids as GeoJSON features."""
-        region_id = context.partition_key
-        started = time.perf_counter()
-        with final_on_bad_input():
-            footprints, centroids, sizes, extent = compute.run(
-                asset_name(context), region_features, storage, region_id
-            )
-        seconds = time.perf_counter() - started
-        return dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(storage.paths.tile_features(region_id)),
-                "preview": dg.MetadataValue.url(preview_url(extent)),
-                "dagster/row_count": footprints,
-                "building_features": footprints,
-                "centroid_features": centroids,
-                "bytes_per_file": dg.MetadataValue.json(sizes),
-                "seconds": round(seconds, 3),
-            }
-        )
+    def region_tile_features(buildings: str) -> Deferred:
+        """The region's buildings and centroids as GeoJSON features."""
+        return Deferred(region_features, (buildings,), describe_features)
 
-    features_dep = dg.AssetDep(region_tile_features, partition_mapping=all_features)
+    all_features = dg.AssetIn(region_tile_features.key, partition_mapping=dg.AllPartitionMapping())
 
     @dg.asset(
-        deps=[features_dep, summary_stats],
+        ins={"features": all_features},
+        deps=[summary_stats],
+        io_manager_key=FILES_IO_MANAGER,
         group_name=GROUP,
         kinds={"pmtiles", "tippecanoe"},
         code_version="1",
@@ -181,22 +168,14 @@ def build_tile_assets(
             "'0'..'6'); one PMTiles archive, layer 'risk', from zoom 6."
         ),
     )
-    def building_pmtiles(
-        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
-    ) -> dg.MaterializeResult:
-        """Tile every region's footprint features."""
-        return _tile_archive(
-            context,
-            partitions_def,
-            storage,
-            compute,
-            BUILDING_FEATURES,
-            storage.paths.building_pmtiles,
-            BUILDING_TILES,
-        )
+    def building_pmtiles(storage: OutputStorage, features: dict[str, str]) -> dg.Output[Deferred]:
+        """Every region's footprint features, tiled."""
+        return _tile_archive(storage, features, BUILDING_FEATURES, BUILDING_TILES)
 
     @dg.asset(
-        deps=[features_dep, summary_stats],
+        ins={"features": all_features},
+        deps=[summary_stats],
+        io_manager_key=FILES_IO_MANAGER,
         group_name=GROUP,
         kinds={"pmtiles", "tippecanoe"},
         code_version="1",
@@ -206,18 +185,10 @@ def build_tile_assets(
         ),
     )
     def building_centroid_pmtiles(
-        context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
-    ) -> dg.MaterializeResult:
-        """Tile every region's centroid features."""
-        return _tile_archive(
-            context,
-            partitions_def,
-            storage,
-            compute,
-            CENTROID_FEATURES,
-            storage.paths.building_centroid_pmtiles,
-            CENTROID_TILES,
-        )
+        storage: OutputStorage, features: dict[str, str]
+    ) -> dg.Output[Deferred]:
+        """Every region's centroid features, tiled."""
+        return _tile_archive(storage, features, CENTROID_FEATURES, CENTROID_TILES)
 
     return TileAssets(
         features=region_tile_features,
@@ -227,44 +198,14 @@ def build_tile_assets(
 
 
 def _tile_archive(
-    context: dg.AssetExecutionContext,
-    partitions_def: dg.PartitionsDefinition,
-    storage: OutputStorage,
-    compute: ComputeResource,
-    file_name: str,
-    output: str,
-    tileset: Tileset,
-) -> dg.MaterializeResult:
-    """Materialize one archive: :func:`tile_regions` on its cluster, timed, with
-    :func:`_tiles_result`."""
-    started = time.perf_counter()
-    region_ids = partition_region_ids(context, partitions_def)
-    with final_on_bad_input():
-        summary = compute.run(
-            asset_name(context), tile_regions, storage, region_ids, file_name, output, tileset
-        )
-    return _tiles_result(context, summary, region_ids, time.perf_counter() - started)
-
-
-def _tiles_result(
-    context: dg.AssetExecutionContext,
-    summary: PMTilesSummary,
-    region_ids: list[str],
-    seconds: float,
-) -> dg.MaterializeResult:
-    """Materialization metadata of an archive, with its throughput."""
-    rate = summary.features / max(seconds, 1e-9)
-    context.log.info(
-        f"{Path(summary.location).name}: {summary.features} features, zoom "
-        f"{summary.min_zoom}..{summary.max_zoom}, {summary.bytes} bytes in {seconds:.1f} s "
-        f"({rate:.0f} features/s)"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            **pmtiles_metadata(summary),
-            "preview": dg.MetadataValue.url(preview_url()),
-            "seconds": round(seconds, 3),
-            "features_per_second": round(rate, 1),
-            **regions_metadata(region_ids),
-        }
+    storage: OutputStorage, features: dict[str, str], file_name: str, tileset: Tileset
+) -> dg.Output[Deferred]:
+    """One archive's result: :func:`tile_regions` over every region's ``file_name``."""
+    return dg.Output(
+        Deferred(
+            tile_regions,
+            (features, file_name, tileset, dataset_metadata(storage)),
+            pmtiles_metadata,
+        ),
+        metadata={"preview": dg.MetadataValue.url(preview_url()), **regions_metadata(features)},
     )

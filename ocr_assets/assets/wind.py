@@ -20,11 +20,13 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
+import xarray as xr
 from odc.geo.xr import assign_crs
 from pyproj import CRS
 
 from ocr_assets import science
-from ocr_assets.assets.errors import final_on_bad_input
+from ocr_assets.errors import final_on_bad_input
+from ocr_assets.io_managers import WIND_IO_MANAGER
 from ocr_assets.resources import ComputeResource, InputCatalogResource, OutputStorage
 
 GROUP = "phase01"
@@ -33,17 +35,17 @@ ASSET = "wind_direction_distribution"
 
 def wind_distribution(
     catalog: InputCatalogResource,
-    storage: OutputStorage,
     compute: ComputeResource,
+    attrs: dict[str, str],
     log: Callable[[str], None],
-) -> dict[str, Any]:
-    """Compute the fire-weather wind distribution on the cluster and store it as Zarr.
+) -> tuple[xr.DataArray, dict[str, Any]]:
+    """Compute the fire-weather wind distribution on the asset's cluster.
 
-    The body of ``wind_direction_distribution``, also run by the ``deploy`` job; returns the
-    materialization metadata. Bad input raises a non-retryable :class:`dagster.Failure`.
+    The dask graph over the raw CONUS404 repositories runs on the cluster; only the small
+    result comes back. Returns it (with ``attrs``) and its materialization metadata. Bad input
+    raises a non-retryable :class:`dagster.Failure`.
     """
     with final_on_bad_input():
-        storage.ensure_writable()
         weather = catalog.catalog().conus404()
         crs = CRS.from_wkt(weather["crs"].attrs["crs_wkt"])
         # Every variable in the hourly repositories' pixel blocks (the constants have others).
@@ -51,15 +53,12 @@ def wind_distribution(
         lazy = science.fire_weather_wind_distribution(weather.chunk(blocks))
         with compute.client(ASSET) as (client, _name):
             distribution = client.compute(lazy).result()
-        if "wind_direction" not in distribution.coords:
-            distribution = distribution.assign_coords(wind_direction=list(science.DIRECTIONS))
-        spatial = [dim for dim in distribution.dims if dim != "wind_direction"]
-        distribution = distribution.transpose(*spatial, "wind_direction")
-        distribution = assign_crs(
-            distribution.drop_vars(["lat", "lon", "crs"], errors="ignore"), crs
-        )
-        distribution.attrs.update(storage.dataset_attrs)
-        storage.write_wind_distribution(distribution)
+    if "wind_direction" not in distribution.coords:
+        distribution = distribution.assign_coords(wind_direction=list(science.DIRECTIONS))
+    spatial = [dim for dim in distribution.dims if dim != "wind_direction"]
+    distribution = distribution.transpose(*spatial, "wind_direction")
+    distribution = assign_crs(distribution.drop_vars(["lat", "lon", "crs"], errors="ignore"), crs)
+    distribution.attrs.update(attrs)
 
     weights = distribution.values
     has_fire_weather = weights.sum(axis=-1) > 0
@@ -74,8 +73,7 @@ def wind_distribution(
         f"({crs.name}) from {weather.sizes['time']} hours, "
         f"{has_fire_weather.mean():.1%} of pixels with fire weather"
     )
-    return {
-        "path": dg.MetadataValue.path(storage.paths.wind_distribution),
+    return distribution, {
         "grid_shape": dg.MetadataValue.json(
             dict(zip(distribution.dims, weights.shape, strict=True))
         ),
@@ -88,6 +86,7 @@ def wind_distribution(
 
 @dg.asset(
     group_name=GROUP,
+    io_manager_key=WIND_IO_MANAGER,
     kinds={"xarray", "zarr", "dask"},
     code_version="2",
     description=(
@@ -101,8 +100,9 @@ def wind_direction_distribution(
     catalog: InputCatalogResource,
     storage: OutputStorage,
     compute: ComputeResource,
-) -> dg.MaterializeResult:
-    """Compute the fire-weather wind distribution from raw CONUS404 and store it as Zarr."""
-    return dg.MaterializeResult(
-        metadata=wind_distribution(catalog, storage, compute, context.log.info)
+) -> dg.Output[xr.DataArray]:
+    """Compute the fire-weather wind distribution from raw CONUS404 (stored as Zarr)."""
+    distribution, metadata = wind_distribution(
+        catalog, compute, storage.dataset_attrs, context.log.info
     )
+    return dg.Output(distribution, metadata=metadata)
