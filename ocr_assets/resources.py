@@ -1,8 +1,9 @@
 """Dagster resources: where the inputs are, where (and how) outputs are stored, what computes.
 
-Assets and ops receive these by parameter name (``catalog``, ``storage``, ``compute``); the
-Definitions build them from the validated :class:`~ocr_assets.settings.Settings` of the
-environment.
+Assets, checks, ops and the IO managers (:mod:`ocr_assets.io_managers`) receive these by
+parameter name (``catalog``, ``storage``, ``compute``); the Definitions build them from the
+validated :class:`~ocr_assets.settings.Settings` of the environment, as ``dg.EnvVar`` for the
+settings read from the process environment (:func:`from_env_var`).
 """
 
 from __future__ import annotations
@@ -274,9 +275,10 @@ class ComputeResource(dg.ConfigurableResource):
 
     The cluster of an asset is :func:`~ocr_assets.deploy.compute.cluster_spec` of the environment
     and asset (``OCR_COMPUTE=local`` forces a local cluster; ``OCR_COMPUTE_OVERRIDES`` resizes),
-    made by :func:`~ocr_assets.deploy.compute.make_cluster`. Every asset body runs its work with
-    :meth:`run` on that cluster, or on the running cluster at ``scheduler_address`` when one is
-    given (several runs sharing one region cluster).
+    made by :func:`~ocr_assets.deploy.compute.make_cluster`. The IO managers compute and store
+    every deferred asset result with :meth:`run` on that cluster (checks evaluate there too), or
+    on the running cluster at ``scheduler_address`` when one is given (several runs sharing one
+    region cluster).
 
     Attributes:
         environment: ``local``, ``qa``, ``staging`` or ``production``.
@@ -360,8 +362,9 @@ class ComputeResource(dg.ConfigurableResource):
     def run(self, asset_key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` on ``asset_key``'s cluster and return its (small) result.
 
-        ``fn`` must be an importable module-level function that reads its inputs from storage
-        and writes its outputs there itself, so no large array passes through this process.
+        ``fn`` must be an importable module-level function whose large inputs and outputs stay
+        on the worker (it reads and writes storage there), so no large array passes through
+        this process.
         Configurable resources among the arguments travel as their configuration
         (:class:`ResourceConfig`) and are rebuilt on the worker. Called from a task already on a
         worker (a region task of the ``deploy`` job), ``fn`` runs in place.

@@ -161,6 +161,7 @@ def test_worker_errors_keep_type_and_message(calls: list[dict], process_cluster:
     assert call["tags"]["Asset"] == "buildings_geoparquet"
 
 
+@pytest.mark.integration
 def test_bad_input_on_the_worker_is_a_final_failure(
     calls: list[dict], process_cluster: str, synthetic_root: Path, tmp_path: Path
 ) -> None:
@@ -192,6 +193,7 @@ def test_bad_input_on_the_worker_is_a_final_failure(
     assert not Path(storage.paths.region_statistics_partial(REGIONS[0])).exists()
 
 
+@pytest.mark.integration
 def test_missing_upstream_output_fails_before_any_cluster_starts(
     calls: list[dict], process_cluster: str, synthetic_root: Path, tmp_path: Path
 ) -> None:

@@ -124,6 +124,7 @@ def test_nan_input_never_reaches_main_and_a_plain_rerun_heals(
     xr.testing.assert_identical(store.read_region(tiny_grid, "y0_x1").load(), published_rasters)
 
 
+@pytest.mark.integration
 def test_region_commit_records_the_identities_of_its_inputs(inputs: Path, tmp_path: Path) -> None:
     outputs = tmp_path / "outputs"
     assert materialize(GRAPH, "y1_x0", inputs, outputs).success
@@ -213,6 +214,7 @@ def test_plain_zarr_and_missing_inputs(inputs: Path) -> None:
     assert catalog.input_versions([SCOTT_STORE])[SCOTT_STORE] != before
 
 
+@pytest.mark.integration
 def test_dagster_marks_regions_of_a_changed_input_stale(inputs: Path, tmp_path: Path) -> None:
     """The inputs as observable source assets: a new identity makes the region stale."""
     instance = dg.DagsterInstance.ephemeral()
