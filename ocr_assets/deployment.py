@@ -20,10 +20,11 @@ lineage, materializations, per-partition check results and retries (the assets' 
 3. ``process_regions`` materializes each remaining region through the ``regions`` job, one
    child run per region partition (so the region checks are recorded per partition and block
    that region's buildings), logging a line per region (``[3/10] y2_x5 ... 4.2 s, 3012
-   buildings`` or ``FAILED`` with the reason), one after another or, with the op's config
-   ``max_concurrent_regions``, several at a time. A failed region does not stop the others;
-   the op then fails listing every failed region, and the roll-ups do not run. Each asset sends
-   its heavy work to its own cluster through the ``compute`` resource.
+   buildings`` or ``FAILED`` with the reason), as many at a time as the remote region cluster
+   has workers (one after another locally) unless the op's config ``max_concurrent_regions``
+   says otherwise. A failed region does not stop the others; the op then fails listing every
+   failed region, and the roll-ups do not run. Every region run's assets are computed and
+   stored on that one region cluster by their IO managers.
 4. ``build_rollups`` materializes the roll-ups (with their blocking checks, honouring the
    optional branches) through the ``rollups`` job, then tags a versioned deployment's raster
    store ``v{version}`` and marks the record complete.
@@ -187,13 +188,13 @@ def _deployment_variables(storage: OutputStorage) -> dict[str, str]:
 class RegionRunsConfig(dg.Config):
     """How the ``process_regions`` op runs the regions."""
 
-    max_concurrent_regions: int = Field(
-        default=1,
+    max_concurrent_regions: int | None = Field(
+        default=None,
         ge=1,
         description=(
-            "Region runs at a time (threads of the deploy process, each one child run). More "
-            "than one suits regions computed on remote clusters; one keeps a laptop's cores "
-            "for the region itself."
+            "Region runs at a time (threads of the deploy process, each one child run). "
+            "Default: the region cluster's workers when it is remote (each region's work is "
+            "one task on one worker), one locally (a laptop's cores go to the region itself)."
         ),
     )
 
@@ -348,10 +349,15 @@ def build_deploy_job(
         with ExitStack() as stack:
             address = None
             spec = compute.spec(REGION_CLUSTER)
+            concurrency = config.max_concurrent_regions or 1
             if spec.backend != "local" or compute.cluster_factory:
                 cluster = stack.enter_context(compute.cluster(REGION_CLUSTER))
                 address = cluster.scheduler_address
-                context.log.info(f"region cluster {getattr(cluster, 'name', address)} is up")
+                concurrency = config.max_concurrent_regions or spec.n_workers
+                context.log.info(
+                    f"region cluster {getattr(cluster, 'name', address)} is up "
+                    f"({spec.n_workers} workers); {min(concurrency, total)} region(s) at a time"
+                )
 
             def run_region(region_id: str) -> tuple[str, float, dg.ExecuteInProcessResult]:
                 started = time.perf_counter()
@@ -364,7 +370,7 @@ def build_deploy_job(
                 )
                 return region_id, time.perf_counter() - started, result
 
-            _run_regions(context, config, prepared, run_region, failed)
+            _run_regions(context, concurrency, prepared, run_region, failed)
         if failed:
             raise deployment_failed(
                 context,
@@ -377,14 +383,14 @@ def build_deploy_job(
 
     def _run_regions(
         context: dg.OpExecutionContext,
-        config: RegionRunsConfig,
+        concurrency: int,
         prepared: PreparedDeployment,
         run_region: Callable[[str], tuple[str, float, dg.ExecuteInProcessResult]],
         failed: dict[str, str],
     ) -> None:
         """Run every remaining region, logging a progress line each; collect the failures."""
         total = len(prepared.remaining)
-        with ThreadPoolExecutor(max_workers=config.max_concurrent_regions) as pool:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
             runs = [pool.submit(run_region, region_id) for region_id in prepared.remaining]
             for number, future in enumerate(as_completed(runs), start=1):
                 region_id, elapsed, result = future.result()

@@ -140,6 +140,9 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
         instance = persistent_instance(tmp_path / version)
         result = run_deploy(env, instance, settings, regions, ROLLUPS_ONLY, compute=compute)
         assert result.success
+    # The region runs share the region cluster, as many at a time as it has workers.
+    logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any("(20 workers); 2 region(s) at a time" in message for message in logs)
     # Each version's deployment computes its wind distribution, then its regions, then each
     # roll-up, on a cluster of its own: one region cluster for all of the deployment's region runs.
     assets = [call["tags"]["Asset"] for call in compute_fakes.CALLS]
