@@ -90,7 +90,7 @@ def output_context(asset: str, partition: str | None = None) -> dg.OutputContext
 def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "local":
         return str(tmp_path / "data")
-    return f"{request.getfixturevalue('s3_bucket')}/data"
+    return f"s3://{request.getfixturevalue('s3_bucket')}/data"
 
 
 def test_files_are_published_with_their_metadata(root: str) -> None:
