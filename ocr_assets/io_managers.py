@@ -118,6 +118,15 @@ def _require_regions(region_ids: list[str], present: set[str], asset: str, where
         )
 
 
+def _existing(locations: dict[str, str], asset: str) -> dict[str, str]:
+    """``locations`` (region ID -> output), after checking each exists (a final failure)."""
+    with final_on_bad_input():
+        present = {r for r, location in locations.items() if objects.exists(location)}
+        where = posixpath.dirname(next(iter(locations.values()), ""))
+        _require_regions(list(locations), present, asset, where)
+    return locations
+
+
 class StorageIOManager(dg.ConfigurableIOManager):
     """Common part of the IO managers: persist a result on the asset's cluster, record metadata.
 
@@ -333,10 +342,10 @@ class GeoParquetIOManager(StorageIOManager):
         """One region: its file's location; several: ``{region_id: location}``, all checked."""
         paths = self.storage.paths
         region_ids = self._partitions(context) or []
-        locations = {region_id: paths.region_buildings(region_id) for region_id in region_ids}
-        with final_on_bad_input():
-            present = {r for r, location in locations.items() if objects.exists(location)}
-            _require_regions(region_ids, present, "region_buildings", paths.region_buildings_dir)
+        locations = _existing(
+            {region_id: paths.region_buildings(region_id) for region_id in region_ids},
+            "region_buildings",
+        )
         if context.has_partition_key and len(locations) == 1:
             return next(iter(locations.values()))
         return locations
@@ -421,12 +430,9 @@ class FilesIOManager(StorageIOManager):
                 if missing:
                     raise StorageError(f"{', '.join(missing)} missing: materialize {asset} first")
             return next(iter(locations.values())) if len(locations) == 1 else locations
-        by_region = {r: next(iter(file_outputs(asset, paths, r).values())) for r in region_ids}
-        with final_on_bad_input():
-            present = {r for r, location in by_region.items() if objects.exists(location)}
-            where = posixpath.dirname(next(iter(by_region.values())))
-            _require_regions(region_ids, present, asset, where)
-        return by_region
+        return _existing(
+            {r: next(iter(file_outputs(asset, paths, r).values())) for r in region_ids}, asset
+        )
 
 
 def io_managers(storage: OutputStorage, compute: ComputeResource) -> dict[str, Any]:
