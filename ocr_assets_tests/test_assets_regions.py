@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -18,11 +19,18 @@ import xarray as xr
 from PIL import Image
 
 from ocr_assets import science
-from ocr_assets.assets import build_region_assets, build_region_checks, wind_direction_distribution
+from ocr_assets.assets import (
+    build_aggregation_assets,
+    build_region_assets,
+    build_region_checks,
+    build_tile_assets,
+    wind_direction_distribution,
+)
 from ocr_assets.assets.regions import REGION_VARIABLES, sample_buildings
 from ocr_assets.catalog import BUILDINGS_FILE
 from ocr_assets.deployment import step_failures
 from ocr_assets.io_managers import (
+    FILES_IO_MANAGER,
     GEOPARQUET_IO_MANAGER,
     RASTER_IO_MANAGER,
     WIND_IO_MANAGER,
@@ -182,6 +190,58 @@ def test_region_assets_in_memory_need_no_storage(
         .equals(written.drop(columns="geometry").reset_index(drop=True))
     )
     assert table.geometry.reset_index(drop=True).geom_equals(written.geometry).all()
+
+
+def test_region_files_from_the_in_memory_table_match_those_from_the_file(
+    region_run: tuple[Path, dg.ExecuteInProcessResult], synthetic_root: Path, tmp_path: Path
+) -> None:
+    """Partials and tile features of a region kept in memory are those of its stored file."""
+    storage_root, _ = region_run
+    aggregation = build_aggregation_assets(PARTITIONS, REGION, retry_policy=FAST_RETRIES)
+    features = build_tile_assets(
+        PARTITIONS, REGION, aggregation.summary_stats, retry_policy=FAST_RETRIES
+    ).features
+    in_memory = {
+        **pipeline_resources(str(synthetic_root), OutputStorage(root=str(tmp_path / "unused"))),
+        **dict.fromkeys(
+            (WIND_IO_MANAGER, RASTER_IO_MANAGER, GEOPARQUET_IO_MANAGER, FILES_IO_MANAGER),
+            dg.InMemoryIOManager(),
+        ),
+    }
+    graph = [*GRAPH, aggregation.statistics_partials, features]
+    result = dg.materialize(graph, partition_key="y0_x1", resources=in_memory)
+    assert result.success and not (tmp_path / "unused").exists()
+
+    stored = OutputStorage(root=str(storage_root)).paths.region_buildings("y0_x1")
+    nodes = {
+        "region_statistics_partials": ("partial", (str(synthetic_root), stored, "y0_x1")),
+        "region_tile_features": ("features", (stored,)),
+    }
+    for node, (name, file_args) in nodes.items():
+        deferred = result.output_for_node(node)
+        from_memory = deferred.compute(outputs={name: str(tmp_path / "memory" / node)})
+        from_storage = Deferred(deferred.fn, file_args).compute(
+            outputs={name: str(tmp_path / "file" / node)}
+        )
+        if node == "region_tile_features":
+            assert from_memory == from_storage and from_memory[0] > 0
+        else:
+            assert from_memory[0].buildings == from_storage[0].buildings > 0
+            assert from_memory[0].unassigned == from_storage[0].unassigned
+            assert from_memory[1:] == from_storage[1:]
+        for written in (tmp_path / "file" / node).iterdir():
+            twin = tmp_path / "memory" / node / written.name
+            if written.suffix == ".ndjson":
+                assert twin.read_bytes() == written.read_bytes()
+                continue
+            # DuckDB's parallel aggregation orders groups (and sums) as its threads finish.
+            ours, theirs = (
+                pq.read_table(path).to_pandas().sort_values(["level", "GEOID"], ignore_index=True)
+                if written.name == "aggregates.parquet"
+                else pq.read_table(path).to_pandas()
+                for path in (twin, written)
+            )
+            pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-12)
 
 
 def test_every_building_belongs_to_exactly_one_region(tiny_grid: RegionGrid) -> None:

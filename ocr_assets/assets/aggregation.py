@@ -61,6 +61,7 @@ from ocr_assets.rollups import (
     write_risk_pyramid,
     write_summary_statistics,
 )
+from ocr_assets.rollups._sources import TableSource
 from ocr_assets.rollups.pyramid import ZARR_JS_MAX_LEVEL
 from ocr_assets.rollups.schema import ANALYSIS_FOLDERS
 from ocr_assets.storage import OutputPaths, join, store_window
@@ -120,7 +121,7 @@ def statistics_names(paths: OutputPaths) -> dict[str, str]:
 
 
 def statistics_partial(
-    input_root: str, buildings: str, region_id: str, *, outputs: Mapping[str, str]
+    input_root: str, buildings: TableSource, region_id: str, *, outputs: Mapping[str, str]
 ) -> tuple[RegionPartial, dict[str, int], Bounds]:
     """Assign one region's buildings to census polygons; write the partial aggregates.
 
@@ -313,7 +314,7 @@ def build_aggregation_assets(
         ),
     )
     def region_statistics_partials(
-        context: dg.AssetExecutionContext, catalog: InputCatalogResource, buildings: str
+        context: dg.AssetExecutionContext, catalog: InputCatalogResource, buildings: Any
     ) -> Deferred:
         """The region's building assignments and partial aggregates."""
         return Deferred(

@@ -39,7 +39,7 @@ from ocr_assets.rollups import (
     write_building_features,
     write_centroid_features,
 )
-from ocr_assets.rollups._sources import parquet_file
+from ocr_assets.rollups._sources import TableSource, parquet_file, source_name
 from ocr_assets.rollups.tiles import BUILDING_LAYER, PMTilesSummary
 from ocr_assets.rollups.validation import geo_metadata
 from ocr_assets.storage import StorageError, join, objects
@@ -92,7 +92,7 @@ def tile_regions(
 
 
 def region_features(
-    buildings: str, *, outputs: Mapping[str, str]
+    buildings: TableSource, *, outputs: Mapping[str, str]
 ) -> tuple[int, int, dict[str, int], list[float] | None]:
     """Encode one region's buildings and centroids as GeoJSON features (on the region cluster).
 
@@ -107,7 +107,7 @@ def region_features(
     footprints = write_building_features(buildings, str(folder / BUILDING_FEATURES))
     centroids = write_centroid_features(buildings, str(folder / CENTROID_FEATURES))
     sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
-    geo = geo_metadata(parquet_file(buildings).schema_arrow, buildings)
+    geo = geo_metadata(parquet_file(buildings).schema_arrow, source_name(buildings))
     extent = geo["columns"][geo["primary_column"]].get("bbox") if footprints else None
     return footprints, centroids, sizes, extent
 
@@ -150,7 +150,7 @@ def build_tile_assets(
             "centroids with rps_2011 / rps_2047 (3 decimals, both > 0), as NDJSON."
         ),
     )
-    def region_tile_features(buildings: str) -> Deferred:
+    def region_tile_features(buildings: Any) -> Deferred:
         """The region's buildings and centroids as GeoJSON features."""
         return Deferred(region_features, (buildings,), describe_features)
 

@@ -13,23 +13,40 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import fsspec
+import geopandas as gpd
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
+
+from ocr_assets.storage.geoparquet import geoparquet_bytes
 
 
 class ParquetInputError(ValueError):
     """A roll-up input is not readable Parquet; the message names the file."""
 
 
-def parquet_file(location: str) -> pq.ParquetFile:
+#: A region building table: its GeoParquet file's location, or the table itself (a
+#: ``region_buildings`` value kept in memory, e.g. by ``dagster.InMemoryIOManager``).
+TableSource = str | gpd.GeoDataFrame
+
+
+def source_name(source: TableSource) -> str:
+    """How messages name ``source``: its location, or ``in-memory table``."""
+    return "in-memory table" if isinstance(source, gpd.GeoDataFrame) else str(source)
+
+
+def parquet_file(location: TableSource) -> pq.ParquetFile:
     """Open one Parquet file for streaming (schema, metadata, batches).
+
+    An in-memory table is read as the GeoParquet file it would be written as.
 
     Raises:
         ParquetInputError: naming ``location`` when it is not readable Parquet.
         FileNotFoundError: naming ``location`` when it does not exist.
     """
+    if isinstance(location, gpd.GeoDataFrame):
+        return pq.ParquetFile(pa.BufferReader(geoparquet_bytes(location)))
     fs, path = fsspec.core.url_to_fs(str(location))
     handle = fs.open(path, "rb")
     try:

@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from ocr_assets.rollups._sources import parquet_dataset, parquet_file
+from ocr_assets.rollups._sources import TableSource, parquet_dataset, parquet_file, source_name
 from ocr_assets.rollups.schema import (
     HISTOGRAM_LENGTH,
     LEVELS,
@@ -189,12 +189,12 @@ def _aggregate_sql(level: str, relation: str) -> str:
 
 
 def write_region_partial(
-    buildings: str, census: Mapping[str, CensusPolygons], output: str
+    buildings: TableSource, census: Mapping[str, CensusPolygons], output: str
 ) -> RegionPartial:
     """Assign one region's buildings to census polygons and write its partial aggregates.
 
     Args:
-        buildings: The region building GeoParquet file.
+        buildings: The region building GeoParquet file (or the table, in memory).
         census: Validated polygons of every level in :data:`LEVELS` (see
             :func:`~ocr_assets.rollups.validation.census_polygons`); they must include every
             polygon that can contain one of the region's building centroids.
@@ -208,8 +208,8 @@ def write_region_partial(
     missing = [level for level in LEVELS if level not in census]
     if missing:
         raise ValueError(f"census polygons missing for level(s) {missing}")
-    source = str(buildings)
-    file = parquet_file(source)
+    source = source_name(buildings)
+    file = parquet_file(buildings)
     validate_region_schema(file.schema_arrow, source)
     schema = _assignment_schema()
     unassigned = dict.fromkeys(LEVELS, 0)

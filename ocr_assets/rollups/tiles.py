@@ -53,7 +53,7 @@ from ocr_assets.rollups._features import (
     wkb_geometry,
     write_features,
 )
-from ocr_assets.rollups._sources import local_file, parquet_file
+from ocr_assets.rollups._sources import TableSource, local_file, parquet_file, source_name
 from ocr_assets.rollups.schema import (
     BUILDING_TILE_PROPERTIES,
     CENTROID_TILE_PROPERTIES,
@@ -189,13 +189,13 @@ def _write_ndjson(batches: Iterator[pa.RecordBatch], query: str, output: str) ->
     return written
 
 
-def _building_batches(buildings: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+def _building_batches(buildings: TableSource, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
     file = parquet_file(buildings)
-    validate_region_schema(file.schema_arrow, buildings)
+    validate_region_schema(file.schema_arrow, source_name(buildings))
     yield from file.iter_batches(batch_size=_BATCH_ROWS, columns=list(columns))
 
 
-def write_building_features(buildings: str, output: str) -> int:
+def write_building_features(buildings: TableSource, output: str) -> int:
     """Footprints of one region as NDJSON features, properties ``"0"`` .. ``"6"``.
 
     The seven building variables (:data:`~ocr_assets.rollups.schema.BUILDING_TILE_PROPERTIES`),
@@ -203,7 +203,7 @@ def write_building_features(buildings: str, output: str) -> int:
     """
     properties = {key: short_float(v) for key, v in BUILDING_TILE_PROPERTIES.items()}
     query = feature_query(properties, wkb_geometry())
-    batches = _building_batches(str(buildings), ["geometry", *BUILDING_TILE_PROPERTIES.values()])
+    batches = _building_batches(buildings, ["geometry", *BUILDING_TILE_PROPERTIES.values()])
     return _write_ndjson(batches, query, output)
 
 
@@ -219,7 +219,7 @@ def _with_centroids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatc
         )
 
 
-def write_centroid_features(buildings: str, output: str) -> int:
+def write_centroid_features(buildings: TableSource, output: str) -> int:
     """Centroids of one region's buildings with RPS 2011 and 2047 both > 0, as NDJSON.
 
     Properties ``"0"`` (rps_2011) and ``"1"`` (rps_2047), rounded to three decimal places as
@@ -231,7 +231,7 @@ def write_centroid_features(buildings: str, output: str) -> int:
     }
     geometry = "json_object('type', 'Point', 'coordinates', [x, y])"
     query = feature_query(properties, geometry)
-    batches = _building_batches(str(buildings), ["geometry", *CENTROID_TILE_PROPERTIES.values()])
+    batches = _building_batches(buildings, ["geometry", *CENTROID_TILE_PROPERTIES.values()])
     return _write_ndjson(_with_centroids(batches), query, output)
 
 

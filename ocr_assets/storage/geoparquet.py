@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import pyarrow as pa
@@ -23,15 +25,26 @@ def write_geoparquet(frame: gpd.GeoDataFrame, location: str) -> int:
     decoding geometries.
     """
     with atomic_output(location) as tmp:
-        frame.to_parquet(
-            tmp,
-            compression="zstd",
-            geometry_encoding="WKB",
-            write_covering_bbox=True,
-            schema_version="1.1.0",
-            index=False,
-        )
+        _to_geoparquet(frame, tmp)
     return objects.size(location)
+
+
+def geoparquet_bytes(frame: gpd.GeoDataFrame) -> bytes:
+    """``frame`` as the bytes of the file :func:`write_geoparquet` writes (an in-memory file)."""
+    buffer = io.BytesIO()
+    _to_geoparquet(frame, buffer)
+    return buffer.getvalue()
+
+
+def _to_geoparquet(frame: gpd.GeoDataFrame, sink: Path | io.BytesIO) -> None:
+    frame.to_parquet(
+        sink,
+        compression="zstd",
+        geometry_encoding="WKB",
+        write_covering_bbox=True,
+        schema_version="1.1.0",
+        index=False,
+    )
 
 
 def geo_metadata(crs: CRS | str | None, geometries: object | None, *, covering: bool) -> str:
