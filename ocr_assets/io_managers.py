@@ -58,6 +58,7 @@ from ocr_assets.storage import (
     StorageError,
     atomic_output,
     objects,
+    store_window,
     write_geoparquet,
 )
 from ocr_assets.storage.guard import published_rows, published_sum
@@ -248,7 +249,8 @@ def read_region_rasters(location: str, region_id: str) -> RegionRasters:
         )
     whole = store.open()
     grid = RegionGrid(**stored_grid(whole.attrs))
-    return RegionRasters(region_id, grid, store.read_region(grid, region_id).load())
+    latitude, longitude = store_window(grid, region_id)
+    return RegionRasters(region_id, grid, whole.isel(latitude=latitude, longitude=longitude).load())
 
 
 def persist_rasters(
