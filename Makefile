@@ -5,7 +5,7 @@
 #   make test-fast  the unit tests only: not marked integration or ui (under a minute)
 #   make ui     dagster dev on 127.0.0.1:$(PORT) with the demo's run history
 #   make preview  map of the outputs on 127.0.0.1:$(PREVIEW_PORT) (PREVIEW_ENV=local, PREVIEW_ARGS=...)
-#   make lint   ruff check and ruff format --check
+#   make lint   ruff check, ruff format --check and the import layers (lint-imports)
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -48,3 +48,4 @@ preview: $(VENV)/bin/dagster
 lint: $(VENV)/bin/dagster
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports

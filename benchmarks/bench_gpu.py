@@ -18,7 +18,7 @@ import time
 import numpy as np
 import xarray as xr
 
-from ocr_assets.catalog import PIXEL_SIZE_DEGREES
+from ocr_assets.catalog.layout import PIXEL_SIZE_DEGREES
 from ocr_assets.science import DIRECTIONS, wind_informed_burn_probability
 
 ARCSEC = PIXEL_SIZE_DEGREES  # the real grid's pixel (about 1.1 arc-seconds)

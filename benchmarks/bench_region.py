@@ -21,7 +21,7 @@ import pyproj
 import xarray as xr
 from odc.geo.xr import assign_crs
 
-from ocr_assets.catalog import PIXEL_SIZE_DEGREES
+from ocr_assets.catalog.layout import PIXEL_SIZE_DEGREES
 from ocr_assets.science import DIRECTIONS, region_risk
 
 ARCSEC = PIXEL_SIZE_DEGREES  # the real grid's pixel (about 1.1 arc-seconds)

@@ -167,6 +167,13 @@ def write_regions(frame: gpd.GeoDataFrame, regions: int, folder: Path) -> list[s
     return paths
 
 
+def _write_partial(source: str, census: dict, folder: Path) -> str:
+    """Write the partial of one region file into ``folder``; its location."""
+    location = str(folder / Path(source).stem)
+    write_region_partial(source, census, location)
+    return location
+
+
 def _timed(step: str, results: dict[str, dict[str, Any]], call: Callable[[], Any]) -> Any:
     start = time.perf_counter()
     value = call()
@@ -257,10 +264,7 @@ def run(n_buildings: int, regions: int, tile_zoom: int | None, skip_tiles: bool)
         partials = _timed(
             "partials",
             results,
-            lambda: [
-                write_region_partial(p, census, str(folder / "partials" / Path(p).stem)).location
-                for p in sources
-            ],
+            lambda: [_write_partial(p, census, folder / "partials") for p in sources],
         )
         results["partials"]["features_per_s"] = round(n_buildings / results["partials"]["seconds"])
 

@@ -42,7 +42,7 @@ import psutil
 import scipy
 import xarray as xr
 
-from ocr_assets.catalog import PIXEL_SIZE_DEGREES
+from ocr_assets.catalog.layout import PIXEL_SIZE_DEGREES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"

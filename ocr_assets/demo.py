@@ -7,8 +7,8 @@ Steps:
    data (the real inputs) is used as it is.
 2. Open the persistent Dagster instance (``DAGSTER_HOME``, default ``./.dagster``), so
    ``make ui`` shows every run, materialization and check result made here; runs of processes
-   killed earlier are marked failed there (:mod:`ocr_assets.run_monitoring`).
-3. Run the ``deploy`` job (:mod:`ocr_assets.deployment`, what CI runs with ``dagster job
+   killed earlier are marked failed there (:mod:`ocr_assets.orchestration.run_monitoring`).
+3. Run the ``deploy`` job (:mod:`ocr_assets.deploy.job`, what CI runs with ``dagster job
    execute -j deploy``) on the local Dask cluster: the wind distribution when missing, one child
    run per region not yet in the raster store (a progress line each), then the roll-ups.
    ``--force`` sets ``OCR_FORCE`` (every region again).
@@ -29,15 +29,14 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 
-from ocr_assets.definitions import build_definitions
-from ocr_assets.deploy.environments import DEPLOYMENT_JOB, DEPLOYMENT_RUN_TAG
-from ocr_assets.deployment import step_failures
-from ocr_assets.io_managers import FILE_OUTPUTS, file_outputs
+from ocr_assets.code_location import build_definitions
+from ocr_assets.config.environments import DEPLOYMENT_JOB, DEPLOYMENT_RUN_TAG
+from ocr_assets.config.settings import Settings, SettingsError
+from ocr_assets.deploy.job import step_failures
+from ocr_assets.orchestration.run_monitoring import fail_dead_runs
 from ocr_assets.regions import RegionGrid
-from ocr_assets.resources import OutputStorage
-from ocr_assets.run_monitoring import fail_dead_runs
-from ocr_assets.settings import Settings, SettingsError
-from ocr_assets.storage import objects
+from ocr_assets.storage import Layout, objects
+from ocr_assets.storage.config import configure
 from ocr_assets.synthetic import MANIFEST_FILE, generate_inputs
 
 #: Dagster's console log shows the deployment's own lines (one per region); child runs'
@@ -88,22 +87,13 @@ def ensure_inputs(input_root: str, say: Callable[[str], None]) -> None:
     )
 
 
-def ensure_dagster_home(default: Path) -> Path:
-    """Point ``DAGSTER_HOME`` at a folder (default ``default``) holding the project's dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or default).resolve()
+def ensure_dagster_home(home: Path) -> Path:
+    """Make ``home`` a Dagster home holding the project's dagster.yaml; return it, absolute."""
+    home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists() and DAGSTER_YAML.exists():
         shutil.copyfile(DAGSTER_YAML, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
     return home
-
-
-def _failure_message(result: dg.ExecuteInProcessResult) -> str:
-    """The first step failure's message (one line), or the run's status."""
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error is not None:
-            return event.step_failure_data.error.message.strip().splitlines()[0]
-    return "run failed"
 
 
 def _row_count(path: Path) -> int:
@@ -113,41 +103,34 @@ def _row_count(path: Path) -> int:
 def run_demo(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
-    storage: OutputStorage,
+    layout: Layout,
     run_config: dict | None = None,
 ) -> DemoReport:
-    """Run ``defs``' ``deploy`` job on ``instance`` and report what it did.
-
-    The deployment variables (``OCR_REGIONS``, ``OCR_FORCE``, ...) come from the process
-    environment, as in CI.
-    """
+    """Run ``defs``' ``deploy`` job on ``instance`` and report what it did (``layout``: where
+    the deployment writes)."""
     started = time.perf_counter()
     result = defs.resolve_job_def(DEPLOYMENT_JOB).execute_in_process(
         instance=instance,
         run_config=run_config,
-        tags={DEPLOYMENT_RUN_TAG: storage.environment},
+        tags={DEPLOYMENT_RUN_TAG: layout.environment},
         raise_on_error=False,
     )
     report = DemoReport(run_id=result.run_id, failed=step_failures(result))
-    record_path = Path(storage.paths.deployment_record)
+    record_path = Path(layout.deployment_record)
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     if record.get("run_id") == result.run_id:
         report.regions = list(record.get("regions", []))
         report.computed = list(record.get("processed", []))
         report.skipped = list(record.get("skipped", []))
         report.rollups = list(record.get("rollups", []))
-    built = {
-        asset: tuple(file_outputs(asset, storage.paths).values())
-        for asset in report.rollups
-        if asset in FILE_OUTPUTS
-    }
+    built = {asset: tuple(layout.outputs(asset).values()) for asset in report.rollups}
     report.outputs = {
         asset: locations
         for asset, locations in built.items()
         if all(objects.exists(location) for location in locations)
     }
     report.buildings = sum(
-        _row_count(Path(storage.paths.region_buildings(region_id))) for region_id in report.regions
+        _row_count(Path(layout.region_buildings(region_id))) for region_id in report.regions
     )
     report.seconds = time.perf_counter() - started
     return report
@@ -165,25 +148,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="reprocess regions already in the raster store (OCR_FORCE=true)",
     )
     args = parser.parse_args(argv)
-    if args.force:
-        os.environ["OCR_FORCE"] = "true"
-
     try:
         settings = Settings.from_env()
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.force:
+        settings = settings.with_changes(force=True)
+    configure(settings.storage)
     if settings.environment != "local":
         print(f"error: make demo deploys OCR_ENVIRONMENT=local, not {settings.environment!r}")
         return 2
     ensure_inputs(settings.input_root, print)
-    home = ensure_dagster_home(Path.cwd() / ".dagster")
+    home = ensure_dagster_home(Path(settings.dagster_home or Path.cwd() / ".dagster"))
     print(f"dagster home: {home}; outputs under {settings.storage_root} ({settings.environment})")
-    storage = OutputStorage.from_settings(settings)
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         for run_id in fail_dead_runs(instance):
             print(f"run {run_id} was killed earlier: marked failed")
-        report = run_demo(build_definitions(settings), instance, storage, DEMO_RUN_CONFIG)
+        report = run_demo(build_definitions(settings), instance, settings.layout, DEMO_RUN_CONFIG)
 
     print(
         f"summary: {len(report.regions)} regions ({len(report.computed)} computed now, "

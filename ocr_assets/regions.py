@@ -38,6 +38,15 @@ _REGION_ID = re.compile(r"y(0|[1-9][0-9]*)_x(0|[1-9][0-9]*)", re.ASCII)
 _EDGE_TOLERANCE_PX = 1e-6
 
 
+def region_sort_key(region_id: str) -> tuple[int, int, str]:
+    """Sorts region IDs in grid order (south-west first: by row, then column); IDs that are
+    not canonical sort after, by their text."""
+    match = _REGION_ID.fullmatch(region_id)
+    if match is None:
+        return (2**31, 2**31, region_id)
+    return (int(match.group(1)), int(match.group(2)), "")
+
+
 @dataclass(frozen=True)
 class RegionGrid:
     """A regular lat/lon pixel grid cut into processing regions (its chunks).

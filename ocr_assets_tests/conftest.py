@@ -1,19 +1,26 @@
-"""Shared, generic pytest fixtures for the whole suite (reuse them; don't regenerate inputs).
+"""Fixtures shared by every layer's tests (each folder's ``conftest.py`` adds its own).
+
+The folders mirror the layers of ``ocr_assets`` (``docs/architecture.md``): ``science``,
+``regions``, ``storage``, ``catalog``, ``rollups``, ``synthetic``, ``config``, ``preview``,
+``orchestration``, ``deploy`` and ``entry`` (the entry points and the code location). Shared
+Dagster helpers live in :mod:`ocr_assets_tests.helpers`.
 
 - ``tiny_grid`` (session): a demo-style ``RegionGrid`` of 2 x 3 whole regions of 120 x 90 px
   on the published pixel lattice (the demo's origin), buffer 0.15 degree (larger than the grid,
   so every buffered window is the whole grid). On it, ``y0_x0`` (south-west) is all ocean and
-  the valid regions are ``TINY_VALID_REGION_IDS`` (``y0_x1, y0_x2, y1_x0, y1_x1, y1_x2``);
-  ``TINY_BUILDINGS`` and
-  ``TINY_HOURS`` are the sizes below (import them: ``from ocr_assets_tests.conftest import``).
+  the valid regions are ``TINY_VALID_REGION_IDS`` (``y0_x1, y0_x2, y1_x0, y1_x1, y1_x2``).
 - ``synthetic_root`` (session): a folder holding the complete synthetic inputs
-  (``ocr_assets.synthetic.generate_inputs``) on ``tiny_grid`` with 2000 buildings and 240
-  hourly weather steps; generated once per session in about 2 s. Treat it as read-only:
-  copy it (``shutil.copytree``) before changing anything.
+  (``ocr_assets.synthetic.generate_inputs``) on ``tiny_grid`` with ``TINY_BUILDINGS``
+  buildings and ``TINY_HOURS`` hourly weather steps; generated once per session in about 2 s.
+  Treat it as read-only: copy it (``shutil.copytree``) before changing anything.
 - ``synthetic_catalog`` (session): an ``InputCatalog`` on ``synthetic_root``.
 - ``moto_endpoint`` (session): URL of a local moto S3 server, started on first use.
-- ``s3_bucket`` (function): a fresh, empty bucket on that server; the test's environment has
-  ``AWS_ENDPOINT_URL`` and dummy credentials set, so s3fs / ``UPath('s3://...')`` reach it.
+- ``s3_bucket`` (function): a fresh, empty bucket on that server; the storage layer is
+  configured with its endpoint and the process has dummy credentials, so s3fs, Icechunk and
+  ``UPath('s3://...')`` reach it.
+- ``clean_env`` (function): no ``OCR_*`` deployment variable (nor GitHub's output files) in the
+  process environment; returns the ``MonkeyPatch``.
+- every test starts and ends with the storage layer's default configuration (autouse).
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from pathlib import Path
 import pytest
 
 from ocr_assets.catalog import InputCatalog
+from ocr_assets.config.environments import DEPLOYMENT_VARIABLES
 from ocr_assets.regions import RegionGrid, demo_grid
+from ocr_assets.storage.config import StorageConfig, configure
 from ocr_assets.synthetic import generate_inputs
 
 TINY_BUILDINGS = 2000
@@ -34,6 +43,14 @@ TINY_HOURS = 240
 TINY_VALID_REGION_IDS = ["y0_x1", "y0_x2", "y1_x0", "y1_x1", "y1_x2"]
 
 _bucket_numbers = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _default_storage_config() -> Iterator[None]:
+    """Each test starts with the default storage configuration and leaves it so."""
+    configure(StorageConfig())
+    yield
+    configure(StorageConfig())
 
 
 @pytest.fixture(scope="session")
@@ -72,14 +89,23 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A new empty bucket on the moto server, with the AWS environment pointing at it."""
+    """A new empty bucket on the moto server; the storage layer configured to reach it."""
     import s3fs
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    configure(StorageConfig(endpoint_url=moto_endpoint, region="us-east-1"))
     s3fs.S3FileSystem.clear_instance_cache()
     bucket = f"test-bucket-{next(_bucket_numbers)}"
-    s3fs.S3FileSystem().mkdir(bucket)
+    s3fs.S3FileSystem(endpoint_url=moto_endpoint).mkdir(bucket)
     return bucket
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No deployment variable or GitHub Actions file variable in the process environment."""
+    for name in (*DEPLOYMENT_VARIABLES, "GITHUB_OUTPUT", "GITHUB_ENV", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch

@@ -1,4 +1,5 @@
-"""Data shipped with the package: the valid region IDs of the grids known in advance.
+"""Data shipped with the package: the valid region IDs of the grids known in advance, and the
+census levels of the published data sets.
 
 - ``valid_region_ids.json``: the 405 region IDs of the published CONUS grid
   (:data:`ocr_assets.regions.CONUS_GRID`) whose CRPS is not all null, in grid order (row by row
@@ -24,6 +25,9 @@ DEMO_VALID_REGION_IDS_FILE = "demo_valid_region_ids.json"
 
 #: The bucket of the published inputs (``OCR_INPUT_ROOT`` mirrors its layout).
 PUBLISHED_BUCKET = "s3://carbonplan-ocr"
+#: The census levels of the published inputs and statistics, coarsest first (the folder names
+#: of the census inputs, ``input/fire-risk/vector/census-tiger/{level}/``).
+CENSUS_LEVELS: tuple[str, ...] = ("nation", "states", "counties", "tracts", "blocks")
 
 
 def _load(name: str) -> Any:

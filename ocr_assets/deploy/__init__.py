@@ -1,17 +1,11 @@
-"""Deployment logic without Dagster: environments, output layout, compute sizing, plans.
+"""Deploying: the ``deploy`` job, reading a deployment back, and the GitHub Actions helpers.
 
 =================  ========================================================================
-``naming``         semantic versions, release tags, Coiled software environment names
-``environments``   the four environments' policies, region selections, variable parsing
-``envfile``        ``ocr-*.env`` files: parsing, key validation, layering with the process
-``layout``         where every output lives under a storage root (the one source of paths)
-``compute``        per-asset cluster sizes, local / Coiled cluster factories, region retries
-``plan``           the validated plan of a deployment (``ocr-assets plan``)
+``job``            the ``deploy`` job: module-level ops over one pure decision function
 ``verify``         reading every published output back (``ocr-assets verify``)
-``cli``            the ``ocr-assets`` command line
 ``ci``             helpers for the GitHub Actions workflows (``python -m ocr_assets.deploy.ci``)
 =================  ========================================================================
 
-Sub-modules are imported explicitly; this package imports nothing, so ``naming`` (standard
-library only) can run from a bare checkout.
+Sub-modules are imported explicitly; this package imports nothing, so ``ci`` can start from a
+bare checkout.
 """

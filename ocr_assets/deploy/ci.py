@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocr_assets.deploy.naming import DeploymentError, software_env_name, version_from_tag
+from ocr_assets.config.naming import DeploymentError, software_env_name, version_from_tag
 
 #: Pull request labels that deploy the PR to QA.
 QA_LABELS: frozenset[str] = frozenset({"e2e", "QA/QC"})
@@ -183,9 +183,10 @@ def run_context(args: argparse.Namespace) -> int:
 def run_configure(args: argparse.Namespace) -> int:
     """``configure``: validate a deployment and export its variables to ``$GITHUB_ENV``."""
     # Imported here: ``context`` must run before the package's dependencies are installed.
-    from ocr_assets.deploy.envfile import layered_variables
-    from ocr_assets.deploy.environments import DEPLOYMENT_RUN_TAG
-    from ocr_assets.deploy.plan import build_plan
+    from ocr_assets.config.envfile import layered_variables
+    from ocr_assets.config.environments import DEPLOYMENT_RUN_TAG
+    from ocr_assets.config.plan import build_plan
+    from ocr_assets.config.settings import Settings
 
     flags = {
         name: value
@@ -198,7 +199,7 @@ def run_configure(args: argparse.Namespace) -> int:
         if value
     }
     variables = layered_variables(args.environment, flags, os.environ, args.env_file)
-    plan = build_plan(variables)
+    plan = build_plan(Settings.from_variables(variables))
     write_pairs(variables, "GITHUB_ENV")
     write_pairs(
         {

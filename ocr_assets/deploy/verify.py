@@ -36,7 +36,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ocr_assets.deploy.layout import Layout
 from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FILE
 from ocr_assets.rollups.buildings import (
     COMMON_METADATA,
@@ -52,6 +51,7 @@ from ocr_assets.rollups.schema import (
 )
 from ocr_assets.rollups.tiles import BUILDING_LAYER, summarize_pmtiles
 from ocr_assets.storage import RasterStore, objects
+from ocr_assets.storage.layout import Layout
 
 #: Status of a completed deployment record.
 SUCCEEDED = "succeeded"

@@ -1,6 +1,6 @@
 """What the preview shows: the published outputs of one environment, and which are missing.
 
-The page draws four outputs of a :class:`~ocr_assets.deploy.layout.Layout`: the regional,
+The page draws four outputs of a :class:`~ocr_assets.storage.layout.Layout`: the regional,
 building and centroid PMTiles archives and the risk pyramid. :func:`find_outputs` says which
 exist (local folders or ``s3://``) and, for each missing one, how to make it. The page's
 contract with the archives is here too: the property key of each value (the published numeric
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ocr_assets.deploy.layout import Layout
 from ocr_assets.rollups.schema import (
     BUILDING_TILE_PROPERTIES,
     CENTROID_TILE_PROPERTIES,
@@ -20,6 +19,7 @@ from ocr_assets.rollups.schema import (
     REGION_TILE_PROPERTIES,
 )
 from ocr_assets.storage import objects
+from ocr_assets.storage.layout import Layout
 
 #: Property key of each statistic in the regional archive (the published keys, inverted).
 REGION_KEYS: dict[str, str] = {

@@ -30,7 +30,6 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ocr_assets.deploy.layout import Layout
 from ocr_assets.preview.classes import CLASS_COLOURS, class_labels
 from ocr_assets.preview.outputs import (
     ARCHIVES,
@@ -46,6 +45,7 @@ from ocr_assets.preview.raster import PyramidError, PyramidTiles
 from ocr_assets.rollups.tiles import BUILDING_LAYER
 from ocr_assets.science.scores import SCORE_EDGES
 from ocr_assets.storage import objects
+from ocr_assets.storage.layout import Layout
 
 STATIC = Path(str(files("ocr_assets.preview") / "static"))
 DEFAULT_HOST = "127.0.0.1"

@@ -9,7 +9,7 @@ roll-up tables; no data values or paths are spliced into SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TextIO
 
 import duckdb
@@ -57,14 +57,11 @@ def feature_query(properties: Mapping[str, str], geometry: str, where: str | Non
     return f"{query} WHERE {where}" if where else query
 
 
-def write_features(
-    batches: Iterable[pa.RecordBatch], query: str, sink: TextIO, separator: str = "\n"
-) -> int:
-    """Write the features ``query`` makes of each batch, ``separator`` between them.
+def feature_strings(batches: Iterable[pa.RecordBatch], query: str) -> Iterator[list[str]]:
+    """The features ``query`` makes of each non-empty batch, as lists of JSON texts.
 
-    Returns the number of features written (rows the query kept).
+    The query keeps the batch's row order (one feature per row unless it filters).
     """
-    written = 0
     with duckdb.connect() as con:
         for batch in batches:
             if not batch.num_rows:
@@ -74,10 +71,22 @@ def write_features(
             con.register("batch", pa.RecordBatch.from_arrays(batch.columns, schema=plain))
             features = con.sql(query).fetchnumpy()["feature"]
             con.unregister("batch")
-            if not len(features):
-                continue
-            if written:
-                sink.write(separator)
-            sink.write(separator.join(features.tolist()))
-            written += len(features)
+            yield features.tolist()
+
+
+def write_features(
+    batches: Iterable[pa.RecordBatch], query: str, sink: TextIO, separator: str = "\n"
+) -> int:
+    """Write the features ``query`` makes of each batch, ``separator`` between them.
+
+    Returns the number of features written (rows the query kept).
+    """
+    written = 0
+    for features in feature_strings(batches, query):
+        if not features:
+            continue
+        if written:
+            sink.write(separator)
+        sink.write(separator.join(features))
+        written += len(features)
     return written

@@ -31,9 +31,16 @@ class ParquetInputError(ValueError):
 TableSource = str | gpd.GeoDataFrame
 
 
+#: ``attrs`` key of a table read from a file: where it was read from (messages name it).
+SOURCE_ATTR = "source"
+
+
 def source_name(source: TableSource) -> str:
-    """How messages name ``source``: its location, or ``in-memory table``."""
-    return "in-memory table" if isinstance(source, gpd.GeoDataFrame) else str(source)
+    """How messages name ``source``: its location, the file a table was read from, or
+    ``in-memory table``."""
+    if isinstance(source, gpd.GeoDataFrame):
+        return str(source.attrs.get(SOURCE_ATTR) or "in-memory table")
+    return str(source)
 
 
 def parquet_file(location: TableSource) -> pq.ParquetFile:

@@ -20,8 +20,8 @@ from ocr_assets.rollups.schema import (
     histogram_column,
     mean_column,
 )
-from ocr_assets.rollups.stats import ASSIGNMENTS_FILE
-from ocr_assets.storage.paths import join
+from ocr_assets.rollups.stats import ASSIGNMENTS
+from ocr_assets.storage.tables import table_file
 
 _EXAMPLES = 5
 
@@ -92,7 +92,7 @@ def check_county_membership(
     if not partials:
         return CheckOutcome(True, "every building in exactly one county (0 buildings)", 0)
     with duckdb.connect() as con:
-        con.register("assignments", parquet_dataset([join(p, ASSIGNMENTS_FILE) for p in partials]))
+        con.register("assignments", parquet_dataset([table_file(p, ASSIGNMENTS) for p in partials]))
         total, outside = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE counties IS NULL) FROM assignments"
         ).fetchone()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ocr_assets.catalog import CENSUS_LEVELS
+from ocr_assets.data import CENSUS_LEVELS
 from ocr_assets.science import VARIABLES
 
 #: The risk variables of the region building table, in published column order.

@@ -16,14 +16,15 @@ Which polygon a building belongs to
     not counted at that level.
 
 Incremental design
-    :func:`write_region_partial` does the heavy per-region work once: it reads the region's
+    :func:`region_partial` does the heavy per-region work once: it reads the region's
     buildings, computes centroids, assigns them to the polygons of every level and scores them.
-    It writes two tables into the partial's folder:
+    The partial is two tables, stored as ``{name}.parquet`` in the partial's folder
+    (:mod:`ocr_assets.storage.tables`):
 
-    - ``assignments.parquet``: per building, its row in the region file and its block
+    - ``assignments``: per building, its row in the region file and its block
       ``GEOID`` (to name it in check failures), the GEOID it belongs to at each level, the seven
       variables and its two histogram indices (what exact medians need);
-    - ``aggregates.parquet``: per (level, GEOID) touched by the region, the count, float64 sums,
+    - ``aggregates``: per (level, GEOID) touched by the region, the count, float64 sums,
       medians and the two histograms.
 
     :func:`summary_statistics` merges the partials of all regions for one level: counts,
@@ -49,7 +50,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import shapely
 
 from ocr_assets.rollups._sources import TableSource, parquet_dataset, parquet_file, source_name
@@ -68,13 +68,12 @@ from ocr_assets.rollups.schema import (
     statistics_schema,
 )
 from ocr_assets.rollups.validation import CensusPolygons, validate_region_schema
-from ocr_assets.storage.atomic import atomic_output
 from ocr_assets.storage.geoparquet import geo_metadata, write_table
-from ocr_assets.storage.paths import join
+from ocr_assets.storage.tables import table_file, write_tables
 
-#: File names inside a region partial's folder.
-ASSIGNMENTS_FILE = "assignments.parquet"
-AGGREGATES_FILE = "aggregates.parquet"
+#: The tables of a region partial.
+ASSIGNMENTS = "assignments"
+AGGREGATES = "aggregates"
 
 _BATCH_ROWS = 65_536
 _SUM = "sum_{}"
@@ -97,19 +96,30 @@ def assign_to_polygons(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RegionPartial:
-    """What :func:`write_region_partial` wrote for one region.
+    """One region's partial aggregates (:func:`region_partial`).
 
     Attributes:
-        location: The partial's folder (input of :func:`summary_statistics`).
-        source: The region building file it summarises.
-        buildings: Buildings read.
+        assignments: Per building: its row, block GEOID, polygon of every level, variables and
+            histogram indices.
+        aggregates: Per (level, GEOID) the region touches: count, sums, medians, histograms.
+        source: The region building table it summarises (its location, or ``in-memory table``).
         unassigned: Per level, buildings whose centroid no polygon of that level covers.
     """
 
-    location: str
+    assignments: pa.Table
+    aggregates: pa.Table
     source: str
-    buildings: int
     unassigned: dict[str, int]
+
+    @property
+    def buildings(self) -> int:
+        """Buildings read."""
+        return self.assignments.num_rows
+
+    @property
+    def tables(self) -> dict[str, pa.Table]:
+        """The partial as named tables (its stored form: a folder of ``{name}.parquet``)."""
+        return {ASSIGNMENTS: self.assignments, AGGREGATES: self.aggregates}
 
 
 def _assignment_schema() -> pa.Schema:
@@ -188,17 +198,14 @@ def _aggregate_sql(level: str, relation: str) -> str:
     )
 
 
-def write_region_partial(
-    buildings: TableSource, census: Mapping[str, CensusPolygons], output: str
-) -> RegionPartial:
-    """Assign one region's buildings to census polygons and write its partial aggregates.
+def region_partial(buildings: TableSource, census: Mapping[str, CensusPolygons]) -> RegionPartial:
+    """Assign one region's buildings to census polygons and aggregate them per polygon.
 
     Args:
         buildings: The region building GeoParquet file (or the table, in memory).
         census: Validated polygons of every level in :data:`LEVELS` (see
             :func:`~ocr_assets.rollups.validation.census_polygons`); they must include every
             polygon that can contain one of the region's building centroids.
-        output: Folder to write the partial to (replaced atomically).
 
     Raises:
         ValueError: a level missing from ``census``; the buildings file breaking the region
@@ -213,33 +220,38 @@ def write_region_partial(
     validate_region_schema(file.schema_arrow, source)
     schema = _assignment_schema()
     unassigned = dict.fromkeys(LEVELS, 0)
+    batches = []
     count = 0
-    with atomic_output(output) as folder:
-        folder.mkdir(parents=True)
-        with pq.ParquetWriter(folder / ASSIGNMENTS_FILE, schema, compression="zstd") as writer:
-            columns = ["GEOID", "geometry", *STATISTICS_VARIABLES]
-            for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
-                if not batch.num_rows:
-                    continue
-                _check_values(batch, source)
-                rows = np.arange(count, count + batch.num_rows, dtype=np.int64)
-                arrays = [pa.array(rows), batch.column("GEOID").cast(pa.string())]
-                arrays += _assign_batch(batch, census, unassigned)
-                arrays += [batch.column(v) for v in STATISTICS_VARIABLES]
-                arrays += _histogram_indices(batch)
-                writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
-                count += batch.num_rows
-        query = " UNION ALL ".join(
-            f"SELECT '{level}' AS level, * FROM ({_aggregate_sql(level, 'assignments')})"
-            for level in LEVELS
-        )
-        with duckdb.connect() as con:
-            con.register("assignments", parquet_dataset([str(folder / ASSIGNMENTS_FILE)]))
-            aggregates = con.sql(query).to_arrow_table()
-        pq.write_table(aggregates, folder / AGGREGATES_FILE, compression="zstd")
-    return RegionPartial(
-        location=str(output), source=source, buildings=count, unassigned=unassigned
+    columns = ["GEOID", "geometry", *STATISTICS_VARIABLES]
+    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+        if not batch.num_rows:
+            continue
+        _check_values(batch, source)
+        rows = np.arange(count, count + batch.num_rows, dtype=np.int64)
+        arrays = [pa.array(rows), batch.column("GEOID").cast(pa.string())]
+        arrays += _assign_batch(batch, census, unassigned)
+        arrays += [batch.column(v) for v in STATISTICS_VARIABLES]
+        arrays += _histogram_indices(batch)
+        batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        count += batch.num_rows
+    assignments = pa.Table.from_batches(batches, schema=schema)
+    query = " UNION ALL ".join(
+        f"SELECT '{level}' AS level, * FROM ({_aggregate_sql(level, 'assignments')})"
+        for level in LEVELS
     )
+    with duckdb.connect() as con:
+        con.register("assignments", assignments)
+        aggregates = con.sql(query).to_arrow_table()
+    return RegionPartial(assignments, aggregates, source, unassigned)
+
+
+def write_region_partial(
+    buildings: TableSource, census: Mapping[str, CensusPolygons], output: str
+) -> RegionPartial:
+    """:func:`region_partial` written into the folder ``output`` (replaced atomically)."""
+    partial = region_partial(buildings, census)
+    write_tables(partial.tables, output)
+    return partial
 
 
 def _merged_aggregates(con: duckdb.DuckDBPyConnection, level: str) -> pd.DataFrame:
@@ -281,8 +293,8 @@ def summary_statistics(partials: Sequence[str], census: CensusPolygons) -> gpd.G
     """Merge region partials into the statistics of one census level (by GEOID).
 
     Args:
-        partials: Folders written by :func:`write_region_partial`, one per region, all built
-            with the same census polygons.
+        partials: Folders of region partials (:meth:`RegionPartial.tables` as stored), one per
+            region, all built with the same census polygons.
         census: The level's polygons; those with at least one building appear, in GEOID
             order, with the published columns.
 
@@ -295,13 +307,13 @@ def summary_statistics(partials: Sequence[str], census: CensusPolygons) -> gpd.G
     if partials:
         with duckdb.connect() as con:
             con.register(
-                "aggregates", parquet_dataset([join(p, AGGREGATES_FILE) for p in partials])
+                "aggregates", parquet_dataset([table_file(p, AGGREGATES) for p in partials])
             )
             merged = _merged_aggregates(con, level)
             shared = merged.loc[merged["regions"] > 1, "GEOID"]
             if len(shared):
                 con.register(
-                    "assignments", parquet_dataset([join(p, ASSIGNMENTS_FILE) for p in partials])
+                    "assignments", parquet_dataset([table_file(p, ASSIGNMENTS) for p in partials])
                 )
                 exact = _shared_medians(con, level, shared).set_index("GEOID")
                 merged = merged.set_index("GEOID")

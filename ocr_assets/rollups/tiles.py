@@ -3,12 +3,14 @@
 
 Tiles are built in two steps, so the expensive per-region part can be reused:
 
-1. *features*: newline-delimited GeoJSON written by DuckDB from a region building file
-   (:func:`write_building_features`, :func:`write_centroid_features`) or a statistics file
-   (:func:`write_region_features`), with the published numeric property keys
-   (:mod:`ocr_assets.rollups.schema`). Per region, so a re-materialized region rewrites only its
-   own feature file.
-2. *tiling*: :func:`tile_features` runs tippecanoe once over all feature files with the
+1. *features*: GeoJSON features encoded by DuckDB with the published numeric property keys
+   (:mod:`ocr_assets.rollups.schema`). For the building archives, per region: a table of the
+   region's footprint (:func:`building_features`) or centroid (:func:`centroid_features`)
+   features, one JSON text per row beside its bounding box, so a re-materialized region
+   re-encodes only its own features, and tiling can select features by extent; for the
+   regional archive, from a statistics file (:func:`write_region_features`).
+2. *tiling*: the features are written as newline-delimited GeoJSON
+   (:func:`write_feature_lines`) and :func:`tile_features` runs tippecanoe over them with the
    published options (:class:`Tileset`), then reads the archive back for a summary.
    Tiling is not incremental: tippecanoe's ``tile-join`` is broken in the wheel we use, and
    merging archives by hand would mean decoding and re-encoding tiles.
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from pmtiles.tile import Compression, deserialize_header, serialize_header
 
 from ocr_assets.rollups._features import (
     feature_query,
+    feature_strings,
     number,
     quoted,
     short_float,
@@ -173,9 +175,10 @@ class PMTilesSummary:
 
 
 def _tippecanoe() -> str:
-    """The tippecanoe executable: on PATH or beside this interpreter (the virtual env)."""
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("tippecanoe", path=search)
+    """The tippecanoe executable: beside this interpreter (the virtual env) or on PATH."""
+    found = shutil.which("tippecanoe", path=str(Path(sys.executable).parent)) or shutil.which(
+        "tippecanoe"
+    )
     if found is None:
         raise RuntimeError("tippecanoe not found on PATH or beside the Python interpreter")
     return found
@@ -189,42 +192,73 @@ def _write_ndjson(batches: Iterator[pa.RecordBatch], query: str, output: str) ->
     return written
 
 
+#: Columns of a feature table: each feature's bounding box and its GeoJSON text.
+FEATURE_COLUMNS: tuple[str, ...] = ("xmin", "ymin", "xmax", "ymax", "feature")
+FEATURE_SCHEMA = pa.schema(
+    [
+        *(pa.field(name, pa.float64()) for name in FEATURE_COLUMNS[:4]),
+        ("feature", pa.large_string()),
+    ]
+)
+
+
 def _building_batches(buildings: TableSource, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
     file = parquet_file(buildings)
     validate_region_schema(file.schema_arrow, source_name(buildings))
     yield from file.iter_batches(batch_size=_BATCH_ROWS, columns=list(columns))
 
 
-def write_building_features(buildings: TableSource, output: str) -> int:
-    """Footprints of one region as NDJSON features, properties ``"0"`` .. ``"6"``.
+def _feature_table(batches: Iterator[pa.RecordBatch], query: str) -> pa.Table:
+    """Each batch's features (``query``, one per row) beside the batch's ``xmin`` .. ``ymax``."""
+    rows = [batch for batch in batches if batch.num_rows]
+    parts = [
+        pa.RecordBatch.from_arrays(
+            [*(batch[name] for name in FEATURE_COLUMNS[:4]), pa.array(features, pa.large_string())],
+            schema=FEATURE_SCHEMA,
+        )
+        for batch, features in zip(rows, feature_strings(rows, query), strict=True)
+    ]
+    return pa.Table.from_batches(parts, schema=FEATURE_SCHEMA)
 
-    The seven building variables (:data:`~ocr_assets.rollups.schema.BUILDING_TILE_PROPERTIES`),
-    not rounded (the shortest decimal of each float32). Returns the number of features written.
-    """
+
+def _with_footprint_bounds(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Building batches with each footprint's ``xmin``, ``ymin``, ``xmax``, ``ymax``."""
+    for batch in batches:
+        bounds = shapely.bounds(shapely.from_wkb(batch["geometry"]))
+        for index, name in enumerate(FEATURE_COLUMNS[:4]):
+            batch = batch.append_column(name, pa.array(bounds[:, index]))
+        yield batch
+
+
+def building_features(buildings: TableSource) -> pa.Table:
+    """One region's footprints as features (:data:`FEATURE_COLUMNS`), properties ``"0"`` ..
+    ``"6"``: the seven building variables
+    (:data:`~ocr_assets.rollups.schema.BUILDING_TILE_PROPERTIES`), not rounded (the shortest
+    decimal of each float32)."""
     properties = {key: short_float(v) for key, v in BUILDING_TILE_PROPERTIES.items()}
     query = feature_query(properties, wkb_geometry())
     batches = _building_batches(buildings, ["geometry", *BUILDING_TILE_PROPERTIES.values()])
-    return _write_ndjson(batches, query, output)
+    return _feature_table(_with_footprint_bounds(batches), query)
 
 
 def _with_centroids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Buildings with both RPS > 0, with their footprint centroid's ``x`` and ``y``."""
+    """Buildings with both RPS > 0, with their footprint centroid as ``x``, ``y`` and as a
+    point box ``xmin`` .. ``ymax``."""
     first, second = CENTROID_TILE_PROPERTIES.values()
     for batch in batches:
         batch = batch.filter(pc.and_(pc.greater(batch[first], 0), pc.greater(batch[second], 0)))
         xy = shapely.get_coordinates(shapely.centroid(shapely.from_wkb(batch["geometry"])))
+        x, y = pa.array(xy[:, 0]), pa.array(xy[:, 1])
         yield pa.RecordBatch.from_arrays(
-            [pa.array(xy[:, 0]), pa.array(xy[:, 1]), batch[first], batch[second]],
-            names=["x", "y", first, second],
+            [x, y, x, y, x, y, batch[first], batch[second]],
+            names=["x", "y", *FEATURE_COLUMNS[:4], first, second],
         )
 
 
-def write_centroid_features(buildings: TableSource, output: str) -> int:
-    """Centroids of one region's buildings with RPS 2011 and 2047 both > 0, as NDJSON.
-
-    Properties ``"0"`` (rps_2011) and ``"1"`` (rps_2047), rounded to three decimal places as
-    doubles (as published). Returns the number of features written.
-    """
+def centroid_features(buildings: TableSource) -> pa.Table:
+    """Centroids of one region's buildings with RPS 2011 and 2047 both > 0, as features
+    (:data:`FEATURE_COLUMNS`); properties ``"0"`` (rps_2011) and ``"1"`` (rps_2047), rounded to
+    three decimal places as doubles (as published)."""
     properties = {
         key: f"round(CAST({quoted(v)} AS DOUBLE), {CENTROID_DECIMALS})"
         for key, v in CENTROID_TILE_PROPERTIES.items()
@@ -232,7 +266,37 @@ def write_centroid_features(buildings: TableSource, output: str) -> int:
     geometry = "json_object('type', 'Point', 'coordinates', [x, y])"
     query = feature_query(properties, geometry)
     batches = _building_batches(buildings, ["geometry", *CENTROID_TILE_PROPERTIES.values()])
-    return _write_ndjson(_with_centroids(batches), query, output)
+    return _feature_table(_with_centroids(batches), query)
+
+
+def write_feature_lines(tables: Sequence[str | pa.Table], output: str) -> int:
+    """The features of feature tables (files or in memory) as one NDJSON file; how many."""
+    written = 0
+    with atomic_output(output) as tmp, tmp.open("w", encoding="utf-8") as sink:
+        for table in tables:
+            features = (
+                table if isinstance(table, pa.Table) else parquet_file(table).read(["feature"])
+            )["feature"]
+            for chunk in features.chunks:
+                if not len(chunk):
+                    continue
+                if written:
+                    sink.write("\n")
+                sink.write("\n".join(chunk.to_pylist()))
+                written += len(chunk)
+        if written:
+            sink.write("\n")
+    return written
+
+
+def write_building_features(buildings: TableSource, output: str) -> int:
+    """:func:`building_features` of one region as an NDJSON file; the number of features."""
+    return write_feature_lines([building_features(buildings)], output)
+
+
+def write_centroid_features(buildings: TableSource, output: str) -> int:
+    """:func:`centroid_features` of one region as an NDJSON file; the number of features."""
+    return write_feature_lines([centroid_features(buildings)], output)
 
 
 def _with_bounds(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

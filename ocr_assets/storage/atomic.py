@@ -33,18 +33,23 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from ocr_assets.storage import objects
-from ocr_assets.storage.paths import StorageError, is_remote, local_path
+from ocr_assets.storage.errors import StorageError
+from ocr_assets.storage.layout import is_remote, local_path
 
 #: This host in temporary names (hostnames may hold characters a file name should not).
 HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _LEFTOVER = re.compile(
     r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+$"
 )
+
+T = TypeVar("T")
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -201,3 +206,58 @@ def atomic_output(location: str) -> Iterator[Path]:
             os.replace(tmp, target)
     finally:
         _remove(tmp)
+
+
+@contextmanager
+def publishing(locations: Mapping[str, str]) -> Iterator[dict[str, Path]]:
+    """Yield a temporary path per output name; publish every one of them when the block returns.
+
+    For outputs written together by one tool (a DuckDB copy, a tippecanoe run): nothing is
+    published unless the whole block succeeds (a check raising inside it, e.g. the loss guard,
+    leaves every published output as it was). Each is then published as
+    :func:`atomic_output` does.
+    """
+    with ExitStack() as stack:
+        yield {name: stack.enter_context(atomic_output(loc)) for name, loc in locations.items()}
+
+
+@dataclass(frozen=True)
+class Published(Generic[T]):
+    """What :func:`publish` published: the writer's result, and where and how big each output is.
+
+    Attributes:
+        result: What the writer returned.
+        locations: Output name -> location.
+        sizes: Output name -> bytes (a folder: every file under it).
+    """
+
+    result: T
+    locations: dict[str, str]
+    sizes: dict[str, int]
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of every output."""
+        return sum(self.sizes.values())
+
+
+def publish(
+    outputs: Mapping[str, str],
+    write: Callable[[dict[str, str]], T],
+    check: Callable[[T], None] | None = None,
+) -> Published[T]:
+    """Run ``write`` on temporary paths (output name -> path), ``check`` its result, publish.
+
+    The outputs of a tool that writes its files itself (DuckDB, tippecanoe, the pyramid writer):
+    nothing is published when ``write`` or ``check`` (e.g. the loss guard) raises, and every
+    output is published whole (:func:`publishing`).
+    """
+    with publishing(outputs) as staged:
+        result = write({name: str(path) for name, path in staged.items()})
+        if check is not None:
+            check(result)
+    return Published(
+        result,
+        dict(outputs),
+        {name: objects.size(location) for name, location in outputs.items()},
+    )

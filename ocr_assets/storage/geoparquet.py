@@ -13,6 +13,7 @@ from pyproj import CRS
 
 from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import atomic_output
+from ocr_assets.storage.errors import StorageError
 
 #: Fields of the covering ``bbox`` struct column.
 BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
@@ -29,6 +30,24 @@ def write_geoparquet(frame: gpd.GeoDataFrame, location: str) -> int:
     return objects.size(location)
 
 
+def read_geoparquet(location: str) -> gpd.GeoDataFrame:
+    """The GeoParquet file at ``location`` (local or remote); its ``attrs["source"]`` is the
+    location, so messages about the table name the file.
+
+    Raises:
+        StorageError: naming the file when it is not readable GeoParquet (truncated by a
+            killed writer, another format): bad input, which another attempt will not fix.
+    """
+    fs, path = objects.filesystem(location)
+    try:
+        with fs.open(path, "rb") as handle:
+            frame = gpd.read_parquet(handle)
+    except (pa.ArrowInvalid, ValueError) as error:
+        raise StorageError(f"{location}: not a readable GeoParquet file: {error}") from error
+    frame.attrs["source"] = location
+    return frame
+
+
 def geoparquet_bytes(frame: gpd.GeoDataFrame) -> bytes:
     """``frame`` as the bytes of the file :func:`write_geoparquet` writes (an in-memory file)."""
     buffer = io.BytesIO()
@@ -37,6 +56,11 @@ def geoparquet_bytes(frame: gpd.GeoDataFrame) -> bytes:
 
 
 def _to_geoparquet(frame: gpd.GeoDataFrame, sink: Path | io.BytesIO) -> None:
+    if frame.attrs:
+        # ``attrs`` describe a value in memory (provenance for metadata); pandas would write
+        # them into the file's metadata.
+        frame = frame.copy(deep=False)
+        frame.attrs = {}
     frame.to_parquet(
         sink,
         compression="zstd",

@@ -10,12 +10,13 @@ over the allowed share (``OCR_MAX_OUTPUT_LOSS``, default half) unless forced (``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ocr_assets.storage import objects
-from ocr_assets.storage.paths import StorageError
+from ocr_assets.storage.errors import StorageError
 
 
 class OutputLossError(StorageError):
@@ -48,6 +49,25 @@ def check_shrink(
             "selection and inputs, or set OCR_FORCE=true (or raise OCR_MAX_OUTPUT_LOSS) to "
             "replace it anyway"
         )
+
+
+@dataclass(frozen=True)
+class LossGuard:
+    """When a roll-up may replace a published output with a much smaller one.
+
+    Attributes:
+        max_loss_share: Largest share of the published content (e.g. buildings) a new output
+            may lose (``OCR_MAX_OUTPUT_LOSS``; 1 switches the guard off).
+        force: Replace anyway (``OCR_FORCE``).
+    """
+
+    max_loss_share: float = 0.5
+    force: bool = False
+
+    def check(self, location: str, old: int | None, new: int, what: str = "rows") -> None:
+        """Refuse to replace ``location`` (``old`` ``what``) by one with ``new``; see
+        :func:`check_shrink`."""
+        check_shrink(location, old, new, self.max_loss_share, self.force, what)
 
 
 def _parquet_metadata(location: str) -> pq.FileMetaData:

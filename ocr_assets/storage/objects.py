@@ -1,8 +1,8 @@
 """Object-store operations on output locations, local or ``s3://``, through fsspec.
 
-S3 endpoints and credentials come from the standard AWS environment: ``AWS_ENDPOINT_URL`` for
-S3-compatible servers (MinIO, Ceph, a local test server), keys, profiles, web identity or the
-container's role for credentials. Nothing here is specific to one store, so the same calls serve
+S3 endpoints come from the storage configuration (``AWS_ENDPOINT_URL`` in the settings, for
+S3-compatible servers: MinIO, Ceph, a local test server), credentials from the standard AWS
+sources the SDKs read themselves (keys, profiles, web identity or the container's role). Nothing here is specific to one store, so the same calls serve
 local folders (tests, the demo) and buckets (deployments).
 
 Remote writes are made atomic at the granularity S3 offers (see :func:`upload`): a file is one
@@ -10,12 +10,12 @@ PUT, which readers see whole or not at all; a folder is uploaded under a tempora
 prefix and only then copied into place, so a failing writer never touches the published
 folder.
 
-Faults. Every remote call is bounded (:class:`~ocr_assets.settings.StorageLimits`, read from the
-``OCR_STORAGE_*`` variables on each call): the S3 client gets connect and read time-outs and the
+Faults. Every remote call is bounded (:class:`~ocr_assets.storage.config.StorageConfig`, the
+configuration in effect: :func:`~ocr_assets.storage.config.current`): the S3 client gets connect and read time-outs and the
 standard retry mode, each operation runs under a deadline (an endpoint that accepts connections
 but never answers cannot block a step forever), and transient failures (network errors,
 time-outs, throttling, 5xx answers) are retried a bounded number of times with exponential
-backoff. What is left raises :class:`~ocr_assets.storage.paths.StorageUnavailableError` naming
+backoff. What is left raises :class:`~ocr_assets.storage.errors.StorageUnavailableError` naming
 the endpoint, the operation and the location. Errors that another attempt cannot fix (missing
 file, access denied, bad data) are raised at once, unchanged.
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import errno
 import itertools
-import os
 import posixpath
 import threading
 import time
@@ -39,8 +38,9 @@ import fsspec
 import stamina
 from fsspec.implementations.local import LocalFileSystem
 
-from ocr_assets.settings import StorageLimits
-from ocr_assets.storage.paths import StorageError, StorageUnavailableError, is_remote
+from ocr_assets.storage.config import current
+from ocr_assets.storage.errors import StorageError, StorageUnavailableError
+from ocr_assets.storage.layout import is_remote
 
 T = TypeVar("T")
 
@@ -74,15 +74,15 @@ _TRANSIENT_TEXT = ("timed out", "timeout", "dispatch failure", "connection", "io
 
 
 def endpoint_url() -> str | None:
-    """The S3-compatible endpoint named by ``AWS_ENDPOINT_URL`` (``None``: AWS itself)."""
-    return os.environ.get("AWS_ENDPOINT_URL") or None
+    """The configured S3-compatible endpoint (``None``: AWS itself)."""
+    return current().endpoint_url
 
 
 def filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem of ``location`` and the path on it.
 
-    Filesystems are fsspec's cached instances, one per endpoint (``AWS_ENDPOINT_URL`` is part of
-    the key, so pointing it elsewhere takes effect at once); creating an S3 client per call
+    Filesystems are fsspec's cached instances, one per endpoint and limits (part of the cache
+    key, so another configuration takes effect at once); creating an S3 client per call
     would cost more than most of the requests made with it.
     """
     if not is_remote(location):
@@ -90,9 +90,11 @@ def filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
     protocol = location.split("://", 1)[0]
     options: dict[str, object] = {}
     if protocol == "s3":
-        limits = StorageLimits.from_env()
-        if endpoint_url():
-            options["endpoint_url"] = endpoint_url()
+        limits = current()
+        if limits.endpoint_url:
+            options["endpoint_url"] = limits.endpoint_url
+        if limits.region:
+            options["client_kwargs"] = {"region_name": limits.region}
         # Part of fsspec's cache key too: other limits, another client.
         options["config_kwargs"] = {
             "connect_timeout": limits.connect_timeout,
@@ -200,7 +202,7 @@ def bounded_call(operation: str, location: str, fn: Callable[[], T], retry: bool
     """
     if not is_remote(location):
         return fn()
-    limits = StorageLimits.from_env()
+    limits = current()
     attempts = limits.attempts if retry else 1
 
     def retried(error: Exception) -> bool:

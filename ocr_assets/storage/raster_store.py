@@ -6,7 +6,7 @@ prototype region (variable names, attributes); after that each region writes onl
 and commits once, with the message ``region {region_id}`` and the region ID in the commit
 metadata. The commit history is therefore also the record of which regions are present. The
 caller decides what else a region commit records; ``region_risk_rasters`` adds the identities of
-the inputs the region was computed from (:mod:`ocr_assets.storage.staleness`) and commits only
+the inputs the region was computed from (:mod:`ocr_assets.catalog.staleness`) and commits only
 rasters that passed the region checks, so nothing unchecked reaches readers of the branch.
 
 Concurrency. Regions write disjoint chunks, so a commit that finds the branch moved can rebase
@@ -19,8 +19,9 @@ disk commits are serialised with an advisory file lock beside the repository; ob
 this with conditional writes and need no lock.
 
 Remote repositories (``s3://bucket/prefix``) use Icechunk's S3 storage with credentials from the
-environment; ``AWS_ENDPOINT_URL`` selects an S3-compatible server (path-style addressing, plain
-HTTP allowed for ``http://`` endpoints), Icechunk's retry budget set to ``OCR_STORAGE_ATTEMPTS``
+environment; the configured endpoint (``AWS_ENDPOINT_URL``) selects an S3-compatible server
+(path-style addressing, plain HTTP allowed for ``http://`` endpoints), Icechunk's retry budget
+set to the configured attempts
 and every call to the repository bounded by the storage deadline
 (:func:`ocr_assets.storage.objects.bounded_call`): Icechunk's S3 client waits forever on an
 endpoint that accepts connections and never answers. There concurrency is Icechunk's
@@ -42,7 +43,7 @@ grid as flat ``region_grid_*`` keys (:func:`grid_attrs`, read back with :func:`s
 from __future__ import annotations
 
 import fcntl
-import os
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -57,10 +58,11 @@ import xarray as xr
 import zarr
 
 from ocr_assets.regions import RegionGrid
-from ocr_assets.settings import StorageLimits
 from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import ensure_writable
-from ocr_assets.storage.paths import StorageError, is_remote, local_path
+from ocr_assets.storage.config import QUIET_ICECHUNK_LOG, current
+from ocr_assets.storage.errors import StorageError
+from ocr_assets.storage.layout import is_remote, local_path
 
 BRANCH = "main"
 DIMS = ("latitude", "longitude")
@@ -77,13 +79,15 @@ _COORD_ATTRS = {
 }
 #: CF spellings of the science's units (UDUNITS ``percent``, as the published store writes).
 _CF_UNITS = {"%": "percent"}
+#: Dataset attribute of a region's rasters (JSON text) and key of its commit metadata: the
+#: identities of the inputs the region was computed from (:mod:`ocr_assets.catalog.staleness`).
+INPUT_VERSIONS = "input_versions"
+#: Dataset attribute naming the region a region's rasters belong to.
+REGION_ID = "region_id"
 
-
-# Local commits are serialised by the lock below, which answers Icechunk's warning that local
-# storage cannot update a branch atomically; keep that warning out of every run's log unless the
-# user configured Icechunk's logging (ICECHUNK_LOG).
-if "ICECHUNK_LOG" not in os.environ:
-    icechunk.set_logs_filter("warn,icechunk::storage::object_store=error")
+# Quiet until the entry point configures the storage (``ocr_assets.storage.config.configure``
+# applies the user's ICECHUNK_LOG instead when it is set).
+icechunk.set_logs_filter(QUIET_ICECHUNK_LOG)
 
 
 class RasterStoreConflictError(RuntimeError):
@@ -98,12 +102,12 @@ def icechunk_storage(location: str) -> icechunk.Storage:
     if scheme != "s3":
         raise StorageError(f"{location}: the raster store supports local folders and s3:// only")
     bucket, _, prefix = rest.partition("/")
-    endpoint = objects.endpoint_url()
-    limits = StorageLimits.from_env()
+    limits = current()
+    endpoint = limits.endpoint_url
     return icechunk.s3_storage(
         bucket=bucket,
         prefix=prefix or None,
-        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+        region=limits.region,
         endpoint_url=endpoint,
         allow_http=bool(endpoint and endpoint.startswith("http://")),
         force_path_style=endpoint is not None,
@@ -202,11 +206,41 @@ def stored_grid(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def repository_config() -> icechunk.RepositoryConfig:
-    """Icechunk's own retry budget for storage requests: ``OCR_STORAGE_ATTEMPTS`` tries."""
+    """Icechunk's own retry budget for storage requests: the configured attempts."""
     retries = icechunk.StorageRetriesSettings(
-        max_tries=StorageLimits.from_env().attempts, initial_backoff_ms=200, max_backoff_ms=10_000
+        max_tries=current().attempts, initial_backoff_ms=200, max_backoff_ms=10_000
     )
     return icechunk.RepositoryConfig(storage=icechunk.StorageSettings(retries=retries))
+
+
+def region_attrs(
+    grid: RegionGrid, region_id: str, input_versions: Mapping[str, str]
+) -> dict[str, Any]:
+    """The attributes a region's rasters carry: the region, its grid and its inputs' identities.
+
+    They say where the region goes in the store (:meth:`RasterStore.commit_region`) and what its
+    commit records; they are flat, so the dataset stays writable by any Zarr or NetCDF writer.
+    """
+    return {
+        REGION_ID: region_id,
+        **grid_attrs(grid),
+        INPUT_VERSIONS: json.dumps(dict(input_versions), sort_keys=True),
+    }
+
+
+def region_of(data: xr.Dataset) -> tuple[RegionGrid, str]:
+    """The grid and region ID recorded in a region's rasters (:func:`region_attrs`).
+
+    Raises:
+        StorageError: when the attributes are missing.
+    """
+    grid = stored_grid(data.attrs)
+    if REGION_ID not in data.attrs or not grid:
+        raise StorageError(
+            f"rasters without {REGION_ID!r} and {GRID_ATTR_PREFIX}* attributes cannot be placed "
+            "in the raster store"
+        )
+    return RegionGrid(**grid), str(data.attrs[REGION_ID])
 
 
 def store_window(grid: RegionGrid, region_id: str) -> tuple[slice, slice]:
@@ -436,6 +470,44 @@ class RasterStore:
         return self._commit(
             f"region {region_id}", {**(metadata or {}), "region_id": region_id}, write
         )
+
+    def commit_region(
+        self, data: xr.Dataset, metadata: Mapping[str, Any], store_attrs: Mapping[str, Any]
+    ) -> str:
+        """Commit a region's rasters (placed by their :func:`region_attrs`); the snapshot ID.
+
+        The store is created on first use with ``store_attrs`` (the dataset metadata); the
+        commit records ``metadata``, the region and the identities of its inputs.
+
+        Raises:
+            StorageError: the rasters carry no region attributes, are off the region's window,
+                or the store was built for another grid.
+            RasterStoreConflictError: when concurrent commits kept conflicting.
+        """
+        grid, region_id = region_of(data)
+        self.ensure_layout(grid, data, store_attrs)
+        recorded = json.loads(data.attrs.get(INPUT_VERSIONS, "{}"))
+        return self.write_region(grid, region_id, data, {**metadata, INPUT_VERSIONS: recorded})
+
+    def region(self, region_id: str) -> xr.Dataset:
+        """A committed region's rasters, lazily (dask, one chunk per variable), with the region
+        attributes (:func:`region_attrs`, without input identities).
+
+        Raises:
+            StorageError: naming the store when the region has not been committed to it.
+        """
+        if region_id not in self.committed_regions():
+            raise StorageError(
+                f"region {region_id} is not in the raster store {self.location}: "
+                "materialize region_risk_rasters for it first"
+            )
+        session = self.repository.readonly_session(branch=BRANCH)
+        whole = xr.open_zarr(session.store, consolidated=False, chunks={})
+        grid = RegionGrid(**stored_grid(whole.attrs))
+        latitude, longitude = store_window(grid, region_id)
+        region = whole.isel(latitude=latitude, longitude=longitude)
+        region.attrs = {REGION_ID: region_id, **grid_attrs(grid)}
+        return region
 
     def open(self, tag: str | None = None) -> xr.Dataset:
         """The whole store as a lazily loaded dataset (latest commit, or the commit of ``tag``)."""

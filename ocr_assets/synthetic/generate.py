@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import xarray as xr
 
-from ocr_assets.catalog import (
+from ocr_assets.catalog.grid import valid_region_ids_document, valid_region_ids_of
+from ocr_assets.catalog.layout import (
     BUILDINGS_FILE,
-    CENSUS_LEVELS,
     CONUS404_CONSTANT_VARIABLES,
     CONUS404_CONSTANTS,
     CONUS404_VARIABLES,
@@ -32,9 +32,8 @@ from ocr_assets.catalog import (
     census_file,
     conus404_store,
     riley_store,
-    valid_region_ids_document,
-    valid_region_ids_of,
 )
+from ocr_assets.data import CENSUS_LEVELS
 from ocr_assets.regions import RegionGrid, demo_grid
 from ocr_assets.synthetic import rasters, vectors, weather
 from ocr_assets.synthetic.landscape import Landscape, make_landscape

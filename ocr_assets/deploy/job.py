@@ -1,0 +1,560 @@
+"""The ``deploy`` job: one deployment of an environment, as GitHub Actions and ``make demo`` run it.
+
+``dagster job execute -m ocr_assets.definitions -j deploy`` runs four module-level ops. None
+does asset work itself: each launches the code location's asset jobs as child runs in the same
+Dagster instance (tagged with the deployment and the parent run), so lineage, materializations,
+per-partition check results and retries are Dagster's own, exactly as for a job or a backfill
+launched from the UI. What to do is decided by one pure function, :func:`decide`.
+
+1. ``prepare_deployment`` selects the regions (``OCR_REGIONS`` against the inputs' grid and the
+   regions holding data), wipes the environment's outputs when asked (never in production),
+   records the run's start (:attr:`~ocr_assets.storage.Layout.deployment_record`), adds the
+   selected regions to the region partitions, and decides which of them still need
+   processing: the raster store is the source of truth, so a region whose commit is there, was
+   computed from the current inputs and has its per-region outputs is skipped unless wiping or
+   forced (an ephemeral CI runner with no run history skips it too).
+2. ``build_wind`` materializes ``wind_direction_distribution`` through the ``wind`` job when it
+   is missing or the deployment wipes or forces.
+3. ``process_regions`` materializes each remaining region through the ``regions`` job, one child
+   run per region (its checks recorded per partition and blocking that region's buildings),
+   logging a line per region (``[3/10] y2_x5 ... 4.2 s, 3012 buildings`` or ``FAILED`` with
+   the reason), as many at a time as the remote region cluster has workers (one after another
+   locally) unless the op config ``max_concurrent_regions`` says otherwise. Every region run's
+   assets work on the deployment's one region cluster. A failed region does not stop the
+   others; the op then fails listing every failed region, and the roll-ups do not run.
+4. ``build_rollups`` materializes the roll-ups (with their blocking checks, honouring the
+   optional branches) through the ``rollups`` job, tags a versioned deployment's raster store
+   ``v{version}`` and closes the record.
+
+Why an op job: one Dagster run may not mix region-partitioned and unpartitioned assets, and a
+deployment is a selection of region partitions followed by roll-ups.
+"""
+
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import dagster as dg
+from pydantic import Field
+
+from ocr_assets.catalog.staleness import current_regions
+from ocr_assets.config.environments import (
+    DEPLOYMENT_JOB,
+    DEPLOYMENT_RUN_TAG,
+    check_wipe,
+    select_regions,
+)
+from ocr_assets.config.naming import DeploymentError
+from ocr_assets.config.settings import Settings
+from ocr_assets.orchestration.graph import graph_definitions
+from ocr_assets.orchestration.jobs import REGIONS_JOB, ROLLUPS_JOB, WIND_JOB
+from ocr_assets.orchestration.partitions import add_region_partitions
+from ocr_assets.orchestration.resources import (
+    ComputeResource,
+    InputCatalogResource,
+    OutputStorage,
+)
+from ocr_assets.storage import Layout, atomic_output, objects
+
+#: Run tag naming the deploy run that started a child run.
+PARENT_RUN_TAG = "ocr/parent_run"
+
+BUILDINGS = dg.AssetKey("region_buildings")
+#: The asset whose cluster spec sizes the deployment's shared region cluster.
+REGION_CLUSTER = "region_risk_rasters"
+#: The per-region assets besides the rasters, whose outputs a skipped region must have.
+REGION_OUTPUTS = ("region_buildings", "region_statistics_partials", "region_tile_features")
+
+
+class DeploymentResource(dg.ConfigurableResource):
+    """What a deployment selects and how (the deployment's part of the settings).
+
+    Attributes:
+        regions: The region selection (``OCR_REGIONS`` syntax).
+        force: Reprocess regions already in the raster store.
+        wipe: Delete the environment's outputs first (refused in production).
+        create_pyramid: Build ``risk_pyramid``.
+        write_regional_stats: Build ``region_analysis_files``.
+        retries: Retries of every op of the child runs.
+    """
+
+    regions: str
+    force: bool = False
+    wipe: bool = False
+    create_pyramid: bool = True
+    write_regional_stats: bool = True
+    retries: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DeploymentResource":
+        """The deployment of ``settings``."""
+        return cls(
+            regions=settings.regions,
+            force=settings.force,
+            wipe=settings.wipe,
+            create_pyramid=bool(settings.create_pyramid),
+            write_regional_stats=bool(settings.write_regional_stats),
+            retries=settings.retries,
+        )
+
+    @property
+    def branches(self) -> dict[str, bool]:
+        """Optional asset -> whether it is built."""
+        return {
+            "risk_pyramid": self.create_pyramid,
+            "region_analysis_files": self.write_regional_stats,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a deployment does, decided by :func:`decide`.
+
+    Attributes:
+        remaining: Selected regions to process now, in selection order.
+        skipped: Selected regions already complete in storage.
+        build_wind: Whether the wind distribution is (re)computed.
+        refusal: Why the deployment must not run (``None``: it may).
+    """
+
+    remaining: tuple[str, ...]
+    skipped: tuple[str, ...]
+    build_wind: bool
+    refusal: str | None = None
+
+
+def decide(
+    selected: Iterable[str],
+    complete: Iterable[str],
+    *,
+    force: bool,
+    wipe: bool,
+    wind_present: bool,
+    version: str | None,
+    published_version: bool,
+) -> Decision:
+    """Which regions a deployment processes, whether it computes the wind, whether it may run.
+
+    Args:
+        selected: The selected regions, in order.
+        complete: The regions whose commit is in the raster store, computed from the current
+            inputs, with every per-region output present.
+        force: Reprocess every selected region.
+        wipe: The outputs are deleted first (so nothing is complete).
+        wind_present: The wind distribution is in storage.
+        version: The deployment's version (``None``: unversioned).
+        published_version: The raster store already carries the tag ``v{version}``.
+    """
+    done = set() if force or wipe else set(complete)
+    selected = list(selected)
+    remaining = tuple(region_id for region_id in selected if region_id not in done)
+    skipped = tuple(region_id for region_id in selected if region_id in done)
+    refusal = None
+    if version and published_version and remaining:
+        refusal = (
+            f"version {version} is already published (raster store tag v{version}); "
+            f"region(s) {', '.join(remaining)} would change it: publish a new version"
+        )
+    return Decision(
+        remaining, skipped, build_wind=wipe or force or not wind_present, refusal=refusal
+    )
+
+
+def child_tags(environment: str, parent_run_id: str) -> dict[str, str]:
+    """The tags of a deployment's child runs: its environment and the deploy run."""
+    return {DEPLOYMENT_RUN_TAG: environment, PARENT_RUN_TAG: parent_run_id}
+
+
+@dataclass(frozen=True)
+class PreparedDeployment:
+    """What ``prepare_deployment`` decided.
+
+    Attributes:
+        environment: The environment.
+        version: Semantic version (``None``: unversioned).
+        started_at: ISO time the run started (UTC).
+        regions: Every selected region.
+        remaining: Selected regions to process now.
+        skipped: Selected regions already complete in storage.
+        wiped: Whether the environment's outputs were deleted first.
+        build_wind: Whether the wind distribution is (re)computed.
+        branches: Optional asset -> whether it runs.
+    """
+
+    environment: str
+    version: str | None
+    started_at: str
+    regions: tuple[str, ...]
+    remaining: tuple[str, ...]
+    skipped: tuple[str, ...]
+    wiped: bool
+    build_wind: bool
+    branches: dict[str, bool] = field(default_factory=dict)
+
+
+def write_record(layout: Layout, record: dict[str, Any]) -> None:
+    """Write the deployment record (one PUT / atomic rename)."""
+    with atomic_output(layout.deployment_record) as tmp:
+        tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+
+
+def _fail(message: str) -> dg.Failure:
+    """A failure the op does not retry (a deployment's decisions are deterministic)."""
+    return dg.Failure(description=message, allow_retries=False)
+
+
+def deployment_failed(
+    context: dg.OpExecutionContext,
+    storage: OutputStorage,
+    prepared: PreparedDeployment,
+    message: str,
+) -> dg.Failure:
+    """Close the deployment record as ``failed`` with ``message``; the failure to raise."""
+    write_record(
+        storage.layout,
+        {
+            "run_id": context.run_id,
+            "environment": prepared.environment,
+            "version": prepared.version,
+            "started_at": prepared.started_at,
+            "regions": list(prepared.regions),
+            "status": "failed",
+            "error": message,
+            "completed_at": dt.datetime.now(dt.UTC).isoformat(),
+        },
+    )
+    return _fail(message)
+
+
+class ErrorInfo(Protocol):
+    """The parts of Dagster's serialized error a failure message is made of."""
+
+    message: str
+    cls_name: str | None
+    cause: "ErrorInfo | None"
+
+
+def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Each failed step of a run and its error (a ``Failure``'s description, or the message)."""
+    failures: dict[str, str] = {}
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            failures[event.step_key] = data.user_failure_data.description
+        elif data.error is not None:
+            failures[event.step_key] = error_text(data.error)
+    return failures
+
+
+def error_text(error: ErrorInfo) -> str:
+    """An error's message without its exception class (a ``Failure`` raised by an IO manager
+    arrives as ``dagster...Failure: <description>``); for retries that ran out, the error of
+    the last attempt."""
+    while error.cause is not None and error.message.startswith("Exceeded max_retries"):
+        error = error.cause
+    text = error.message.strip()
+    prefix = re.match(rf"^[\w.]*\b{re.escape(error.cls_name or '')}: ", text)
+    return text[prefix.end() :] if prefix and error.cls_name == "Failure" else text
+
+
+def run_failure(result: dg.ExecuteInProcessResult) -> str:
+    """The first failed step's error (first line) of a failed run, or ``run failed``."""
+    failures = list(step_failures(result).values())
+    return failures[0].splitlines()[0] if failures else "run failed"
+
+
+def building_count(result: dg.ExecuteInProcessResult) -> int | None:
+    """The row count of the run's ``region_buildings`` materialization, if it made one."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key == BUILDINGS:
+            count = materialization.metadata.get("dagster/row_count")
+            return None if count is None else int(count.value)
+    return None
+
+
+def child_run(
+    context: dg.OpExecutionContext,
+    job: str,
+    resources: tuple[InputCatalogResource, OutputStorage, ComputeResource],
+    deployment: DeploymentResource,
+    environment: str,
+    partition_key: str | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run the asset job ``job`` as a child run of this deployment, in its instance."""
+    catalog, storage, compute = resources
+    definitions = graph_definitions(
+        catalog, storage, compute, deployment.branches, deployment.retries
+    )
+    run_config: dict[str, Any] = {}
+    if context.run_config.get("loggers"):
+        run_config["loggers"] = context.run_config["loggers"]
+    return definitions.resolve_job_def(job).execute_in_process(
+        instance=context.instance,
+        partition_key=partition_key,
+        run_config=run_config or None,
+        tags=child_tags(environment, context.run_id),
+        raise_on_error=False,
+    )
+
+
+@dg.op(description="Select the regions, wipe if asked, record the start, decide what runs.")
+def prepare_deployment(
+    context: dg.OpExecutionContext,
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    deployment: DeploymentResource,
+) -> PreparedDeployment:
+    """Plan the deployment against the inputs and storage (see :func:`decide`)."""
+    started_at = dt.datetime.now(dt.UTC).isoformat()
+    inputs = catalog.catalog()
+    layout = storage.layout
+    try:
+        check_wipe(storage.environment, deployment.wipe)
+        regions = select_regions(deployment.regions, inputs.grid, inputs.valid_region_ids())
+    except (DeploymentError, ValueError) as error:
+        raise _fail(str(error)) from error
+    if deployment.wipe:
+        for folder in layout.scope_folders:
+            objects.remove(folder)
+        context.log.warning(f"wiped the {storage.environment} outputs under {storage.root}")
+    add_region_partitions(context.instance, regions)
+    write_record(
+        layout,
+        {
+            "run_id": context.run_id,
+            "environment": storage.environment,
+            "version": storage.version,
+            "started_at": started_at,
+            "regions": regions,
+            "status": "running",
+        },
+    )
+    store = storage.raster_store()
+    committed = set() if deployment.wipe else current_regions(store, inputs)
+    complete = [
+        region_id
+        for region_id in regions
+        if region_id in committed
+        and all(objects.exists(layout.location(asset, region_id)) for asset in REGION_OUTPUTS)
+    ]
+    tag = f"v{storage.version}" if storage.version else None
+    decision = decide(
+        regions,
+        complete,
+        force=deployment.force,
+        wipe=deployment.wipe,
+        wind_present=objects.exists(layout.wind_distribution),
+        version=storage.version,
+        published_version=bool(tag and tag in store.tags()),
+    )
+    if decision.refusal:
+        raise _fail(decision.refusal)
+    context.log.info(
+        f"{len(regions)} region(s) selected: {len(decision.remaining)} to process, "
+        f"{len(decision.skipped)} already in the raster store"
+        + (f" (skipped: {', '.join(decision.skipped)})" if decision.skipped else "")
+    )
+    return PreparedDeployment(
+        environment=storage.environment,
+        version=storage.version,
+        started_at=started_at,
+        regions=tuple(regions),
+        remaining=decision.remaining,
+        skipped=decision.skipped,
+        wiped=deployment.wipe,
+        build_wind=decision.build_wind,
+        branches=deployment.branches,
+    )
+
+
+@dg.op(description="Materialize the wind distribution (the wind job) when needed.")
+def build_wind(
+    context: dg.OpExecutionContext,
+    prepared: PreparedDeployment,
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    compute: ComputeResource,
+    deployment: DeploymentResource,
+) -> PreparedDeployment:
+    """Run the ``wind`` job once, when the distribution is missing or must be redone."""
+    if not prepared.build_wind:
+        context.log.info("wind_direction_distribution is in storage: kept")
+        return prepared
+    started = time.perf_counter()
+    result = child_run(
+        context, WIND_JOB, (catalog, storage, compute), deployment, prepared.environment
+    )
+    if not result.success:
+        raise deployment_failed(
+            context, storage, prepared, f"wind_direction_distribution failed: {run_failure(result)}"
+        )
+    context.log.info(
+        f"wind_direction_distribution ... {time.perf_counter() - started:.1f} s "
+        f"(run {result.run_id})"
+    )
+    return prepared
+
+
+class RegionRunsConfig(dg.Config):
+    """How the ``process_regions`` op runs the regions."""
+
+    max_concurrent_regions: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Region runs at a time (threads of the deploy process, each one child run). "
+            "Default: the region cluster's workers when it is remote (each region's work is "
+            "one task on one worker), one locally (a laptop's cores go to the region itself)."
+        ),
+    )
+
+
+@dg.op(description="Materialize each remaining region (the regions job), one run each.")
+def process_regions(
+    context: dg.OpExecutionContext,
+    config: RegionRunsConfig,
+    prepared: PreparedDeployment,
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    compute: ComputeResource,
+    deployment: DeploymentResource,
+) -> PreparedDeployment:
+    """One child run per remaining region; fail listing the regions that failed.
+
+    Every region run's assets work on one region cluster, opened here for the deployment
+    (the process's shared in-process cluster when local).
+    """
+    total = len(prepared.remaining)
+    if not total:
+        return prepared
+    failed: dict[str, str] = {}
+    with ExitStack() as stack:
+        region_compute = compute
+        spec = compute.spec(REGION_CLUSTER)
+        concurrency = config.max_concurrent_regions or 1
+        if spec.backend != "local" or compute.cluster_factory:
+            cluster = stack.enter_context(compute.cluster(REGION_CLUSTER))
+            region_compute = compute.on_cluster(cluster.scheduler_address)
+            concurrency = config.max_concurrent_regions or spec.n_workers
+            context.log.info(
+                f"region cluster {getattr(cluster, 'name', cluster.scheduler_address)} is up "
+                f"({spec.n_workers} workers); {min(concurrency, total)} region(s) at a time"
+            )
+
+        def run_region(region_id: str) -> tuple[str, float, dg.ExecuteInProcessResult]:
+            started = time.perf_counter()
+            result = child_run(
+                context,
+                REGIONS_JOB,
+                (catalog, storage, region_compute),
+                deployment,
+                prepared.environment,
+                partition_key=region_id,
+            )
+            return region_id, time.perf_counter() - started, result
+
+        _run_regions(context, concurrency, prepared.remaining, run_region, failed)
+    if failed:
+        raise deployment_failed(
+            context,
+            storage,
+            prepared,
+            f"{len(failed)} of {total} region(s) failed, roll-ups not built: "
+            + "; ".join(f"{region_id}: {failed[region_id]}" for region_id in sorted(failed)),
+        )
+    return prepared
+
+
+def _run_regions(
+    context: dg.OpExecutionContext,
+    concurrency: int,
+    regions: tuple[str, ...],
+    run_region: Callable[[str], tuple[str, float, dg.ExecuteInProcessResult]],
+    failed: dict[str, str],
+) -> None:
+    """Run every region, logging a progress line each; collect the failures."""
+    total = len(regions)
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        runs = [pool.submit(run_region, region_id) for region_id in regions]
+        for number, future in enumerate(as_completed(runs), start=1):
+            region_id, elapsed, result = future.result()
+            if result.success:
+                context.log.info(
+                    f"[{number}/{total}] {region_id} ... {elapsed:.1f} s, "
+                    f"{building_count(result)} buildings"
+                )
+            else:
+                failed[region_id] = run_failure(result)
+                context.log.error(
+                    f"[{number}/{total}] {region_id} ... FAILED after {elapsed:.1f} s: "
+                    f"{failed[region_id]}"
+                )
+
+
+@dg.op(description="Materialize the roll-ups, tag a versioned raster store, close the record.")
+def build_rollups(
+    context: dg.OpExecutionContext,
+    prepared: PreparedDeployment,
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    compute: ComputeResource,
+    deployment: DeploymentResource,
+) -> None:
+    """Run the ``rollups`` job as a child run of this deployment."""
+    started = time.perf_counter()
+    result = child_run(
+        context, ROLLUPS_JOB, (catalog, storage, compute), deployment, prepared.environment
+    )
+    if not result.success:
+        raise deployment_failed(
+            context, storage, prepared, f"roll-ups failed: {run_failure(result)}"
+        )
+    rollups = sorted(
+        event.event_specific_data.materialization.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+    )
+    context.log.info(
+        f"roll-ups ... {time.perf_counter() - started:.1f} s ({', '.join(rollups)}; "
+        f"run {result.run_id})"
+    )
+    record: dict[str, Any] = {
+        "run_id": context.run_id,
+        "rollup_run_id": result.run_id,
+        **{
+            key: value
+            for key, value in asdict(prepared).items()
+            if key not in ("remaining", "skipped", "build_wind")
+        },
+        "processed": list(prepared.remaining),
+        "skipped": list(prepared.skipped),
+        "rollups": rollups,
+        "status": "succeeded",
+        "completed_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    if prepared.version:
+        tag = f"v{prepared.version}"
+        record["raster_store_tag"] = tag
+        record["raster_store_snapshot"] = storage.raster_store().tag(tag)
+        context.log.info(f"raster store tagged {tag}")
+    write_record(storage.layout, record)
+
+
+@dg.job(
+    name=DEPLOYMENT_JOB,
+    description=(
+        "One deployment: the environment's region selection, one child run per region "
+        "(skipping regions already in the raster store), then the roll-ups."
+    ),
+)
+def deploy() -> None:
+    """The deployment's four steps."""
+    build_rollups(process_regions(build_wind(prepare_deployment())))

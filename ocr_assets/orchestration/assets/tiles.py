@@ -1,0 +1,220 @@
+"""The PMTiles archives: regional statistics (phase 02), buildings and building centroids (03).
+
+What is incremental
+    ``region_tile_features`` is partitioned by region: it encodes one region's footprints and
+    centroids as GeoJSON features (tables of feature texts beside their bounding boxes, stored
+    by the tables IO manager), so re-materializing a region re-encodes only its own features.
+    The archives are then tiled from every region's features by tippecanoe on their own
+    cluster, and published whole.
+
+``building_pmtiles`` and ``building_centroid_pmtiles`` are independent of each other, so an
+executor with more than one process builds them in parallel. Both also depend on
+``region_summary_stats``, whose blocking checks must pass before any tile is published (the
+seed's order: phase 03 after phase 02).
+"""
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from ocr_assets.orchestration.assets.metadata import pmtiles_metadata
+from ocr_assets.orchestration.assets.regions import BUILDINGS, region_buildings
+from ocr_assets.orchestration.assets.rollups import built_regions, every_region, rollup_result
+from ocr_assets.orchestration.assets.statistics import (
+    GROUP as PHASE02,
+)
+from ocr_assets.orchestration.assets.statistics import (
+    PARTIALS,
+    region_summary_stats,
+    statistics_files,
+    statistics_names,
+)
+from ocr_assets.orchestration.io_managers import TABLES_IO_MANAGER
+from ocr_assets.orchestration.partitions import REGION_PARTITIONS
+from ocr_assets.orchestration.resources import ComputeResource, OutputStorage
+from ocr_assets.orchestration.types import Tables
+from ocr_assets.preview import preview_url
+from ocr_assets.rollups import (
+    BUILDING_TILES,
+    CENTROID_TILES,
+    DatasetMetadata,
+    PMTilesSummary,
+    Tileset,
+    regional_pmtiles,
+    tile_features,
+)
+from ocr_assets.rollups.tiles import (
+    BUILDING_LAYER,
+    building_features,
+    centroid_features,
+    write_feature_lines,
+)
+from ocr_assets.storage import Layout, Published, StorageError, publish
+from ocr_assets.storage.scratch import scratch_dir
+from ocr_assets.storage.tables import table_file
+
+GROUP = "phase03"
+FEATURES = "region_tile_features"
+REGIONAL = "regional_pmtiles"
+
+#: The tables of a region's tile features.
+BUILDING_FEATURES = "buildings"
+CENTROID_FEATURES = "centroids"
+
+
+# --------------------------------------------------------------------------- regional archive
+def statistics_archive(layout: Layout, metadata: DatasetMetadata) -> Published[PMTilesSummary]:
+    """Tile the statistics polygons of every level into one archive; publish it (its cluster)."""
+    stats = statistics_files(layout.region_summary_stats_dir, statistics_names(layout))
+    return publish(
+        layout.outputs(REGIONAL),
+        lambda staged: regional_pmtiles(stats, staged["pmtiles"], metadata),
+    )
+
+
+@dg.asset(
+    name=REGIONAL,
+    deps=[region_summary_stats],
+    group_name=PHASE02,
+    kinds={"pmtiles", "tippecanoe"},
+    code_version="2",
+    description=(
+        "One PMTiles archive with a layer per census level (counties, tracts, blocks, "
+        "states, nation); properties '0'..'10': building count, RPS means and medians, "
+        "histograms, GEOID, bbox, NAME, STUSPS."
+    ),
+)
+def regional_pmtiles_archive(
+    storage: OutputStorage, compute: ComputeResource
+) -> dg.MaterializeResult:
+    """The statistics polygons of every level, tiled into one archive."""
+    regions = built_regions(storage, BUILDINGS, PARTIALS)
+    published = compute.run(REGIONAL, statistics_archive, storage.layout, storage.dataset_metadata)
+    return rollup_result(published, regions, pmtiles_metadata(published.result))
+
+
+# --------------------------------------------------------------------------- features
+def region_features(buildings: Any) -> dict[str, pa.Table]:
+    """One region's footprints and centroids as feature tables (on the region's cluster)."""
+    return {
+        BUILDING_FEATURES: building_features(buildings),
+        CENTROID_FEATURES: centroid_features(buildings),
+    }
+
+
+def describe_features(features: Mapping[str, pa.Table]) -> dict[str, Any]:
+    """Materialization metadata of a region's tile features: counts and the buildings' extent."""
+    footprints = features[BUILDING_FEATURES]
+    extent = None
+    if footprints.num_rows:
+        extent = [
+            min(footprints["xmin"].to_numpy()),
+            min(footprints["ymin"].to_numpy()),
+            max(footprints["xmax"].to_numpy()),
+            max(footprints["ymax"].to_numpy()),
+        ]
+    return {
+        "preview": dg.MetadataValue.url(preview_url(extent)),
+        "dagster/row_count": footprints.num_rows,
+        "building_features": footprints.num_rows,
+        "centroid_features": features[CENTROID_FEATURES].num_rows,
+    }
+
+
+@dg.asset(
+    partitions_def=REGION_PARTITIONS,
+    ins={"buildings": dg.AssetIn(region_buildings.key)},
+    io_manager_key=TABLES_IO_MANAGER,
+    dagster_type=Tables,
+    group_name=GROUP,
+    kinds={"duckdb", "geojson"},
+    code_version="2",
+    description=(
+        "The region's tippecanoe inputs: footprints with the 7 building variables, and "
+        "centroids with rps_2011 / rps_2047 (3 decimals, both > 0), as GeoJSON features "
+        "beside their bounding boxes."
+    ),
+)
+def region_tile_features(compute: ComputeResource, buildings: Any) -> dg.Output[Any]:
+    """The region's buildings and centroids as GeoJSON features, on the region's cluster."""
+    features = compute.persist(FEATURES, region_features, buildings)
+    return dg.Output(features, metadata=compute.run(FEATURES, describe_features, features))
+
+
+# --------------------------------------------------------------------------- building archives
+def tile_regions(
+    features: Sequence[str],
+    table: str,
+    tileset: Tileset,
+    asset: str,
+    layout: Layout,
+    metadata: DatasetMetadata,
+) -> Published[PMTilesSummary]:
+    """Tile every region's ``table`` features (layer ``risk``) into ``asset``'s archive.
+
+    ``features`` is every region's features folder. Regions without features contribute
+    nothing. Runs on the archive's cluster; the archive is published once tippecanoe finished.
+
+    Raises:
+        StorageError: no region has any feature.
+    """
+
+    def write(staged: dict[str, str]) -> PMTilesSummary:
+        with scratch_dir("ocr-features-") as work:
+            lines = str(Path(work) / f"{table}.ndjson")
+            if not write_feature_lines([table_file(f, table) for f in features], lines):
+                raise StorageError(
+                    f"no features to tile into {tileset.name}: every region's {table} is empty"
+                )
+            return tile_features({BUILDING_LAYER: [lines]}, staged["pmtiles"], tileset, metadata)
+
+    return publish(layout.outputs(asset), write)
+
+
+def _archive(
+    storage: OutputStorage, compute: ComputeResource, asset: str, table: str, tileset: Tileset
+) -> dg.MaterializeResult:
+    regions = built_regions(storage, BUILDINGS, FEATURES)
+    layout = storage.layout
+    folders = [layout.tile_features(region_id) for region_id in regions]
+    published = compute.run(
+        asset, tile_regions, folders, table, tileset, asset, layout, storage.dataset_metadata
+    )
+    return rollup_result(published, regions, pmtiles_metadata(published.result))
+
+
+@dg.asset(
+    deps=[every_region(FEATURES), region_summary_stats],
+    group_name=GROUP,
+    kinds={"pmtiles", "tippecanoe"},
+    code_version="2",
+    description=(
+        "Building footprints of every region with the 7 building variables (properties "
+        "'0'..'6'); one PMTiles archive, layer 'risk', from zoom 6."
+    ),
+)
+def building_pmtiles(storage: OutputStorage, compute: ComputeResource) -> dg.MaterializeResult:
+    """Every region's footprint features, tiled."""
+    return _archive(storage, compute, "building_pmtiles", BUILDING_FEATURES, BUILDING_TILES)
+
+
+@dg.asset(
+    deps=[every_region(FEATURES), region_summary_stats],
+    group_name=GROUP,
+    kinds={"pmtiles", "tippecanoe"},
+    code_version="2",
+    description=(
+        "Building centroids with rps_2011 and rps_2047 (properties '0', '1'; 3 decimals, "
+        "only where both > 0); one PMTiles archive, layer 'risk'."
+    ),
+)
+def building_centroid_pmtiles(
+    storage: OutputStorage, compute: ComputeResource
+) -> dg.MaterializeResult:
+    """Every region's centroid features, tiled."""
+    return _archive(
+        storage, compute, "building_centroid_pmtiles", CENTROID_FEATURES, CENTROID_TILES
+    )

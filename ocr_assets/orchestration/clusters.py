@@ -1,0 +1,155 @@
+"""Dask clusters for the assets, and running work on them where its data lives.
+
+- :func:`make_cluster` opens the cluster of a :class:`~ocr_assets.config.compute.ClusterSpec`
+  (``distributed.LocalCluster`` or ``coiled.Cluster``, or an injected factory: the tests record
+  what Coiled would be asked for that way); :func:`shared_local_cluster` is the process's one
+  in-process cluster, shared by every local asset run (opening one per run cost 0.15-0.35 s).
+- :func:`task` wraps a module-level function as a ``dask.delayed`` task: dask computes every
+  lazy argument first (a dataset read lazily from storage, a value kept on the cluster), so the
+  function receives plain values on the worker, and it runs under the orchestrating process's
+  storage configuration (:func:`ocr_assets.storage.config.using`).
+- :func:`run_where_it_lives` runs a function on a value where the value is: on the cluster that
+  keeps it (a value an asset kept there, see ``ComputeResource.persist``), or here for a value
+  in this process. The IO managers store values with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+from dask.delayed import Delayed
+
+from ocr_assets.config.compute import (
+    PACKAGE_SYNC_WARNING,
+    ClusterSpec,
+    coiled_cluster_kwargs,
+    local_cluster_kwargs,
+)
+from ocr_assets.storage.config import StorageConfig, current, using
+
+logger = logging.getLogger(__name__)
+
+#: Makes a cluster from keyword arguments; the cluster is a context manager that closes it.
+ClusterFactory = Callable[..., AbstractContextManager[Any]]
+
+#: The process's local clusters, by their keyword arguments (see :func:`shared_local_cluster`).
+_LOCAL_CLUSTERS: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+
+def shared_local_cluster(spec: ClusterSpec) -> Any:
+    """The process's ``distributed.LocalCluster`` of a local ``spec``, started on first use.
+
+    Local specs differ only in threads, and an in-process cluster costs about 0.2 s to start and
+    close, so every asset run of a process shares one; ``distributed`` closes it at exit.
+    """
+    from distributed import LocalCluster
+    from distributed.core import Status
+
+    kwargs = local_cluster_kwargs(spec)
+    key = tuple(sorted(kwargs.items()))
+    cluster = _LOCAL_CLUSTERS.get(key)
+    if cluster is None or cluster.status != Status.running:
+        cluster = _LOCAL_CLUSTERS[key] = LocalCluster(**kwargs)
+    return cluster
+
+
+def make_cluster(spec: ClusterSpec, factory: ClusterFactory | None = None) -> Any:
+    """Create the cluster of ``spec``: use it as ``with make_cluster(spec) as cluster: ...``.
+
+    Args:
+        spec: From :meth:`ocr_assets.config.settings.Settings.cluster_spec`.
+        factory: Called with the backend's keyword arguments; defaults to
+            ``distributed.LocalCluster`` or ``coiled.Cluster`` (imported only when used).
+
+    Returns:
+        The factory's cluster, usable with ``distributed.Client(cluster)``.
+    """
+    if spec.backend == "local":
+        kwargs = local_cluster_kwargs(spec)
+        if factory is None:
+            from distributed import LocalCluster as factory
+    else:
+        kwargs = coiled_cluster_kwargs(spec)
+        if not spec.software:
+            logger.warning(PACKAGE_SYNC_WARNING)
+        if factory is None:
+            from coiled import Cluster as factory
+    return factory(**kwargs)
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """A function's result, where on the cluster it ran and how long it took.
+
+    One opaque object, so Dask does not walk the result to estimate its size.
+
+    Attributes:
+        result: What the function returned.
+        worker: The worker's address (``in process`` outside a worker).
+        pid: The worker's process ID.
+        seconds: Wall time of the function.
+    """
+
+    result: Any
+    worker: str
+    pid: int
+    seconds: float
+
+
+def _worker_address() -> str:
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().address)
+    except ValueError:
+        return "in process"
+
+
+def _on_worker(
+    fn: Callable[..., Any], config: StorageConfig, /, *args: Any, **kwargs: Any
+) -> WorkerRun:
+    """Run ``fn`` here under the storage configuration ``config``; its result and where it ran.
+
+    Dask collections ``fn`` builds itself compute with this worker's threads (one machine sized
+    for the asset), never back through the orchestrating client.
+    """
+    started = time.perf_counter()
+    with using(config), dask.config.set(scheduler="threads"):
+        result = fn(*args, **kwargs)
+    return WorkerRun(result, _worker_address(), os.getpid(), time.perf_counter() - started)
+
+
+def task(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Delayed:
+    """``fn(*args, **kwargs)`` as one ``dask.delayed`` task returning a :class:`WorkerRun`.
+
+    Lazy arguments (dask collections, values kept on the cluster) are computed first, on the
+    cluster; ``fn`` must be an importable module-level function (it travels by reference).
+    """
+    return dask.delayed(_on_worker, pure=False)(fn, current(), *args, **kwargs)
+
+
+def result_of(run: WorkerRun) -> Any:
+    """The result of a :class:`WorkerRun` (a task of its own, so it stays on the worker)."""
+    return run.result
+
+
+def run_where_it_lives(fn: Callable[..., Any], value: Any, /, *args: Any) -> Any:
+    """``fn(value, *args)`` on the cluster that keeps ``value``, or here for a plain value.
+
+    A value kept on a cluster holds futures of the client that keeps it; that client runs the
+    call there, so the value's data never comes to this process. Returns ``fn``'s (small)
+    result.
+    """
+    from distributed import futures_of
+
+    futures = futures_of(value)
+    if not futures:
+        return fn(value, *args)
+    return futures[0].client.compute(task(fn, value, *args)).result().result
