@@ -55,7 +55,7 @@ from ocr_assets.orchestration.errors import final_on_bad_input
 from ocr_assets.regions import region_sort_key
 from ocr_assets.rollups.schema import DatasetMetadata
 from ocr_assets.storage import Layout, RasterStore, StorageError, ensure_writable, objects
-from ocr_assets.storage.guard import LossGuard
+from ocr_assets.storage.guard import LossGuard, record_regions
 
 PROVIDER = "CarbonPlan"
 LICENSE = "CC-BY-4.0"
@@ -195,13 +195,18 @@ class OutputStorage(dg.ConfigurableResource):
         """The Icechunk raster store of the environment."""
         return RasterStore(self.layout.raster_store, max_attempts=self.commit_attempts)
 
-    def built_regions(self, assets: Sequence[str]) -> list[str]:
+    def built_regions(self, assets: Sequence[str], rollup: str | None = None) -> list[str]:
         """The regions a roll-up is built from: every region committed to the raster store, each
         checked to have the per-region outputs of ``assets``, south-west first.
+
+        With ``rollup`` (the roll-up about to be published), also the subset guard: the regions
+        must include every region it was last published from, unless forced
+        (:meth:`~ocr_assets.storage.guard.LossGuard.check_regions`).
 
         Raises:
             StorageError: naming the regions (and what each lacks) when some lack an output,
                 or when no region is committed at all.
+            OutputLossError: naming the regions the roll-up would lose.
         """
         committed = sorted(self.raster_store().committed_regions(), key=region_sort_key)
         if not committed:
@@ -225,7 +230,13 @@ class OutputStorage(dg.ConfigurableResource):
                 f"outputs the roll-up reads ({details}); materialize them for those regions "
                 "first (the regions job)"
             )
+        if rollup is not None:
+            self.guard.check_regions(rollup, self.layout.rollup_record(rollup), committed)
         return committed
+
+    def record_rollup(self, rollup: str, regions: Sequence[str], run_id: str) -> None:
+        """Record that ``rollup`` was just published from ``regions`` by the run ``run_id``."""
+        record_regions(self.layout.rollup_record(rollup), regions, run_id)
 
 
 def import_factory(path: str) -> ClusterFactory:

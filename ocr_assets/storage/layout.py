@@ -139,6 +139,11 @@ class Layout:
         """The record of the latest deployment run (JSON: run, start, regions, completion)."""
         return join(self._scoped("output", "fire-risk", "deployment"), "deployment.json")
 
+    def rollup_record(self, asset: str) -> str:
+        """What the roll-up ``asset`` was last published from (JSON: regions, run, time); the
+        subset guard (:func:`~ocr_assets.storage.guard.check_regions`) reads it."""
+        return join(self._scoped("output", "fire-risk", "deployment"), "rollups", f"{asset}.json")
+
     # ------------------------------------------------------------------ rasters
     @property
     def raster_store(self) -> str:

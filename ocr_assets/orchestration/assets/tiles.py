@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from ocr_assets.orchestration.assets.metadata import pmtiles_metadata
 from ocr_assets.orchestration.assets.regions import BUILDINGS, region_buildings
-from ocr_assets.orchestration.assets.rollups import built_regions, every_region, rollup_result
+from ocr_assets.orchestration.assets.rollups import every_region, rollup_regions, rollup_result
 from ocr_assets.orchestration.assets.statistics import (
     GROUP as PHASE02,
 )
@@ -88,12 +88,12 @@ def statistics_archive(layout: Layout, metadata: DatasetMetadata) -> Published[P
     ),
 )
 def regional_pmtiles_archive(
-    storage: OutputStorage, compute: ComputeResource
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
 ) -> dg.MaterializeResult:
     """The statistics polygons of every level, tiled into one archive."""
-    regions = built_regions(storage, BUILDINGS, PARTIALS)
+    regions = rollup_regions(context, storage, BUILDINGS, PARTIALS)
     published = compute.run(REGIONAL, statistics_archive, storage.layout, storage.dataset_metadata)
-    return rollup_result(published, regions, pmtiles_metadata(published.result))
+    return rollup_result(context, storage, published, regions, pmtiles_metadata(published.result))
 
 
 # --------------------------------------------------------------------------- features
@@ -175,15 +175,20 @@ def tile_regions(
 
 
 def _archive(
-    storage: OutputStorage, compute: ComputeResource, asset: str, table: str, tileset: Tileset
+    context: dg.AssetExecutionContext,
+    storage: OutputStorage,
+    compute: ComputeResource,
+    table: str,
+    tileset: Tileset,
 ) -> dg.MaterializeResult:
-    regions = built_regions(storage, BUILDINGS, FEATURES)
+    asset = context.asset_key.to_user_string()
+    regions = rollup_regions(context, storage, BUILDINGS, FEATURES)
     layout = storage.layout
     folders = [layout.tile_features(region_id) for region_id in regions]
     published = compute.run(
         asset, tile_regions, folders, table, tileset, asset, layout, storage.dataset_metadata
     )
-    return rollup_result(published, regions, pmtiles_metadata(published.result))
+    return rollup_result(context, storage, published, regions, pmtiles_metadata(published.result))
 
 
 @dg.asset(
@@ -196,9 +201,11 @@ def _archive(
         "'0'..'6'); one PMTiles archive, layer 'risk', from zoom 6."
     ),
 )
-def building_pmtiles(storage: OutputStorage, compute: ComputeResource) -> dg.MaterializeResult:
+def building_pmtiles(
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
+) -> dg.MaterializeResult:
     """Every region's footprint features, tiled."""
-    return _archive(storage, compute, "building_pmtiles", BUILDING_FEATURES, BUILDING_TILES)
+    return _archive(context, storage, compute, BUILDING_FEATURES, BUILDING_TILES)
 
 
 @dg.asset(
@@ -212,9 +219,7 @@ def building_pmtiles(storage: OutputStorage, compute: ComputeResource) -> dg.Mat
     ),
 )
 def building_centroid_pmtiles(
-    storage: OutputStorage, compute: ComputeResource
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
 ) -> dg.MaterializeResult:
     """Every region's centroid features, tiled."""
-    return _archive(
-        storage, compute, "building_centroid_pmtiles", CENTROID_FEATURES, CENTROID_TILES
-    )
+    return _archive(context, storage, compute, CENTROID_FEATURES, CENTROID_TILES)
