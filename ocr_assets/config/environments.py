@@ -61,6 +61,7 @@ DEPLOYMENT_VARIABLES: tuple[str, ...] = (
     "OCR_STORAGE_READ_TIMEOUT",
     "OCR_STORAGE_OPERATION_TIMEOUT",
     "OCR_STORAGE_ATTEMPTS",
+    "OCR_UI_URL",
 )
 
 #: Name of the Dagster job a deployment runs (``dagster job execute -j deploy``).

@@ -31,6 +31,7 @@ variable                        meaning (default)
 ``AWS_ENDPOINT_URL``            an S3-compatible endpoint (MinIO, Ceph, a local test server)
 ``AWS_REGION``                  the buckets' region (also ``AWS_DEFAULT_REGION``)
 ``ICECHUNK_LOG``                Icechunk's own log filter (quiet by default)
+``OCR_UI_URL``                  the Dagster UI that run links point at (``http://127.0.0.1:3000``)
 ``DAGSTER_HOME``                the Dagster instance of ``make demo`` and ``make ui`` (``./.dagster``)
 ==============================  ===================================================================
 
@@ -72,6 +73,8 @@ __all__ = [
 
 DEFAULT_STORAGE_ROOT = "./data"
 DEFAULT_INPUT_ROOT = "./data/input"
+#: Where ``make ui`` serves the Dagster UI.
+DEFAULT_UI_URL = "http://127.0.0.1:3000"
 
 #: Environment variables any one of which (or pair) gives the AWS SDKs credentials.
 CREDENTIAL_SOURCES: tuple[tuple[str, ...], ...] = (
@@ -138,6 +141,7 @@ class Settings:
         software_env: The Coiled software environment (``None``: package sync).
         max_output_loss: Largest share of a published roll-up's content a new one may lose.
         storage: Time-outs, attempts and endpoint of the object-store calls.
+        ui_url: The Dagster UI's address, for links to runs (``OCR_UI_URL``).
         dagster_home: The Dagster instance's folder (``DAGSTER_HOME``; ``None``: unset).
         names: How the user named each setting, when not by its variable (``--regions``).
         from_environment: The variables whose values were taken from the process environment
@@ -158,6 +162,7 @@ class Settings:
     software_env: str | None = None
     max_output_loss: float = 0.5
     storage: StorageConfig = field(default_factory=StorageConfig)
+    ui_url: str = DEFAULT_UI_URL
     dagster_home: str | None = None
     names: Mapping[str, str] = field(default_factory=dict, compare=False)
     from_environment: frozenset[str] = field(default_factory=frozenset, compare=False)
@@ -178,6 +183,12 @@ class Settings:
         except DeploymentError as error:
             raise SettingsError(str(error)) from error
         check_range(self.max_output_loss, self.name("OCR_MAX_OUTPUT_LOSS"), 0.0, 1.0)
+        if not self.ui_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"{self.name('OCR_UI_URL')}={self.ui_url!r} is not a web address; give the "
+                f"Dagster UI's http(s) URL (default {DEFAULT_UI_URL})"
+            )
+        object.__setattr__(self, "ui_url", self.ui_url.rstrip("/"))
         object.__setattr__(self, "storage_root", storage_root)
         object.__setattr__(self, "input_root", input_root)
         object.__setattr__(self, "version", version)
@@ -302,9 +313,17 @@ class Settings:
             software_env=text("COILED_SOFTWARE_ENV_NAME") or None,
             max_output_loss=number("OCR_MAX_OUTPUT_LOSS", 0.5, 0.0, 1.0),
             storage=storage,
+            ui_url=text("OCR_UI_URL") or DEFAULT_UI_URL,
             dagster_home=text("DAGSTER_HOME") or None,
             names=names,
         )
+
+    @staticmethod
+    def environment_from_env(environ: Mapping[str, str] | None = None) -> str:
+        """The environment the process asks for (``OCR_ENVIRONMENT``, default ``local``),
+        unvalidated: for entry points that serve one environment only."""
+        env = os.environ if environ is None else environ
+        return (env.get("OCR_ENVIRONMENT") or "").strip() or "local"
 
     @classmethod
     def from_env(

@@ -20,7 +20,8 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works the
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from ocr_assets.cli import EXIT_CONFIG_ERROR, main
+from ocr_assets.cli import main
+from ocr_assets.config.terminal import EXIT_CONFIG_ERROR
 from ocr_assets.preview import preview_url
 from ocr_assets.preview.classes import CLASS_COLOURS, class_labels, class_rgba, risk_class
 from ocr_assets.preview.raster import TILE_SIZE, PyramidTiles
