@@ -155,6 +155,11 @@ def add_preview_command(subparsers: argparse._SubParsersAction) -> None:
     _add_deployment_options(parser)
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument(
+        "--base-map",
+        metavar="STYLE_URL",
+        help="a MapLibre style to draw under the outputs (default: none, works offline)",
+    )
     parser.set_defaults(handler=run_preview)
 
 
@@ -163,12 +168,13 @@ def run_preview(args: argparse.Namespace) -> int:
     # Imported here: the web server is only needed by this command.
     from ocr_assets.preview.server import PreviewError, serve
 
-    settings = _settings(
-        args,
-        credentials=True,
-    )
+    settings = _settings(args, credentials=True)
+    if args.base_map and not args.base_map.startswith(("http://", "https://")):
+        raise DeploymentError(
+            f"--base-map={args.base_map!r}: give the http(s) URL of a MapLibre style JSON"
+        )
     try:
-        serve(settings.layout, args.host, args.port)
+        serve(settings.layout, args.host, args.port, settings.input_root, args.base_map)
     except PreviewError as exc:
         raise DeploymentError(str(exc)) from exc
     return 0
