@@ -66,3 +66,17 @@ def test_the_demo_refuses_another_environment_in_one_line() -> None:
         "only; unset OCR_ENVIRONMENT (other environments deploy with `dagster job execute -m "
         "ocr_assets.definitions -j deploy`, see docs/deployment.md)"
     ]
+
+
+def test_verify_without_credentials_is_one_line_before_any_request(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ocr_assets.cli import main
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ROLE_ARN"):
+        clean_env.delenv(name, raising=False)
+    assert main(["verify", "-e", "qa"]) == EXIT_CONFIG_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("ocr-assets verify: error: OCR_STORAGE_ROOT='s3://")
+    assert "no AWS credentials are set" in err

@@ -39,7 +39,7 @@ from ocr_assets.orchestration.assets.region_checks import (
 from ocr_assets.orchestration.assets.wind import GROUP, wind_direction_distribution
 from ocr_assets.orchestration.io_managers import GEOPARQUET_IO_MANAGER, RASTER_STORE_IO_MANAGER
 from ocr_assets.orchestration.partitions import REGION_PARTITIONS
-from ocr_assets.orchestration.readable import significant
+from ocr_assets.orchestration.readable import rounded, significant
 from ocr_assets.orchestration.resources import ComputeResource, InputCatalogResource
 from ocr_assets.orchestration.types import RegionRasters, RegionTable
 from ocr_assets.preview import preview_url
@@ -145,7 +145,7 @@ def describe_rasters(input_root: str, rasters: xr.Dataset) -> dict[str, Any]:
     return {
         "states": ", ".join(InputCatalog(input_root).states_covering(bounds)),
         "shape": dg.MetadataValue.json(dict(rasters.sizes)),
-        "bounds": dg.MetadataValue.json(list(bounds)),
+        "bounds": dg.MetadataValue.json(rounded(list(bounds), 6)),
         "preview": dg.MetadataValue.url(preview_url(bounds)),
         "variables": variable_summary(rasters),
         "rps_2011_nan_share": significant(float(rasters["rps_2011"].isnull().mean())),
