@@ -42,7 +42,9 @@ from ocr_assets.storage import Layout, objects
 from ocr_assets.storage.config import configure
 from ocr_assets.synthetic import MANIFEST_FILE, generate_inputs
 
-DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+#: The local instance's settings (kept out of the repository root, where Dagster would warn
+#: that a dagster.yaml outside DAGSTER_HOME is ignored).
+DAGSTER_YAML = Path(__file__).resolve().parent.parent / "instance" / "dagster.yaml"
 
 
 @dataclass
