@@ -269,11 +269,14 @@ def local_cluster_kwargs(spec: ClusterSpec) -> dict[str, Any]:
 
     Workers are threads of this process (``processes=False``): no pickling of the region
     functions and no re-import of the entry script; the dashboard binds to a free loopback port.
+    Dask's memory management is off (``memory_limit=0``): it measures the whole process, the
+    orchestrator included, and a worker of this process paused for memory would never resume.
     """
     return {
         "n_workers": spec.n_workers,
         "threads_per_worker": spec.threads_per_worker,
         "processes": False,
+        "memory_limit": 0,
         "dashboard_address": "127.0.0.1:0",
     }
 

@@ -44,12 +44,15 @@ from ocr_assets.config.environments import get_policy, validate_storage_root
 from ocr_assets.config.naming import DeploymentError, validate_version
 from ocr_assets.config.settings import Settings, SettingsError, check_range
 from ocr_assets.orchestration.clusters import (
+    STALL_SECONDS,
     ClusterFactory,
+    ClusterStalledError,
     WorkerRun,
     make_cluster,
     result_of,
     shared_local_cluster,
     task,
+    wait_for,
 )
 from ocr_assets.orchestration.errors import final_on_bad_input
 from ocr_assets.regions import region_sort_key
@@ -422,6 +425,14 @@ class ComputeResource(dg.ConfigurableResource):
             f"(pid {ran.pid}) in {ran.seconds:.1f} s; cluster overhead {overhead:.1f} s"
         )
 
+    def _wait(
+        self, asset_key: str, session: _Session, future: Any, fn: Callable[..., Any] | None = None
+    ) -> Any:
+        """``future``'s result; says what it waits for, fails if the cluster stalls."""
+        what = asset_key if fn is None else f"{asset_key} ({getattr(fn, '__qualname__', fn)})"
+        stall = STALL_SECONDS.get(self.spec(asset_key).backend, max(STALL_SECONDS.values()))
+        return wait_for(future, session.name, what, stall_seconds=stall)
+
     # ------------------------------------------------------------------ work
     def run(self, asset_key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` on ``asset_key``'s cluster and return its (small) result.
@@ -439,7 +450,9 @@ class ComputeResource(dg.ConfigurableResource):
         key, session = self._session(asset_key)
         try:
             with final_on_bad_input():
-                ran: WorkerRun = session.client.compute(task(fn, *args, **kwargs)).result()
+                ran: WorkerRun = self._wait(
+                    asset_key, session, session.client.compute(task(fn, *args, **kwargs)), fn
+                )
         finally:
             self._release(key, session)
         self._report(asset_key, fn, session, ran, opened)
@@ -455,7 +468,7 @@ class ComputeResource(dg.ConfigurableResource):
         key, session = self._session(asset_key)
         try:
             with final_on_bad_input():
-                result = session.client.compute(collection).result()
+                result = self._wait(asset_key, session, session.client.compute(collection))
         finally:
             self._release(key, session)
         self._info(
@@ -479,17 +492,23 @@ class ComputeResource(dg.ConfigurableResource):
         opened = time.perf_counter()
         key, session = self._session(asset_key)
         future = session.client.compute(task(fn, *args, **kwargs))
-        error = future.exception()
-        if error is not None:
-            error = error.with_traceback(future.traceback())
+        try:
+            self._wait(asset_key, session, future, fn)
+        except ClusterStalledError:
+            self._release(key, session)
+            raise
+        except Exception:
+            error = future.exception().with_traceback(future.traceback())
             self._release(key, session)
             with final_on_bad_input():
-                raise error
+                raise error from None
         if session.in_process:
             ran: WorkerRun = future.result()
             self._report(asset_key, fn, session, ran, opened)
             return ran.result
-        ran = session.client.compute(dask.delayed(_described)(future)).result()
+        ran = self._wait(
+            asset_key, session, session.client.compute(dask.delayed(_described)(future))
+        )
         self._report(asset_key, fn, session, ran, opened)
         kept = dask.delayed(result_of, pure=True)(future)
         value = session.client.persist(

@@ -223,6 +223,7 @@ def test_local_factory_gets_local_kwargs() -> None:
             "n_workers": 1,
             "threads_per_worker": 2,
             "processes": False,
+            "memory_limit": 0,
             "dashboard_address": "127.0.0.1:0",
         }
     ]
