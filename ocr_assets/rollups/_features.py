@@ -35,6 +35,18 @@ def short_float(column: str) -> str:
     return f"CASE WHEN isnan({c}) THEN NULL ELSE CAST(CAST({c} AS VARCHAR) AS JSON) END"
 
 
+def float32_exact(column: str) -> str:
+    """A float32 column as the decimal of its exact value (``0.2741739451885223``).
+
+    For vector tiles: tippecanoe keeps a number as a 4-byte float when the double it parses
+    equals a float32, and as an 8-byte double otherwise. The shortest float32 decimal
+    (:func:`short_float`, ``0.27417395``) parses to a double that is not a float32; this one
+    does, so the tile stores 4 bytes and a client reads back the float32 value itself.
+    """
+    c = quoted(column)
+    return f"CASE WHEN isnan({c}) THEN NULL ELSE CAST(CAST({c} AS DOUBLE) AS JSON) END"
+
+
 def wkb_geometry(column: str = "geometry") -> str:
     """The GeoJSON geometry of a WKB column."""
     return f"CAST(ST_AsGeoJSON(ST_GeomFromWKB({quoted(column)})) AS JSON)"

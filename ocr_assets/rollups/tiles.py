@@ -49,9 +49,9 @@ from pmtiles.tile import Compression, deserialize_header, serialize_header
 from ocr_assets.rollups._features import (
     feature_query,
     feature_strings,
+    float32_exact,
     number,
     quoted,
-    short_float,
     wkb_geometry,
     write_features,
 )
@@ -233,9 +233,9 @@ def _with_footprint_bounds(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Rec
 def building_features(buildings: TableSource) -> pa.Table:
     """One region's footprints as features (:data:`FEATURE_COLUMNS`), properties ``"0"`` ..
     ``"6"``: the seven building variables
-    (:data:`~ocr_assets.rollups.schema.BUILDING_TILE_PROPERTIES`), not rounded (the shortest
-    decimal of each float32)."""
-    properties = {key: short_float(v) for key, v in BUILDING_TILE_PROPERTIES.items()}
+    (:data:`~ocr_assets.rollups.schema.BUILDING_TILE_PROPERTIES`), not rounded: each float32
+    exactly (:func:`~ocr_assets.rollups._features.float32_exact`), so tiles store 4 bytes."""
+    properties = {key: float32_exact(v) for key, v in BUILDING_TILE_PROPERTIES.items()}
     query = feature_query(properties, wkb_geometry())
     batches = _building_batches(buildings, ["geometry", *BUILDING_TILE_PROPERTIES.values()])
     return _feature_table(_with_footprint_bounds(batches), query)
@@ -315,7 +315,8 @@ def write_region_features(stats: str, output: str) -> int:
     2011/2047, ``"3"``/``"4"`` median RPS 2011/2047, ``"5"``/``"6"`` the risk-score histograms
     (arrays; tippecanoe stores them as JSON text), ``"7"`` GEOID, ``"8"`` ``[xmin, ymin, xmax,
     ymax]`` of the polygon, ``"9"`` NAME and ``"10"`` STUSPS where the level has them. Not
-    rounded. Returns the number of features written.
+    rounded; float32 values exactly (4 bytes in a tile). Returns the number of features
+    written.
     """
     file = parquet_file(str(stats))
     names = file.schema_arrow.names
@@ -325,7 +326,7 @@ def write_region_features(stats: str, output: str) -> int:
             raise ValueError(f"{stats}: missing column {column!r} (summary statistics)")
         field = file.schema_arrow.field(column)
         if pa.types.is_float32(field.type):
-            properties[key] = short_float(column)
+            properties[key] = float32_exact(column)
         elif pa.types.is_floating(field.type):
             properties[key] = number(column)
         else:

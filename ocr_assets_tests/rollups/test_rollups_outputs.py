@@ -13,6 +13,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import mapbox_vector_tile
+from mapbox_vector_tile.Mapbox import vector_tile_pb2
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -197,7 +198,22 @@ def test_building_pmtiles_footprints_with_seven_properties(tmp_path: Path, input
     values = {f["properties"]["1"]: f["properties"] for f in features}  # rps_2047
     b2 = cases.variables_of("b2")
     for key, variable in enumerate(STATISTICS_VARIABLES):
-        assert values[100.0][str(key)] == pytest.approx(float(b2[variable]), rel=1e-6)
+        # The float32 value itself, not a decimal near it.
+        assert values[100.0][str(key)] == float(b2[variable])
+    # ... stored as 4-byte floats (a shortest decimal such as 0.27417395 would be a double).
+    with archive.open("rb") as handle:
+        reader = Reader(MmapSource(handle))
+        zoom = reader.header()["max_zoom"]
+        raw = gzip.decompress(reader.get(zoom, *_tile(1.5, 0.5, zoom)))
+    tile = vector_tile_pb2.tile()
+    tile.ParseFromString(raw)
+    kinds = {
+        field.name
+        for layer in tile.layers
+        for value in layer.values
+        for field, _ in value.ListFields()
+    }
+    assert "float_value" in kinds and "double_value" not in kinds, kinds
 
 
 def test_centroid_pmtiles_keeps_positive_rps_rounded(tmp_path: Path, inputs) -> None:

@@ -80,7 +80,7 @@ def statistics_archive(layout: Layout, metadata: DatasetMetadata) -> Published[P
     deps=[region_summary_stats],
     group_name=PHASE02,
     kinds={"pmtiles", "tippecanoe"},
-    code_version="2",
+    code_version="3",
     description=(
         "One PMTiles archive with a layer per census level (counties, tracts, blocks, "
         "states, nation); properties '0'..'10': building count, RPS means and medians, "
@@ -131,7 +131,7 @@ def describe_features(features: Mapping[str, pa.Table]) -> dict[str, Any]:
     dagster_type=Tables,
     group_name=GROUP,
     kinds={"duckdb", "geojson"},
-    code_version="2",
+    code_version="3",
     description=(
         "The region's tippecanoe inputs: footprints with the 7 building variables, and "
         "centroids with rps_2011 / rps_2047 (3 decimals, both > 0), as GeoJSON features "
@@ -195,7 +195,7 @@ def _archive(
     deps=[every_region(FEATURES), region_summary_stats],
     group_name=GROUP,
     kinds={"pmtiles", "tippecanoe"},
-    code_version="2",
+    code_version="3",
     description=(
         "Building footprints of every region with the 7 building variables (properties "
         "'0'..'6'); one PMTiles archive, layer 'risk', from zoom 6."
