@@ -52,17 +52,24 @@ def wkb_geometry(column: str = "geometry") -> str:
     return f"CAST(ST_AsGeoJSON(ST_GeomFromWKB({quoted(column)})) AS JSON)"
 
 
-def feature_query(properties: Mapping[str, str], geometry: str, where: str | None = None) -> str:
+def feature_query(
+    properties: Mapping[str, str],
+    geometry: str,
+    where: str | None = None,
+    identifier: str | None = None,
+) -> str:
     """SELECT producing one ``feature`` text column from relation ``batch``.
 
     Args:
         properties: Property name -> SQL expression over the batch's columns.
         geometry: SQL expression giving the GeoJSON geometry (JSON).
         where: Optional filter expression.
+        identifier: Optional column holding each feature's ``id`` (a non-negative integer).
     """
     pairs = ", ".join(f"'{name}', {expression}" for name, expression in properties.items())
+    identified = "" if identifier is None else f"'id', {quoted(identifier)}, "
     query = (
-        "SELECT CAST(json_object('type', 'Feature', "
+        f"SELECT CAST(json_object('type', 'Feature', {identified}"
         f"'properties', json_object({pairs}), 'geometry', {geometry}) AS VARCHAR) AS feature "
         "FROM batch"
     )

@@ -231,7 +231,7 @@ def test_region_tables_from_the_in_memory_buildings_match_those_from_the_file(
     )
 
     features = result.output_for_node("region_tile_features")
-    from_file = region_features(stored)
+    from_file = region_features(stored, "y0_x1")
     assert features["buildings"].num_rows == len(gpd.read_parquet(stored)) > 0
     for name in ("buildings", "centroids"):
         assert features[name].equals(from_file[name])

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import mapbox_vector_tile
-from mapbox_vector_tile.Mapbox import vector_tile_pb2
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from mapbox_vector_tile.Mapbox import vector_tile_pb2
 from pmtiles.reader import MmapSource, Reader
 from pmtiles.tile import Compression, TileType, tileid_to_zxy, zxy_to_tileid
 from pmtiles.writer import Writer
@@ -255,7 +255,7 @@ def test_archives_are_byte_identical_wherever_they_are_built(tmp_path: Path, inp
 
 def test_feature_tables_hold_each_feature_beside_its_bounds(tmp_path: Path, inputs) -> None:
     regions, _ = inputs
-    footprints = building_features(regions["A"])
+    footprints = building_features(regions["A"], 0)
     assert footprints.column_names == list(FEATURE_COLUMNS)
     assert footprints.num_rows == 3
     for row in footprints.to_pylist():
@@ -275,7 +275,7 @@ def test_feature_tables_hold_each_feature_beside_its_bounds(tmp_path: Path, inpu
     # NDJSON of stored and in-memory feature tables alike, one feature per line, in order.
     stored = tmp_path / "A.parquet"
     pq.write_table(footprints, stored)
-    others = building_features(regions["B"])
+    others = building_features(regions["B"], 1 << 32)
     lines = tmp_path / "features.ndjson"
     assert write_feature_lines([str(stored), others], str(lines)) == 5
     text = lines.read_text()

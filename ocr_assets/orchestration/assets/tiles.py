@@ -37,6 +37,7 @@ from ocr_assets.orchestration.partitions import REGION_PARTITIONS
 from ocr_assets.orchestration.resources import ComputeResource, OutputStorage
 from ocr_assets.orchestration.types import Tables
 from ocr_assets.preview import preview_url
+from ocr_assets.regions import feature_id_base
 from ocr_assets.rollups import (
     BUILDING_TILES,
     CENTROID_TILES,
@@ -97,10 +98,10 @@ def regional_pmtiles_archive(
 
 
 # --------------------------------------------------------------------------- features
-def region_features(buildings: Any) -> dict[str, pa.Table]:
+def region_features(buildings: Any, region_id: str) -> dict[str, pa.Table]:
     """One region's footprints and centroids as feature tables (on the region's cluster)."""
     return {
-        BUILDING_FEATURES: building_features(buildings),
+        BUILDING_FEATURES: building_features(buildings, feature_id_base(region_id)),
         CENTROID_FEATURES: centroid_features(buildings),
     }
 
@@ -131,16 +132,18 @@ def describe_features(features: Mapping[str, pa.Table]) -> dict[str, Any]:
     dagster_type=Tables,
     group_name=GROUP,
     kinds={"duckdb", "geojson"},
-    code_version="3",
+    code_version="4",
     description=(
         "The region's tippecanoe inputs: footprints with the 7 building variables, and "
         "centroids with rps_2011 / rps_2047 (3 decimals, both > 0), as GeoJSON features "
         "beside their bounding boxes."
     ),
 )
-def region_tile_features(compute: ComputeResource, buildings: Any) -> dg.Output[Any]:
+def region_tile_features(
+    context: dg.AssetExecutionContext, compute: ComputeResource, buildings: Any
+) -> dg.Output[Any]:
     """The region's buildings and centroids as GeoJSON features, on the region's cluster."""
-    features = compute.persist(FEATURES, region_features, buildings)
+    features = compute.persist(FEATURES, region_features, buildings, context.partition_key)
     return dg.Output(features, metadata=compute.run(FEATURES, describe_features, features))
 
 
@@ -195,7 +198,7 @@ def _archive(
     deps=[every_region(FEATURES), region_summary_stats],
     group_name=GROUP,
     kinds={"pmtiles", "tippecanoe"},
-    code_version="3",
+    code_version="4",
     description=(
         "Building footprints of every region with the 7 building variables (properties "
         "'0'..'6'); one PMTiles archive, layer 'risk', from zoom 6."
