@@ -122,9 +122,17 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def environment() -> dict[str, str]:
-    """A reader's shell: no deployment variable, no Dagster home, the usual tools."""
+    """A reader's shell: no deployment variable, no Dagster home, no virtual environment on
+    the PATH (a page that runs ``ocr-assets`` must ``source .venv/bin/activate`` first)."""
     drop = {*DEPLOYMENT_VARIABLES, "DAGSTER_HOME", "VIRTUAL_ENV"}
-    return {key: value for key, value in os.environ.items() if key not in drop}
+    shell = {key: value for key, value in os.environ.items() if key not in drop}
+    venvs = {os.environ.get("VIRTUAL_ENV", ""), str(REPO_ROOT / ".venv")} - {""}
+    shell["PATH"] = os.pathsep.join(
+        entry
+        for entry in shell.get("PATH", "").split(os.pathsep)
+        if not any(entry.startswith(venv) for venv in venvs)
+    )
+    return shell
 
 
 def answers(url: str) -> bool:
