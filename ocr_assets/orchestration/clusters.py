@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -177,6 +177,31 @@ def run_where_it_lives(fn: Callable[..., Any], value: Any, /, *args: Any) -> Any
     return wait_for(
         client.compute(task(fn, value, *args)), str(client.scheduler.address), what
     ).result
+
+
+#: Extra tries of a failed task of :func:`map_here` (that task alone).
+MAP_RETRIES = 1
+
+
+def map_here(fn: Callable[..., Any], items: Sequence[Any], /, *args: Any) -> list[Any]:
+    """``fn(item, *args)`` for every item, in parallel on the cluster this task runs on.
+
+    Called from inside a task (a function given to ``ComputeResource.run``): the calling task
+    leaves its thread while it waits (``distributed.worker_client``), so the tasks it starts
+    can use every thread of the cluster. Outside a worker, the items run one by one here. A
+    failed task is tried once more on its own; results come back in the order of ``items``.
+    """
+    from distributed import get_worker, worker_client
+
+    try:
+        get_worker()
+    except ValueError:
+        return [fn(item, *args) for item in items]
+    what = getattr(fn, "__qualname__", repr(fn))
+    with worker_client() as client:
+        futures = client.compute([task(fn, item, *args) for item in items], retries=MAP_RETRIES)
+        cluster = str(client.scheduler.address)
+        return [wait_for(future, cluster, what).result for future in futures]
 
 
 def _worker_states(client: Any) -> Counter[str]:

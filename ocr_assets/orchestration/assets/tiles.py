@@ -7,6 +7,13 @@ What is incremental
     The archives are then tiled from every region's features by tippecanoe on their own
     cluster, and published whole.
 
+Sharded building tiles
+    ``building_pmtiles`` is tiled in shards aligned to the tile pyramid
+    (:mod:`ocr_assets.rollups.shards`): the shards' zoom statistics and tiles are tasks in
+    parallel on the archive's cluster (:func:`~ocr_assets.orchestration.clusters.map_here`),
+    the shard archives are kept under ``Layout.tile_shards`` and merged by copying tiles.
+    ``building_centroid_pmtiles`` is still one tippecanoe run.
+
 ``building_pmtiles`` and ``building_centroid_pmtiles`` are independent of each other, so an
 executor with more than one process builds them in parallel. Both also depend on
 ``region_summary_stats``, whose blocking checks must pass before any tile is published (the
@@ -32,6 +39,7 @@ from ocr_assets.orchestration.assets.statistics import (
     statistics_files,
     statistics_names,
 )
+from ocr_assets.orchestration.clusters import map_here
 from ocr_assets.orchestration.io_managers import TABLES_IO_MANAGER
 from ocr_assets.orchestration.partitions import REGION_PARTITIONS
 from ocr_assets.orchestration.resources import ComputeResource, OutputStorage
@@ -47,6 +55,7 @@ from ocr_assets.rollups import (
     regional_pmtiles,
     tile_features,
 )
+from ocr_assets.rollups.shards import ShardedArchive, sharded_archive
 from ocr_assets.rollups.tiles import (
     BUILDING_LAYER,
     building_features,
@@ -194,11 +203,54 @@ def _archive(
     return rollup_result(context, storage, published, regions, pmtiles_metadata(published.result))
 
 
+def sharded_footprints(
+    sources: Sequence[str], asset: str, layout: Layout, metadata: DatasetMetadata
+) -> Published[ShardedArchive]:
+    """Tile the footprint features in shards, in parallel on this cluster, then merge and
+    publish the archive (a task on the archive's cluster; the shard archives are kept in
+    :meth:`~ocr_assets.storage.Layout.tile_shards`)."""
+    return publish(
+        layout.outputs(asset),
+        lambda staged: sharded_archive(
+            sources,
+            staged["pmtiles"],
+            BUILDING_TILES,
+            metadata,
+            layout.tile_shards(asset),
+            map_here,
+        ),
+    )
+
+
+def _sharded_archive(
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
+) -> dg.MaterializeResult:
+    asset = context.asset_key.to_user_string()
+    regions = rollup_regions(context, storage, BUILDINGS, FEATURES)
+    layout = storage.layout
+    sources = [table_file(layout.tile_features(r), BUILDING_FEATURES) for r in regions]
+    published = compute.run(
+        asset, sharded_footprints, sources, asset, layout, storage.dataset_metadata
+    )
+    built = published.result
+    context.log.info(
+        f"{asset}: {built.shards} shards at zoom {built.shard_zoom}, zooms "
+        f"{built.summary.min_zoom}-{built.summary.max_zoom} (-zg over every feature: "
+        f"{built.guessed_zoom}; {built.retiled} shard(s) tiled again deeper)"
+    )
+    metadata = {
+        **pmtiles_metadata(built.summary),
+        "shard_zoom": built.shard_zoom,
+        "shards": built.shards,
+    }
+    return rollup_result(context, storage, published, regions, metadata)
+
+
 @dg.asset(
     deps=[every_region(FEATURES), region_summary_stats],
     group_name=GROUP,
     kinds={"pmtiles", "tippecanoe"},
-    code_version="4",
+    code_version="5",
     description=(
         "Building footprints of every region with the 7 building variables (properties "
         "'0'..'6'); one PMTiles archive, layer 'risk', from zoom 6."
@@ -207,8 +259,8 @@ def _archive(
 def building_pmtiles(
     context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
 ) -> dg.MaterializeResult:
-    """Every region's footprint features, tiled."""
-    return _archive(context, storage, compute, BUILDING_FEATURES, BUILDING_TILES)
+    """Every region's footprint features, tiled in shards and merged."""
+    return _sharded_archive(context, storage, compute)
 
 
 @dg.asset(
