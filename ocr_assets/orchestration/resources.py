@@ -117,6 +117,7 @@ class OutputStorage(dg.ConfigurableResource):
         max_output_loss: Largest share of a published roll-up's content (buildings) a new one
             may lose (``OCR_MAX_OUTPUT_LOSS``); see :attr:`guard`.
         force: Replace published roll-ups whatever they lose (``OCR_FORCE``).
+        tile_shard_zoom: Zoom of the building tiles' shards (``OCR_TILE_SHARD_ZOOM``).
     """
 
     root: str
@@ -125,6 +126,7 @@ class OutputStorage(dg.ConfigurableResource):
     commit_attempts: int = 5
     max_output_loss: float = 0.5
     force: bool = False
+    tile_shard_zoom: int = 6
 
     @field_validator("root", mode="before")
     @classmethod
@@ -157,6 +159,7 @@ class OutputStorage(dg.ConfigurableResource):
             version=from_env_var(settings.version, "OCR_VERSION", settings),
             max_output_loss=settings.max_output_loss,
             force=settings.force,
+            tile_shard_zoom=int(settings.tile_shard_zoom or 6),
         )
 
     @property

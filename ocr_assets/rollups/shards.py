@@ -4,10 +4,9 @@ One tippecanoe run over every footprint of CONUS takes hours on one machine. Eve
 zoom ``S`` or deeper lies under exactly one tile of zoom ``S`` (its *shard*), and tippecanoe
 builds a tile only from the features that touch it and its buffer. So:
 
-1. **Plan** (:func:`plan_shards`): the shard zoom is the shallowest zoom, not below the
-   archive's minimum zoom, at which the regions' extents cover :data:`MIN_SHARDS` tiles or
-   more (zoom 6 for CONUS, about 10 for the demo). A shard's inputs are the feature tables of
-   the regions whose extent touches its tile with a margin.
+1. **Plan** (:func:`plan_shards`): the shard zoom is a setting (``OCR_TILE_SHARD_ZOOM``: 6,
+   the archive's first zoom, for CONUS; 10 for the demo). A shard's inputs are the feature
+   tables of the regions whose extent touches its tile with a margin.
 2. **Maximum zoom** (:func:`shard_zoom_stats`, in parallel): each shard computes
    :class:`~ocr_assets.rollups.zoom_guess.ZoomStats` of the features it owns (index point in its
    tile); combined in tile order they give the zoom one tippecanoe ``-zg`` run would choose.
@@ -32,10 +31,11 @@ differences.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,11 @@ from ocr_assets.rollups.zoom_guess import (
     polygon_stats,
     tile_key,
 )
+from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import atomic_output
+from ocr_assets.storage.layout import join
 from ocr_assets.storage.scratch import scratch_dir
 
-#: Fewest tiles the regions must cover at the shard zoom (if the maximum zoom allows it).
-MIN_SHARDS = 4
 #: Margin around a shard's tile, as a share of the tile: tippecanoe's default buffer is 5/256
 #: of a tile at every zoom, widest in degrees at the shard zoom.
 SHARD_MARGIN = 6 / 256
@@ -168,22 +168,14 @@ def table_extent(source: str) -> tuple[float, float, float, float] | None:
     )
 
 
-def plan_shards(
-    extents: Mapping[str, Sequence[float]], min_zoom: int, max_zoom: int = 14
-) -> list[Shard]:
-    """The shards of feature tables with these extents, in quadkey order.
+def plan_shards(extents: Mapping[str, Sequence[float]], zoom: int) -> list[Shard]:
+    """The shards at ``zoom`` of feature tables with these extents, in quadkey order: one per
+    tile a table's extent touches (with the margin), with the tables that touch it.
 
     Args:
         extents: Feature table file -> its extent (empty tables left out).
-        min_zoom: The archive's minimum zoom (the shard zoom is never shallower).
-        max_zoom: The deepest shard zoom considered.
+        zoom: The shard zoom.
     """
-    zoom = min_zoom
-    while zoom < max_zoom:
-        covered = {tile for extent in extents.values() for tile in covered_tiles(extent, zoom)}
-        if len(covered) >= MIN_SHARDS:
-            break
-        zoom += 1
     sources: dict[tuple[int, int], list[str]] = {}
     for source, extent in sorted(extents.items()):
         for tile in covered_tiles(extent, zoom, SHARD_MARGIN):
@@ -209,6 +201,33 @@ def shard_features(shard: Shard, margin: float = SHARD_MARGIN) -> Iterator[pa.Ar
                 yield selected
 
 
+def source_identity(source: str) -> str:
+    """What changes when a feature table is written again: its size and modification time."""
+    return f"{objects.size(source)}:{objects.modified(source)}"
+
+
+def shard_identity(shard: Shard, *parts: Any) -> str:
+    """A digest of the shard's tile, its tables' identities and ``parts`` (the settings of the
+    step): equal digests mean the stored result of the step can be reused."""
+    document = {
+        "shard": shard.name,
+        "margin": SHARD_MARGIN,
+        "sources": [[source, source_identity(source)] for source in shard.sources],
+        "parts": parts,
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _stored(location: str, identity: str) -> dict[str, Any] | None:
+    record = objects.read_json(location)
+    return record if isinstance(record, dict) and record.get("identity") == identity else None
+
+
+def _store(location: str, record: dict[str, Any]) -> None:
+    with atomic_output(location) as tmp:
+        tmp.write_text(json.dumps(record, sort_keys=True))
+
+
 def _failing(shard: Shard, step: str, exc: Exception) -> ShardError:
     return ShardError(
         f"shard {shard.name} ({step}) failed: {type(exc).__name__}: {exc}; "
@@ -216,13 +235,19 @@ def _failing(shard: Shard, step: str, exc: Exception) -> ShardError:
     )
 
 
-def shard_zoom_stats(shard: Shard) -> ZoomStats:
-    """:class:`ZoomStats` of the features the shard owns (index point in its tile).
+def shard_zoom_stats(shard: Shard, folder: str) -> ZoomStats:
+    """:class:`ZoomStats` of the features the shard owns (index point in its tile), reused from
+    ``folder`` when the shard's tables have not changed.
 
     Raises:
         ShardError: naming the shard's tile and the tables it read.
     """
     try:
+        record = join(folder, f"{shard.zoom}-{shard.x}-{shard.y}.stats.json")
+        identity = shard_identity(shard, "zoom statistics")
+        stored = _stored(record, identity)
+        if stored is not None:
+            return ZoomStats(**stored["stats"])
         owned = []
         for batch in shard_features(shard, margin=0.0):
             texts = batch.to_pylist()
@@ -231,11 +256,13 @@ def shard_zoom_stats(shard: Shard) -> ZoomStats:
             except ValueError:  # not only polygons: one by one
                 stats = FeatureArrays.of([feature_stats(text) for text in texts])
             owned.append(stats.select(stats.tiles(shard.zoom) == np.uint64(shard.key)))
-        if not owned:
-            return ZoomStats()
-        return ZoomStats.of(
-            FeatureArrays(*(np.concatenate([getattr(o, f) for o in owned]) for f in _ARRAYS))
-        )
+        result = ZoomStats()
+        if owned:
+            result = ZoomStats.of(
+                FeatureArrays(*(np.concatenate([getattr(o, f) for o in owned]) for f in _ARRAYS))
+            )
+        _store(record, {"identity": identity, "stats": asdict(result)})
+        return result
     except Exception as exc:
         raise _failing(shard, "zoom statistics", exc) from exc
 
@@ -275,12 +302,14 @@ class ShardTiles:
         archive: Where its archive was written.
         max_zoom: The archive's maximum zoom (deeper than asked when tiles still dropped).
         features: Features it tiled (its margin's included).
+        reused: Whether the archive of an earlier build was kept (nothing changed).
     """
 
     shard: Shard
     archive: str
     max_zoom: int
     features: int
+    reused: bool = False
 
 
 def tile_shard(
@@ -292,21 +321,29 @@ def tile_shard(
     extend: bool = True,
 ) -> ShardTiles | None:
     """Tile one shard from its zoom to ``max_zoom`` into ``folder``; ``None`` if it has no
-    feature.
+    feature. The archive of an earlier build with the same inputs and settings is reused.
 
     Raises:
         ShardError: naming the shard's tile and the tables it read.
     """
     try:
+        # A shard tiled again deeper keeps both archives: each is reused by its own step.
+        name = f"{shard.zoom}-{shard.x}-{shard.y}" + ("" if extend else f"-to{max_zoom}")
+        archive, record = join(folder, f"{name}.pmtiles"), join(folder, f"{name}.json")
+        band = zoom_band(tileset, shard.zoom, max_zoom, extend)
+        identity = shard_identity(shard, band.name, band.options, metadata.vector())
+        stored = _stored(record, identity)
+        if stored is not None and objects.exists(archive):
+            return ShardTiles(shard, archive, stored["max_zoom"], stored["features"], True)
         with scratch_dir("ocr-shard-") as work:
             lines = Path(work) / "features.ndjson"
             count = _write_lines(shard_features(shard), lines)
             if not count:
                 return None
-            archive = Path(folder) / f"{shard.zoom}-{shard.x}-{shard.y}.pmtiles"
-            band = zoom_band(tileset, shard.zoom, max_zoom, extend)
-            summary = tile_features({BUILDING_LAYER: [str(lines)]}, str(archive), band, metadata)
-            return ShardTiles(shard, str(archive), summary.max_zoom, count)
+            summary = tile_features({BUILDING_LAYER: [str(lines)]}, archive, band, metadata)
+        built = {"identity": identity, "max_zoom": summary.max_zoom, "features": count}
+        _store(record, built)
+        return ShardTiles(shard, archive, summary.max_zoom, count)
     except Exception as exc:
         raise _failing(shard, "tiles", exc) from exc
 
@@ -527,6 +564,7 @@ class ShardedArchive:
         shards: Shards tiled (those with features).
         guessed_zoom: The maximum zoom ``-zg`` chooses for every feature.
         retiled: Shards tiled a second time to a deeper maximum zoom.
+        reused: Shards whose archive of an earlier build was kept (their tables unchanged).
     """
 
     summary: PMTilesSummary
@@ -534,6 +572,7 @@ class ShardedArchive:
     shards: int
     guessed_zoom: int
     retiled: int
+    reused: int = 0
 
 
 def sharded_archive(
@@ -542,6 +581,7 @@ def sharded_archive(
     tileset: Tileset,
     metadata: DatasetMetadata,
     folder: str,
+    shard_zoom: int,
     map_tasks: TaskMap = one_by_one,
 ) -> ShardedArchive:
     """Tile feature tables (one per region) in shards and merge them into ``output``.
@@ -551,7 +591,8 @@ def sharded_archive(
         output: The merged archive (written atomically).
         tileset: The published tippecanoe options (``-zg`` and ``-Z`` are replaced per pass).
         metadata: Dataset metadata for the archive's metadata.
-        folder: Where the shard archives are written (a local folder every task can reach).
+        folder: Where the shard archives are kept (a folder or prefix every task can reach).
+        shard_zoom: The zoom of the shards (not below the tileset's minimum zoom).
         map_tasks: Runs the per-shard steps (see :data:`TaskMap`).
 
     Raises:
@@ -563,8 +604,10 @@ def sharded_archive(
     if not extents:
         raise ValueError("no features to tile: every feature table is empty")
     min_zoom = minimum_zoom(tileset)
-    shards = plan_shards(extents, min_zoom)
-    stats = map_tasks(shard_zoom_stats, shards)
+    if shard_zoom < min_zoom:
+        raise ValueError(f"shard zoom {shard_zoom} is below the archive's first zoom {min_zoom}")
+    shards = plan_shards(extents, shard_zoom)
+    stats = map_tasks(shard_zoom_stats, shards, folder)
     total = combined(stats)
     guessed = guess_max_zoom(total, min_zoom)
     zoom = shards[0].zoom
@@ -589,4 +632,5 @@ def sharded_archive(
             f"-n {tileset.name} {' '.join(zoom_band(tileset, zoom, deepest, True).options)}"
         )
         summary = merge_shards(built, low, output, total.features, options)
-    return ShardedArchive(summary, zoom, len(built), guessed, len(shallow))
+    reused = sum(t.reused for t in built)
+    return ShardedArchive(summary, zoom, len(built), guessed, len(shallow), reused)

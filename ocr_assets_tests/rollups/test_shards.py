@@ -8,7 +8,9 @@ give a client the same archive: the same tiles, zoom range, bounds and centre.
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -162,7 +164,7 @@ def test_sharded_archive_is_the_single_run_tile_for_tile(
     tile_features({BUILDING_LAYER: [str(lines)]}, str(single), BUILDING_TILES, DatasetMetadata())
     merged = tmp_path / "sharded.pmtiles"
     built = sharded_archive(
-        feature_tables, str(merged), BUILDING_TILES, DatasetMetadata(), str(tmp_path / "shards")
+        feature_tables, str(merged), BUILDING_TILES, DatasetMetadata(), str(tmp_path / "shards"), 9
     )
     assert built.shards >= 4 and built.shard_zoom > 6  # a low-zoom pass and several shards
     header_a, tiles_a = archive_tiles(single)
@@ -204,11 +206,11 @@ def test_shards_that_stop_shallower_are_tiled_again_to_the_deepest_zoom(
     monkeypatch.setattr(sharding, "guess_max_zoom", lambda stats, min_zoom: 10)
     merged = tmp_path / "sharded.pmtiles"
     built = sharded_archive(
-        feature_tables, str(merged), BUILDING_TILES, DatasetMetadata(), str(tmp_path / "shards")
+        feature_tables, str(merged), BUILDING_TILES, DatasetMetadata(), str(tmp_path / "shards"), 9
     )
     header, tiles = archive_tiles(merged)
     assert header["max_zoom"] > 10 and built.retiled > 0
-    shards = plan_shards({t: table_extent(t) for t in feature_tables}, 6)
+    shards = plan_shards({t: table_extent(t) for t in feature_tables}, 9)
     for shard in shards:
         zooms = {z for (z, x, y) in tiles if shard.holds(z, x, y)}
         if zooms:
@@ -231,7 +233,38 @@ def test_a_failing_shard_names_its_tile_and_tables_and_nothing_is_published(
             BUILDING_TILES,
             DatasetMetadata(),
             str(tmp_path / "shards"),
+            9,
         )
     message = str(raised.value)
     assert message.startswith("shard ") and str(broken) in message
     assert not merged.exists()
+
+
+def test_a_changed_region_rebuilds_only_the_shards_it_touches(
+    feature_tables: list[str], tmp_path: Path
+) -> None:
+    tables = []
+    for table in feature_tables:
+        tables.append(str(tmp_path / Path(table).name))
+        Path(tables[-1]).write_bytes(Path(table).read_bytes())
+    folder = str(tmp_path / "shards")
+    first = tmp_path / "first.pmtiles"
+    built = sharded_archive(tables, str(first), BUILDING_TILES, DatasetMetadata(), folder, 9)
+    assert built.reused == 0
+
+    unchanged = tmp_path / "unchanged.pmtiles"
+    again = sharded_archive(tables, str(unchanged), BUILDING_TILES, DatasetMetadata(), folder, 9)
+    assert again.reused == again.shards == built.shards
+    assert unchanged.read_bytes() == first.read_bytes()
+
+    # One region written again: the shards reading it are rebuilt, the others kept.
+    changed = Path(tables[0])
+    changed.write_bytes(changed.read_bytes())
+    os.utime(changed, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    shards = plan_shards({t: table_extent(t) for t in tables}, 9)
+    touching = [shard for shard in shards if str(changed) in shard.sources]
+    assert 0 < len(touching) < len(shards)
+    third = tmp_path / "third.pmtiles"
+    rebuilt = sharded_archive(tables, str(third), BUILDING_TILES, DatasetMetadata(), folder, 9)
+    assert rebuilt.shards - rebuilt.reused == len(touching)
+    assert third.read_bytes() == first.read_bytes()

@@ -204,7 +204,11 @@ def _archive(
 
 
 def sharded_footprints(
-    sources: Sequence[str], asset: str, layout: Layout, metadata: DatasetMetadata
+    sources: Sequence[str],
+    asset: str,
+    layout: Layout,
+    metadata: DatasetMetadata,
+    shard_zoom: int,
 ) -> Published[ShardedArchive]:
     """Tile the footprint features in shards, in parallel on this cluster, then merge and
     publish the archive (a task on the archive's cluster; the shard archives are kept in
@@ -217,6 +221,7 @@ def sharded_footprints(
             BUILDING_TILES,
             metadata,
             layout.tile_shards(asset),
+            shard_zoom,
             map_here,
         ),
     )
@@ -230,18 +235,26 @@ def _sharded_archive(
     layout = storage.layout
     sources = [table_file(layout.tile_features(r), BUILDING_FEATURES) for r in regions]
     published = compute.run(
-        asset, sharded_footprints, sources, asset, layout, storage.dataset_metadata
+        asset,
+        sharded_footprints,
+        sources,
+        asset,
+        layout,
+        storage.dataset_metadata,
+        storage.tile_shard_zoom,
     )
     built = published.result
     context.log.info(
         f"{asset}: {built.shards} shards at zoom {built.shard_zoom}, zooms "
         f"{built.summary.min_zoom}-{built.summary.max_zoom} (-zg over every feature: "
-        f"{built.guessed_zoom}; {built.retiled} shard(s) tiled again deeper)"
+        f"{built.guessed_zoom}; {built.retiled} shard(s) tiled again deeper); "
+        f"{built.shards - built.reused} shard(s) built, {built.reused} unchanged and kept"
     )
     metadata = {
         **pmtiles_metadata(built.summary),
         "shard_zoom": built.shard_zoom,
         "shards": built.shards,
+        "shards_built": built.shards - built.reused,
     }
     return rollup_result(context, storage, published, regions, metadata)
 
