@@ -157,6 +157,8 @@ class DeploymentPlan:
                     size += f", scheduler {spec.scheduler_vm_type}"
                 if spec.disk_size_gb:
                     size += f", disk {spec.disk_size_gb} GB"
+                if spec.why:
+                    size += f" ({spec.why})"
             partitioned = " [per region]" if asset.partitioned else ""
             lines.append(f"  {key}{partitioned}: {size}")
             lines.extend(f"      {uri}" for uri in asset.uris)

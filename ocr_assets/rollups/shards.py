@@ -16,26 +16,32 @@ builds a tile only from the features that touch it and its buffer. So:
    A shard that extends its zooms because tiles still drop raises the archive's maximum zoom;
    the shards that stopped shallower are tiled again to it, so MapLibre finds a tile at every
    zoom the header announces. Zooms below the shard zoom get one pass over every feature
-   (:func:`tile_low_zooms`), without ``--extend-zooms-if-still-dropping``.
+   (:func:`tile_low_zooms`), without ``--extend-zooms-if-still-dropping`` and with the detail
+   its last zoom has in a run that goes on.
+   Each shard's archive is kept with a record of its inputs; an unchanged shard is reused.
 4. **Merge** (:func:`merge_shards`): each shard's tiles under its own tile (the neighbours it
    also built from its margin are left out) and the low pass's tiles are copied, compressed
    bytes as they are, into one PMTiles archive; nothing is decoded.
 
 Feature IDs come with the features (:func:`ocr_assets.regions.feature_id_base`), so they do not
-depend on the split. Per-tile dropping (``--drop-smallest-as-needed``) decides within a tile, so a
-shard's tiles hold the features one run would keep; tippecanoe's own tests of this are in
-``ocr_assets_tests/rollups/test_shards.py``, and ``docs/performance.md`` gives the measured
-differences.
+depend on the split. The merged archive has the tiles of one run with the published options,
+byte for byte, except at zooms where one run drops features as needed: there tippecanoe sets
+one size threshold for the whole zoom, and a shard sets its own, so a sharded tile keeps as
+many features or more (``ocr_assets_tests/rollups/test_shards.py``; ``docs/performance.md``
+has the numbers).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import heapq
 import json
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +160,8 @@ def covered_tiles(
 
 
 def table_extent(source: str) -> tuple[float, float, float, float] | None:
-    """West, south, east, north of a feature table's boxes (from the Parquet statistics when
-    they are there), ``None`` for an empty table."""
+    """West, south, east, north of a feature table's boxes (its four box columns read), ``None``
+    for an empty table."""
     file = parquet_file(source)
     if not file.metadata.num_rows:
         return None
@@ -226,6 +232,21 @@ def _stored(location: str, identity: str) -> dict[str, Any] | None:
 def _store(location: str, record: dict[str, Any]) -> None:
     with atomic_output(location) as tmp:
         tmp.write_text(json.dumps(record, sort_keys=True))
+
+
+def task_threads() -> int | None:
+    """Threads one tippecanoe of a shard may use: the cores of this machine shared among the
+    tasks its Dask worker runs at once (``None`` outside a worker, or when
+    ``TIPPECANOE_MAX_THREADS`` is set: then tippecanoe decides)."""
+    from distributed import get_worker
+
+    if "TIPPECANOE_MAX_THREADS" in os.environ:
+        return None
+    try:
+        tasks = get_worker().state.nthreads
+    except ValueError:
+        return None
+    return max(1, (os.cpu_count() or 1) // max(1, tasks))
 
 
 def _failing(shard: Shard, step: str, exc: Exception) -> ShardError:
@@ -340,7 +361,9 @@ def tile_shard(
             count = _write_lines(shard_features(shard), lines)
             if not count:
                 return None
-            summary = tile_features({BUILDING_LAYER: [str(lines)]}, archive, band, metadata)
+            summary = tile_features(
+                {BUILDING_LAYER: [str(lines)]}, archive, band, metadata, threads=task_threads()
+            )
         built = {"identity": identity, "max_zoom": summary.max_zoom, "features": count}
         _store(record, built)
         return ShardTiles(shard, archive, summary.max_zoom, count)
@@ -428,6 +451,15 @@ def merge_shards(
         return _merge_local(local, low, output, features, generator_options)
 
 
+def _kept_tiles(path: str, keep: Callable[[int, int, int], bool]) -> Iterator[tuple[int, bytes]]:
+    """``(tile ID, bytes)`` of an archive's tiles that ``keep`` keeps, in tile ID order (the
+    order tippecanoe's clustered archives hold them in)."""
+    with open(path, "rb") as handle:
+        for (z, x, y), data in all_tiles(MmapSource(handle)):
+            if keep(z, x, y):
+                yield zxy_to_tileid(z, x, y), data
+
+
 def _merge_local(
     shards: Sequence[ShardTiles],
     low: str | None,
@@ -435,67 +467,55 @@ def _merge_local(
     features: int,
     generator_options: str,
 ) -> PMTilesSummary:
-    entries: list[tuple[int, str, int, int, int]] = []
-    for shard in shards:
-        with open(shard.archive, "rb") as handle:
-            for (z, x, y), _ in all_tiles(MmapSource(handle)):
-                if shard.shard.holds(z, x, y):
-                    entries.append((zxy_to_tileid(z, x, y), shard.archive, z, x, y))
     zoom = shards[0].shard.zoom
-    if low is not None:
-        with open(low, "rb") as handle:
-            for (z, x, y), _ in all_tiles(MmapSource(handle)):
-                if z < zoom:
-                    entries.append((zxy_to_tileid(z, x, y), low, z, x, y))
-    entries.sort()
     parts = [shard.archive for shard in shards] + ([low] if low else [])
-    headers, metas = {}, {}
-    readers: dict[str, Any] = {}
-    handles = [open(path, "rb") for path in parts]  # noqa: SIM115 (closed below)
-    try:
-        for path, handle in zip(parts, handles, strict=True):
-            readers[path] = Reader(MmapSource(handle))
-            headers[path] = readers[path].header()
-            metas[path] = readers[path].metadata()
-        min_zoom = min(h["min_zoom"] for h in headers.values())
-        max_zoom = max(h["max_zoom"] for h in headers.values())
-        west = min(h["min_lon_e7"] for h in headers.values())
-        south = min(h["min_lat_e7"] for h in headers.values())
-        east = max(h["max_lon_e7"] for h in headers.values())
-        north = max(h["max_lat_e7"] for h in headers.values())
-        centre_lon, centre_lat, centre_zoom = _most_features_centre(shards)
-        meta = _merged_metadata(
-            [metas[p] for p in parts],
-            min_zoom,
-            max_zoom,
-            (west, south, east, north),
-            (centre_lon, centre_lat, centre_zoom),
-            features,
-            generator_options,
-        )
-        header = {
-            "tile_type": TileType.MVT,
-            "tile_compression": Compression.GZIP,
-            "min_zoom": min_zoom,
-            "max_zoom": max_zoom,
-            "min_lon_e7": west,
-            "min_lat_e7": south,
-            "max_lon_e7": east,
-            "max_lat_e7": north,
-            "center_zoom": centre_zoom,
-            "center_lon_e7": centre_lon,
-            "center_lat_e7": centre_lat,
-        }
-        with atomic_output(output) as tmp:
-            with tmp.open("wb") as sink:
-                writer = Writer(sink)
-                for tileid, path, z, x, y in entries:
-                    writer.write_tile(tileid, readers[path].get(z, x, y))
-                writer.finalize(header, meta)
-            return summarize_pmtiles(tmp, output)
-    finally:
-        for handle in handles:
-            handle.close()
+    headers, metas = [], []
+    for path in parts:
+        with open(path, "rb") as handle:
+            reader = Reader(MmapSource(handle))
+            headers.append(reader.header())
+            metas.append(reader.metadata())
+    west = min(h["min_lon_e7"] for h in headers)
+    south = min(h["min_lat_e7"] for h in headers)
+    east = max(h["max_lon_e7"] for h in headers)
+    north = max(h["max_lat_e7"] for h in headers)
+    min_zoom = min(h["min_zoom"] for h in headers)
+    max_zoom = max(h["max_zoom"] for h in headers)
+    centre_lon, centre_lat, centre_zoom = _most_features_centre(shards)
+    meta = _merged_metadata(
+        metas,
+        min_zoom,
+        max_zoom,
+        (west, south, east, north),
+        (centre_lon, centre_lat, centre_zoom),
+        features,
+        generator_options,
+    )
+    header = {
+        "tile_type": TileType.MVT,
+        "tile_compression": Compression.GZIP,
+        "min_zoom": min_zoom,
+        "max_zoom": max_zoom,
+        "min_lon_e7": west,
+        "min_lat_e7": south,
+        "max_lon_e7": east,
+        "max_lat_e7": north,
+        "center_zoom": centre_zoom,
+        "center_lon_e7": centre_lon,
+        "center_lat_e7": centre_lat,
+    }
+    # One pass over every part at once, in tile ID order: the shards' subtrees are disjoint,
+    # and the low pass gives the zooms above them.
+    streams = [_kept_tiles(t.archive, t.shard.holds) for t in shards]
+    if low is not None:
+        streams.append(_kept_tiles(low, lambda z, x, y: z < zoom))
+    with atomic_output(output) as tmp:
+        with tmp.open("wb") as sink:
+            writer = Writer(sink)
+            for tileid, data in heapq.merge(*streams, key=itemgetter(0)):
+                writer.write_tile(tileid, data)
+            writer.finalize(header, meta)
+        return summarize_pmtiles(tmp, output)
 
 
 def _merged_metadata(

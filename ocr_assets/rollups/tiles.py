@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -460,6 +461,7 @@ def tile_features(
     metadata: DatasetMetadata,
     *,
     scratch: str | None = None,
+    threads: int | None = None,
 ) -> PMTilesSummary:
     """Run tippecanoe over NDJSON feature files and write one PMTiles archive.
 
@@ -470,6 +472,8 @@ def tile_features(
         tileset: The tippecanoe settings.
         metadata: Dataset metadata; its vector dict goes into the archive metadata.
         scratch: Folder for tippecanoe's working files (default: the system temp folder).
+        threads: Threads tippecanoe may use (``TIPPECANOE_MAX_THREADS``); ``None``: as the
+            environment says, else every core.
 
     Raises:
         ValueError: no layer or a layer without files.
@@ -492,6 +496,9 @@ def tile_features(
                 index += 1
         arguments = tileset.arguments(relative, "tiles.pmtiles")
         # argv[0] "tippecanoe": the executable is found by path, not recorded with it.
+        environment = None
+        if threads is not None:
+            environment = {**os.environ, "TIPPECANOE_MAX_THREADS": str(threads)}
         result = subprocess.run(
             ["tippecanoe", *arguments],
             executable=_tippecanoe(),
@@ -499,6 +506,7 @@ def tile_features(
             capture_output=True,
             text=True,
             check=False,
+            env=environment,
         )
         if result.returncode != 0:
             raise RuntimeError(

@@ -165,7 +165,7 @@ def test_fake_coiled_factory_records_exact_kwargs(
     assert cluster.closed
     assert fake_coiled.calls == [
         {
-            "n_workers": 1,
+            "n_workers": 2,
             "worker_vm_types": ["c8g.12xlarge"],
             "scheduler_vm_types": ["c8g.12xlarge"],
             "worker_disk_size": 250,

@@ -215,6 +215,11 @@ def test_cli_readable_summary(
     assert "package sync (COILED_SOFTWARE_ENV_NAME not set)" in text
     assert "regional_pmtiles: coiled c8g.12xlarge x1, scheduler c8g.12xlarge, disk 250 GB" in text
     assert "region_risk_rasters [per region]: coiled m8g.2xlarge" in text
+    # A size that is not the seed's says why.
+    assert (
+        "building_pmtiles: coiled c8g.12xlarge x2, scheduler c8g.12xlarge, disk 250 GB (its "
+        in (text)
+    )
     assert "s3://carbonplan-ocr/output/fire-risk/vector/staging/pmtiles/regions.pmtiles" in text
 
 

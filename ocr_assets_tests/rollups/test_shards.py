@@ -16,7 +16,6 @@ from pathlib import Path
 import geopandas as gpd
 import mapbox_vector_tile
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -25,7 +24,6 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 from ocr_assets.regions import feature_id_base
 from ocr_assets.rollups import BUILDING_TILES, DatasetMetadata
 from ocr_assets.rollups import shards as sharding
-from ocr_assets.rollups.schema import RISK_VARIABLES
 from ocr_assets.rollups.shards import ShardError, plan_shards, sharded_archive, table_extent
 from ocr_assets.rollups.tiles import (
     BUILDING_LAYER,
@@ -41,6 +39,7 @@ from ocr_assets.rollups.zoom_guess import (
     guess_max_zoom,
     polygon_stats,
 )
+from ocr_assets.synthetic.region_tables import region_buildings_table
 
 pytestmark = pytest.mark.integration
 
@@ -69,17 +68,7 @@ def region_frame(west: float, south: float, seed: int) -> gpd.GeoDataFrame:
     xs = rng.uniform(west, west + SIZE[0], 40)
     long = [shapely.box(west - 0.004, y, west + 0.004, y + 0.0002) for y in ys]
     long += [shapely.box(x, south - 0.004, x + 0.0002, south + 0.004) for x in xs]
-    geometry = np.concatenate([boxes, long])
-    count = len(geometry)
-    columns: dict[str, object] = {
-        name: rng.uniform(0, 1, count).astype(np.float32) for name in RISK_VARIABLES
-    }
-    columns |= {
-        "GEOID": pd.Series(["060010001001000"] * count, dtype=str),
-        "state": pd.Series(["CA"] * count, dtype=str),
-        "county": pd.Series(["Alameda"] * count, dtype=str),
-    }
-    return gpd.GeoDataFrame(columns, geometry=geometry, crs="EPSG:4326")
+    return region_buildings_table(np.concatenate([boxes, long]), seed)
 
 
 @pytest.fixture(scope="module")

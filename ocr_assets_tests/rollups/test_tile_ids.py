@@ -10,17 +10,16 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import geopandas as gpd
 import mapbox_vector_tile
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 from pmtiles.reader import MmapSource, Reader, all_tiles
 
 from ocr_assets.regions import FEATURE_ROW_BITS, feature_id_base
 from ocr_assets.rollups import building_pmtiles
-from ocr_assets.rollups.schema import RISK_VARIABLES, DatasetMetadata
+from ocr_assets.rollups.schema import DatasetMetadata
+from ocr_assets.synthetic.region_tables import region_buildings_table
 
 
 def test_feature_id_base_is_the_region_above_32_bits() -> None:
@@ -39,16 +38,8 @@ def write_buildings(path: Path, count: int, seed: int) -> None:
     x = rng.uniform(-121.2, -121.0, count)
     y = rng.uniform(38.0, 38.15, count)
     half = 0.00006
-    columns: dict[str, object] = {
-        name: rng.uniform(0, 1, count).astype(np.float32) for name in RISK_VARIABLES
-    }
-    columns |= {
-        "GEOID": pd.Series(["060010001001000"] * count, dtype=str),
-        "state": pd.Series(["CA"] * count, dtype=str),
-        "county": pd.Series(["Alameda"] * count, dtype=str),
-    }
-    frame = gpd.GeoDataFrame(
-        columns, geometry=shapely.box(x - half, y - half, x + half, y + half), crs="EPSG:4326"
+    frame = region_buildings_table(
+        shapely.box(x - half, y - half, x + half, y + half), seed, county="Alameda"
     )
     frame.to_parquet(path, write_covering_bbox=True, schema_version="1.1.0", index=False)
 
