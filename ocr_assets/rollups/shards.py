@@ -324,6 +324,9 @@ class ShardTiles:
         max_zoom: The archive's maximum zoom (deeper than asked when tiles still dropped).
         features: Features it tiled (its margin's included).
         reused: Whether the archive of an earlier build was kept (nothing changed).
+        deeper: The archive of its zooms from ``deeper_from`` on, when it was tiled again
+            deeper than it first stopped (``None``: ``archive`` holds every zoom).
+        deeper_from: The first zoom taken from ``deeper``.
     """
 
     shard: Shard
@@ -331,6 +334,18 @@ class ShardTiles:
     max_zoom: int
     features: int
     reused: bool = False
+    deeper: str | None = None
+    deeper_from: int = 0
+
+    def parts(self) -> list[tuple[str, Callable[[int, int, int], bool]]]:
+        """Its archives, each with the tiles the merge takes from it."""
+        if self.deeper is None:
+            return [(self.archive, self.shard.holds)]
+        split = self.deeper_from
+        return [
+            (self.archive, lambda z, x, y: z < split and self.shard.holds(z, x, y)),
+            (self.deeper, lambda z, x, y: z >= split and self.shard.holds(z, x, y)),
+        ]
 
 
 def tile_shard(
@@ -340,18 +355,25 @@ def tile_shard(
     metadata: DatasetMetadata,
     folder: str,
     extend: bool = True,
+    from_zoom: int | None = None,
 ) -> ShardTiles | None:
-    """Tile one shard from its zoom to ``max_zoom`` into ``folder``; ``None`` if it has no
-    feature. The archive of an earlier build with the same inputs and settings is reused.
+    """Tile one shard from ``from_zoom`` (default: its zoom) to ``max_zoom`` into ``folder``;
+    ``None`` if it has no feature. The archive of an earlier build with the same inputs and
+    settings is reused.
 
     Raises:
         ShardError: naming the shard's tile and the tables it read.
     """
     try:
         # A shard tiled again deeper keeps both archives: each is reused by its own step.
-        name = f"{shard.zoom}-{shard.x}-{shard.y}" + ("" if extend else f"-to{max_zoom}")
+        first = shard.zoom if from_zoom is None else from_zoom
+        name = f"{shard.zoom}-{shard.x}-{shard.y}"
+        if first != shard.zoom or not extend:
+            name += f"-z{first}to{max_zoom}"
         archive, record = join(folder, f"{name}.pmtiles"), join(folder, f"{name}.json")
-        band = zoom_band(tileset, shard.zoom, max_zoom, extend)
+        band = zoom_band(tileset, first, max_zoom, extend)
+        if not extend:  # its last zoom as in a run that could go on
+            band = replace(band, options=(*band.options, f"--extra-detail={FULL_DETAIL}"))
         identity = shard_identity(shard, band.name, band.options, metadata.vector())
         stored = _stored(record, identity)
         if stored is not None and objects.exists(archive):
@@ -369,6 +391,26 @@ def tile_shard(
         return ShardTiles(shard, archive, summary.max_zoom, count)
     except Exception as exc:
         raise _failing(shard, "tiles", exc) from exc
+
+
+def _deeper(
+    tiles: ShardTiles, max_zoom: int, tileset: Tileset, metadata: DatasetMetadata, folder: str
+) -> ShardTiles:
+    """``tiles`` with the zooms after its last one down to ``max_zoom`` (a task).
+
+    The first run went on while tiles still dropped, so its last zoom is what one run that
+    goes deeper has: only the zooms after it are tiled, with the full detail a run that could
+    go on gives its last zoom.
+    """
+    deeper = tile_shard(tiles.shard, max_zoom, tileset, metadata, folder, False, tiles.max_zoom + 1)
+    assert deeper is not None  # the same features as the first time
+    return replace(
+        tiles,
+        deeper=deeper.archive,
+        deeper_from=tiles.max_zoom + 1,
+        max_zoom=max_zoom,
+        reused=tiles.reused and deeper.reused,
+    )
 
 
 def tile_low_zooms(
@@ -397,7 +439,7 @@ def _most_features_centre(shards: Sequence[ShardTiles]) -> tuple[int, int, int]:
     the most features, taken among the shards' own centres."""
     best: tuple[int, int, int, int] | None = None
     for shard in shards:
-        with open(shard.archive, "rb") as handle:
+        with open(shard.deeper or shard.archive, "rb") as handle:
             reader = Reader(MmapSource(handle))
             header = reader.header()
             zoom = header["center_zoom"]
@@ -411,11 +453,11 @@ def _most_features_centre(shards: Sequence[ShardTiles]) -> tuple[int, int, int]:
             count = 0
             if data is not None and shard.shard.holds(zoom, x, y):
                 count = _feature_count(gzip.decompress(data))
-            candidate = (count, zoom, header["center_lon_e7"], header["center_lat_e7"])
+            candidate = (zoom, count, header["center_lon_e7"], header["center_lat_e7"])
             if best is None or candidate[:2] > best[:2]:
                 best = candidate
     assert best is not None
-    return best[2], best[3], best[1]
+    return best[2], best[3], best[0]
 
 
 def _feature_count(tile: bytes) -> int:
@@ -445,7 +487,11 @@ def merge_shards(
         raise ValueError("no shard to merge")
     with scratch_dir("ocr-merge-") as work:
         local = [
-            replace(t, archive=str(local_file(t.archive, Path(work) / f"{i}.pmtiles")))
+            replace(
+                t,
+                archive=str(local_file(t.archive, Path(work) / f"{i}.pmtiles")),
+                deeper=t.deeper and str(local_file(t.deeper, Path(work) / f"{i}-deeper.pmtiles")),
+            )
             for i, t in enumerate(shards)
         ]
         return _merge_local(local, low, output, features, generator_options)
@@ -468,7 +514,8 @@ def _merge_local(
     generator_options: str,
 ) -> PMTilesSummary:
     zoom = shards[0].shard.zoom
-    parts = [shard.archive for shard in shards] + ([low] if low else [])
+    kept = [part for shard in shards for part in shard.parts()]
+    parts = [path for path, _ in kept] + ([low] if low else [])
     headers, metas = [], []
     for path in parts:
         with open(path, "rb") as handle:
@@ -506,7 +553,7 @@ def _merge_local(
     }
     # One pass over every part at once, in tile ID order: the shards' subtrees are disjoint,
     # and the low pass gives the zooms above them.
-    streams = [_kept_tiles(t.archive, t.shard.holds) for t in shards]
+    streams = [_kept_tiles(path, keep) for path, keep in kept]
     if low is not None:
         streams.append(_kept_tiles(low, lambda z, x, y: z < zoom))
     with atomic_output(output) as tmp:
@@ -637,10 +684,11 @@ def sharded_archive(
         return ShardedArchive(low, zoom, 0, guessed, 0)
     built = [t for t in map_tasks(tile_shard, shards, guessed, tileset, metadata, folder) if t]
     deepest = max(t.max_zoom for t in built)
-    shallow = [t.shard for t in built if t.max_zoom < deepest]
+    shallow = [t for t in built if t.max_zoom < deepest]
     if shallow:
-        again = map_tasks(tile_shard, shallow, deepest, tileset, metadata, folder, False)
-        redone = {t.shard: t for t in again if t}
+        # Their zooms from the one they stopped at (a run's last zoom differs) to the deepest.
+        again = map_tasks(_deeper, shallow, deepest, tileset, metadata, folder)
+        redone = {t.shard: t for t in again}
         built = [redone.get(t.shard, t) for t in built]
     low = None
     with scratch_dir("ocr-low-") as work:
