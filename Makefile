@@ -6,6 +6,7 @@
 #   make ui     the Dagster UI (dg dev) on 127.0.0.1:$(PORT) with the demo's run history
 #   make preview  map of the outputs on 127.0.0.1:$(PREVIEW_PORT) (PREVIEW_ENV=local, PREVIEW_ARGS=...)
 #   make lint   ruff check, ruff format --check and the import layers (lint-imports)
+#   make bench-tiles  the building archive at 0.5 % of CONUS: one run vs shards (~20 min)
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -19,7 +20,7 @@ DEMO_ARGS ?=
 PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 
-.PHONY: demo test test-fast ui preview lint
+.PHONY: demo test test-fast ui preview lint bench-tiles
 
 # Created only when missing, so an existing environment (offline machines) is used as it is.
 $(VENV)/bin/dagster:
@@ -54,3 +55,6 @@ lint: $(VENV)/bin/dagster
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+bench-tiles: $(VENV)/bin/dagster
+	$(VENV)/bin/python -m benchmarks.bench_tiles --fraction 0.005

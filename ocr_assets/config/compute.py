@@ -92,7 +92,7 @@ SIZES: dict[str, Size] = {
         n_workers=2,
         why=(
             "its shards (one per zoom-6 tile, about 90 for CONUS) are tippecanoe tasks in "
-            "parallel, one per core: 2 x 48 cores, about 30 minutes projected "
+            "parallel, one per core: 2 x 48 cores, about 22 minutes projected "
             "(docs/performance.md)"
         ),
     ),

@@ -682,7 +682,10 @@ def sharded_archive(
         # Too few zooms to split: one band over every feature.
         low = tile_low_zooms(list(extents), min_zoom, guessed + 1, tileset, metadata, output)
         return ShardedArchive(low, zoom, 0, guessed, 0)
-    built = [t for t in map_tasks(tile_shard, shards, guessed, tileset, metadata, folder) if t]
+    # The largest shards first (by the features they own), so that no large one starts last.
+    order = sorted(range(len(shards)), key=lambda i: -stats[i].features)
+    tiled = map_tasks(tile_shard, [shards[i] for i in order], guessed, tileset, metadata, folder)
+    built = [t for _, t in sorted(zip(order, tiled, strict=True), key=itemgetter(0)) if t]
     deepest = max(t.max_zoom for t in built)
     shallow = [t for t in built if t.max_zoom < deepest]
     if shallow:
