@@ -92,8 +92,8 @@ SIZES: dict[str, Size] = {
         n_workers=2,
         why=(
             "its shards (one per zoom-6 tile, about 90 for CONUS) are tippecanoe tasks in "
-            "parallel, one per core: 2 x 48 cores, about 22 minutes projected "
-            "(docs/performance.md)"
+            "parallel, one per core: 2 x 48 cores share the work in about 22 minutes "
+            "projected, the densest shard taking longer (docs/performance.md)"
         ),
     ),
     "building_centroid_pmtiles": _ROLLUP_TILES,
