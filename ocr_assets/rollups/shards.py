@@ -38,7 +38,6 @@ import hashlib
 import heapq
 import json
 import math
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from operator import itemgetter
@@ -234,21 +233,6 @@ def _store(location: str, record: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(record, sort_keys=True))
 
 
-def task_threads() -> int | None:
-    """Threads one tippecanoe of a shard may use: the cores of this machine shared among the
-    tasks its Dask worker runs at once (``None`` outside a worker, or when
-    ``TIPPECANOE_MAX_THREADS`` is set: then tippecanoe decides)."""
-    from distributed import get_worker
-
-    if "TIPPECANOE_MAX_THREADS" in os.environ:
-        return None
-    try:
-        tasks = get_worker().state.nthreads
-    except ValueError:
-        return None
-    return max(1, (os.cpu_count() or 1) // max(1, tasks))
-
-
 def _failing(shard: Shard, step: str, exc: Exception) -> ShardError:
     return ShardError(
         f"shard {shard.name} ({step}) failed: {type(exc).__name__}: {exc}; "
@@ -383,9 +367,7 @@ def tile_shard(
             count = _write_lines(shard_features(shard), lines)
             if not count:
                 return None
-            summary = tile_features(
-                {BUILDING_LAYER: [str(lines)]}, archive, band, metadata, threads=task_threads()
-            )
+            summary = tile_features({BUILDING_LAYER: [str(lines)]}, archive, band, metadata)
         built = {"identity": identity, "max_zoom": summary.max_zoom, "features": count}
         _store(record, built)
         return ShardTiles(shard, archive, summary.max_zoom, count)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -461,7 +460,6 @@ def tile_features(
     metadata: DatasetMetadata,
     *,
     scratch: str | None = None,
-    threads: int | None = None,
 ) -> PMTilesSummary:
     """Run tippecanoe over NDJSON feature files and write one PMTiles archive.
 
@@ -472,8 +470,6 @@ def tile_features(
         tileset: The tippecanoe settings.
         metadata: Dataset metadata; its vector dict goes into the archive metadata.
         scratch: Folder for tippecanoe's working files (default: the system temp folder).
-        threads: Threads tippecanoe may use (``TIPPECANOE_MAX_THREADS``); ``None``: as the
-            environment says, else every core.
 
     Raises:
         ValueError: no layer or a layer without files.
@@ -496,9 +492,6 @@ def tile_features(
                 index += 1
         arguments = tileset.arguments(relative, "tiles.pmtiles")
         # argv[0] "tippecanoe": the executable is found by path, not recorded with it.
-        environment = None
-        if threads is not None:
-            environment = {**os.environ, "TIPPECANOE_MAX_THREADS": str(threads)}
         result = subprocess.run(
             ["tippecanoe", *arguments],
             executable=_tippecanoe(),
@@ -506,7 +499,6 @@ def tile_features(
             capture_output=True,
             text=True,
             check=False,
-            env=environment,
         )
         if result.returncode != 0:
             raise RuntimeError(
