@@ -17,12 +17,11 @@ from collections.abc import Callable, Sequence
 
 from ocr_assets.config.environments import ENVIRONMENTS
 from ocr_assets.config.naming import DeploymentError
-from ocr_assets.config.plan import build_plan
+from ocr_assets.config.plan import build_plan, input_regions
 from ocr_assets.config.settings import Settings
+from ocr_assets.config.terminal import run_command
 from ocr_assets.storage.config import configure
 
-#: Exit status of a configuration error.
-EXIT_CONFIG_ERROR = 2
 #: Exit status of ``verify`` when an output is missing or stale.
 EXIT_VERIFY_FAILED = 1
 
@@ -33,6 +32,7 @@ def _add_deployment_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", help="semantic version (production requires one)")
     parser.add_argument("--storage-root", help="local folder or s3://bucket/prefix")
     parser.add_argument("--env-file", help="environment file to read instead of the default")
+    parser.add_argument("--verbose", action="store_true", help="show the traceback of an error")
 
 
 def _settings(
@@ -84,14 +84,13 @@ def add_plan_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    """Print the plan of ``args.environment``."""
-    plan = build_plan(
-        _settings(
-            args,
-            ("OCR_REGIONS", "--regions", args.regions),
-            ("OCR_WIPE", "--wipe", None if args.wipe is None else str(args.wipe).lower()),
-        )
+    """Print the plan of ``args.environment``: its selection against the inputs' regions."""
+    settings = _settings(
+        args,
+        ("OCR_REGIONS", "--regions", args.regions),
+        ("OCR_WIPE", "--wipe", None if args.wipe is None else str(args.wipe).lower()),
     )
+    plan = build_plan(settings, *input_regions(settings))
     print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.render())
     return 0
 
@@ -123,13 +122,8 @@ def run_verify(args: argparse.Namespace) -> int:
     # Imported here: reading outputs back needs the storage stack, ``plan`` does not.
     from ocr_assets.deploy.verify import parse_time, verify_outputs
 
-    plan = build_plan(
-        _settings(
-            args,
-            ("OCR_REGIONS", "--regions", args.regions),
-            credentials=True,
-        )
-    )
+    settings = _settings(args, ("OCR_REGIONS", "--regions", args.regions), credentials=True)
+    plan = build_plan(settings, *input_regions(settings))
     try:
         since = parse_time(args.since) if args.since else None
     except ValueError as exc:
@@ -161,6 +155,11 @@ def add_preview_command(subparsers: argparse._SubParsersAction) -> None:
     _add_deployment_options(parser)
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument(
+        "--base-map",
+        metavar="STYLE_URL",
+        help="a MapLibre style to draw under the outputs (default: none, works offline)",
+    )
     parser.set_defaults(handler=run_preview)
 
 
@@ -169,12 +168,13 @@ def run_preview(args: argparse.Namespace) -> int:
     # Imported here: the web server is only needed by this command.
     from ocr_assets.preview.server import PreviewError, serve
 
-    settings = _settings(
-        args,
-        credentials=True,
-    )
+    settings = _settings(args, credentials=True)
+    if args.base_map and not args.base_map.startswith(("http://", "https://")):
+        raise DeploymentError(
+            f"--base-map={args.base_map!r}: give the http(s) URL of a MapLibre style JSON"
+        )
     try:
-        serve(settings.layout, args.host, args.port)
+        serve(settings.layout, args.host, args.port, settings.input_root, args.base_map)
     except PreviewError as exc:
         raise DeploymentError(str(exc)) from exc
     return 0
@@ -201,13 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``ocr-assets``; return the exit status."""
+    """Run ``ocr-assets``; return the exit status (errors as one line: :func:`run_command`)."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except DeploymentError as exc:
-        print(f"ocr-assets {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
+    return run_command(f"ocr-assets {args.command}", lambda: args.handler(args), args.verbose)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 :class:`~ocr_assets.config.settings.Settings`: the module-level assets and checks, the asset
 jobs of the environment (:mod:`ocr_assets.orchestration.jobs`), the ``deploy`` job
 (:mod:`ocr_assets.deploy.job`) and the resources built from the settings. The entry points call
-it: :mod:`ocr_assets.definitions` (``dagster dev``, ``dagster job execute``) with the settings of
+it: :mod:`ocr_assets.definitions` (``make ui``, ``dagster job execute``) with the settings of
 the process environment, ``make demo`` with its own. Building reads no data.
 """
 

@@ -32,25 +32,36 @@ import pyarrow.parquet as pq
 from ocr_assets.code_location import build_definitions
 from ocr_assets.config.environments import DEPLOYMENT_JOB, DEPLOYMENT_RUN_TAG
 from ocr_assets.config.settings import Settings, SettingsError
+from ocr_assets.config.terminal import run_command
 from ocr_assets.deploy.job import step_failures
+from ocr_assets.deploy.progress import duration
+from ocr_assets.orchestration.console import console_config
 from ocr_assets.orchestration.run_monitoring import fail_dead_runs
 from ocr_assets.regions import RegionGrid
 from ocr_assets.storage import Layout, objects
 from ocr_assets.storage.config import configure
 from ocr_assets.synthetic import MANIFEST_FILE, generate_inputs
 
-#: Dagster's console log shows the deployment's own lines (one per region); child runs'
-#: per-event lines stay out, warnings and errors still show.
-DEMO_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+#: The local instance's settings (kept out of the repository root, where Dagster would warn
+#: that a dagster.yaml outside DAGSTER_HOME is ignored).
+DAGSTER_YAML = Path(__file__).resolve().parent.parent / "instance" / "dagster.yaml"
 
 
 @dataclass
 class DemoReport:
-    """What a demo run did (from the deploy run and its deployment record).
+    """What a demo run did (from the deploy run, its deployment record and the roll-ups' records).
 
-    ``failed`` maps each failed op of the deploy run to its error message.
+    Attributes:
+        run_id: The deploy run.
+        regions: The selected regions.
+        computed: Selected regions processed by this run.
+        skipped: Selected regions already complete in storage.
+        failed: Each failed op of the deploy run and its error message.
+        rollups: The roll-ups this run built.
+        rollup_regions: The regions those roll-ups were built from (every committed region).
+        buildings: The buildings of :attr:`rollup_regions` (0 when no roll-up was built).
+        seconds: Wall time of the run.
+        outputs: Each roll-up's published locations.
     """
 
     run_id: str = ""
@@ -58,9 +69,10 @@ class DemoReport:
     computed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    rollups: list[str] = field(default_factory=list)
+    rollup_regions: list[str] = field(default_factory=list)
     buildings: int = 0
     seconds: float = 0.0
-    rollups: list[str] = field(default_factory=list)
     outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -129,11 +141,34 @@ def run_demo(
         for asset, locations in built.items()
         if all(objects.exists(location) for location in locations)
     }
+    for asset in report.rollups:
+        record = objects.read_json(layout.rollup_record(asset)) or {}
+        report.rollup_regions = max(report.rollup_regions, record.get("regions", []), key=len)
     report.buildings = sum(
-        _row_count(Path(layout.region_buildings(region_id))) for region_id in report.regions
+        _row_count(Path(layout.region_buildings(region_id))) for region_id in report.rollup_regions
     )
     report.seconds = time.perf_counter() - started
     return report
+
+
+def summary_lines(report: DemoReport, ui_url: str) -> list[str]:
+    """The lines closing a demo: what ran, what the roll-ups hold, where to look."""
+    selected = (
+        f"{len(report.regions)} region(s) selected ({len(report.computed)} computed now, "
+        f"{len(report.skipped)} already in the raster store)"
+    )
+    built = (
+        f"{len(report.rollups)} roll-up(s) built from {len(report.rollup_regions)} region(s), "
+        f"{report.buildings:,} buildings"
+        if report.rollups
+        else "no roll-up built"
+    )
+    lines = [f"summary: {selected}; {built}; {duration(report.seconds)}"]
+    for name, locations in report.outputs.items():
+        where = locations[0] if len(locations) == 1 else f"{os.path.commonpath(locations)}/"
+        lines.append(f"  {name}: {where}")
+    lines.append(f"  runs: `make ui`, then {ui_url}/runs/{report.run_id}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,37 +182,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="reprocess regions already in the raster store (OCR_FORCE=true)",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print every run's messages with their run and step, and tracebacks",
+    )
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.force:
+    return run_command("make demo", lambda: deploy_demo(args.force, args.verbose), args.verbose)
+
+
+def deploy_demo(force: bool, verbose: bool) -> int:
+    """Deploy the local environment of the process's settings; print the summary; the exit
+    status (1 when an op failed)."""
+    environment = Settings.environment_from_env()
+    if environment != "local":
+        raise SettingsError(
+            f"OCR_ENVIRONMENT={environment!r}: make demo deploys the local environment only; "
+            "unset OCR_ENVIRONMENT (other environments deploy with `dagster job execute -m "
+            "ocr_assets.definitions -j deploy`, see docs/deployment.md)"
+        )
+    settings = Settings.from_env()
+    if force:
         settings = settings.with_changes(force=True)
     configure(settings.storage)
-    if settings.environment != "local":
-        print(f"error: make demo deploys OCR_ENVIRONMENT=local, not {settings.environment!r}")
-        return 2
     ensure_inputs(settings.input_root, print)
     home = ensure_dagster_home(Path(settings.dagster_home or Path.cwd() / ".dagster"))
     print(f"dagster home: {home}; outputs under {settings.storage_root} ({settings.environment})")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for run_id in fail_dead_runs(instance):
             print(f"run {run_id} was killed earlier: marked failed")
-        report = run_demo(build_definitions(settings), instance, settings.layout, DEMO_RUN_CONFIG)
-
-    print(
-        f"summary: {len(report.regions)} regions ({len(report.computed)} computed now, "
-        f"{len(report.skipped)} already in the raster store), {report.buildings} buildings, "
-        f"{len(report.rollups)} roll-ups, {report.seconds:.1f} s (deploy run {report.run_id})"
-    )
-    for name, locations in report.outputs.items():
-        where = locations[0] if len(locations) == 1 else f"{os.path.commonpath(locations)}/"
-        print(f"  {name}: {where}")
+        report = run_demo(
+            build_definitions(settings), instance, settings.layout, console_config(verbose)
+        )
+    for line in summary_lines(report, settings.ui_url):
+        print(line)
     if report.failed:
-        for step, message in report.failed.items():
-            print(f"FAILED: {step}: {message}", file=sys.stderr)
+        print(f"FAILED: {', '.join(report.failed)} (the error is above)", file=sys.stderr)
         return 1
     return 0
 

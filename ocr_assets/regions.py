@@ -47,6 +47,32 @@ def region_sort_key(region_id: str) -> tuple[int, int, str]:
     return (int(match.group(1)), int(match.group(2)), "")
 
 
+#: Bits of a building feature ID below the region's part: rows of one region file.
+FEATURE_ROW_BITS = 32
+_FEATURE_REGION_AXIS_BITS = 10
+
+
+def feature_id_base(region_id: str) -> int:
+    """The first building feature ID of region ``region_id``; its buildings are ``base + row``.
+
+    ``(y << 10 | x) << 32``: unique across regions, independent of how the tiling is split
+    or of tippecanoe's threads, and below 2**52, so a JavaScript client (MapLibre) reads it
+    exactly.
+
+    Raises:
+        ValueError: ``region_id`` is not a canonical ``y<row>_x<col>`` ID, or its row or column
+            is 1024 or more.
+    """
+    match = _REGION_ID.fullmatch(region_id)
+    if match is None:
+        raise ValueError(f"region ID {region_id!r} is not of the form y<row>_x<col>")
+    y, x = int(match.group(1)), int(match.group(2))
+    limit = 1 << _FEATURE_REGION_AXIS_BITS
+    if y >= limit or x >= limit:
+        raise ValueError(f"region ID {region_id!r}: row and column must be below {limit}")
+    return ((y << _FEATURE_REGION_AXIS_BITS) | x) << FEATURE_ROW_BITS
+
+
 @dataclass(frozen=True)
 class RegionGrid:
     """A regular lat/lon pixel grid cut into processing regions (its chunks).

@@ -54,9 +54,12 @@ HIDE_ALL_BUT_JS = """
 
 @contextmanager
 def running_preview(
-    environment: str, storage_root: str | None = None, env: Mapping[str, str] | None = None
+    environment: str,
+    storage_root: str | None = None,
+    env: Mapping[str, str] | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[str]:
-    """Run ``ocr-assets preview`` while the block runs; yield its URL.
+    """Run ``ocr-assets preview`` (with ``options``) while the block runs; yield its URL.
 
     Raises:
         RuntimeError: when it does not come up, with the end of its log.
@@ -66,6 +69,7 @@ def running_preview(
     command += ["--port", str(port)]
     if storage_root:
         command += ["--storage-root", storage_root]
+    command += list(options)
     base_url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
@@ -131,7 +135,8 @@ def inspect_preview(
         screenshot: Where to save a PNG of the page as first shown.
 
     Returns:
-        ``{console_errors, missing_page, layers: {id: features rendered}, panel, raster_pixels}``.
+        ``{console_errors, missing_page, layers: {id: features rendered}, style_layers (ids,
+        bottom first), notice, panel, raster_pixels}``.
     """
     from playwright.sync_api import sync_playwright
 
@@ -162,6 +167,8 @@ def inspect_preview(
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot))
             config = page.evaluate("window.previewConfig")
+            report["style_layers"] = page.evaluate("window.map.getStyle().layers.map(l => l.id)")
+            report["notice"] = page.locator("#notice").inner_text()
             centre = page.evaluate("window.map.getCenter().toArray()")
             fitted_zoom = page.evaluate("window.map.getZoom()")  # the outputs fill the view
             report["layers"] = _layer_counts(page, config, centre)
@@ -201,6 +208,7 @@ def _layer_counts(page: Any, config: dict[str, Any], centre: list[float]) -> dic
     buildings_min = page.evaluate("window.map.getLayer('buildings')?.minzoom ?? 6")
     zooms["building-centroids"] = buildings_min - 0.5
     zooms["buildings"] = buildings_min + 4
+    zooms["states"] = config["levelZooms"]["counties"][0] + 0.5
     counts = {}
     for layer, zoom in zooms.items():
         if not page.evaluate("(id) => Boolean(window.map.getLayer(id))", layer):

@@ -172,6 +172,36 @@ def render_lineage(chromium: str, base_url: str, out: Path, timeout: float = 120
     )
 
 
+def partition_page(
+    chromium: str, base_url: str, asset: str, partition: str, timeout_ms: float = 60_000
+) -> dict[str, Any]:
+    """What a person sees on ``asset``'s page for ``partition`` (headless Chromium through
+    Playwright): the metadata rows' labels and text, and the inline images (width, height)."""
+    from playwright.sync_api import sync_playwright
+
+    graphql(base_url, "mutation { setNuxSeen }")  # the welcome popup would hide the page
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base_url}/assets/{asset}?view=partitions&partition={partition}")
+            page.wait_for_selector("td", timeout=timeout_ms)
+            page.wait_for_timeout(1000)
+            rows = page.evaluate(
+                """() => Object.fromEntries([...document.querySelectorAll('tr')]
+                     .filter(tr => tr.children.length === 3 && tr.children[0].tagName === 'TD')
+                     .map(tr => [tr.children[0].innerText.trim(), tr.children[1].innerText]))"""
+            )
+            images = [
+                (box["width"], box["height"])
+                for image in page.locator('img[src^="data:image/png"]').all()
+                if image.is_visible() and (box := image.bounding_box()) is not None
+            ]
+        finally:
+            browser.close()
+    return {"rows": rows, "images": images}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the smoke test; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

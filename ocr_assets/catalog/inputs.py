@@ -25,6 +25,7 @@ from typing import Any
 import geopandas as gpd
 import icechunk
 import numpy as np
+import shapely
 import xarray as xr
 from odc.geo.xr import assign_crs
 from pyproj import CRS, Transformer
@@ -382,6 +383,17 @@ class InputCatalog:
                 column a ``bbox`` query needs) is missing.
         """
         return self._read_geoparquet(census_file(level), required=("GEOID",), bbox=check_bbox(bbox))
+
+    def states_covering(self, bounds: Bounds) -> list[str]:
+        """The names of the census states a box (west, south, east, north) overlaps, most
+        covered first: a place hint for a region. ``NAME``, else ``STUSPS``, else ``GEOID``."""
+        states = self.census("states", bbox=bounds)
+        box = shapely.box(*bounds)
+        column = next(name for name in ("NAME", "STUSPS", "GEOID") if name in states.columns)
+        # Square degrees rank the states within one box well enough (one latitude band).
+        shares = shapely.area(shapely.intersection(np.asarray(states.geometry.values), box))
+        covered = states.assign(share=shares)[shares > 0].sort_values("share", ascending=False)
+        return [str(name) for name in covered[column]]
 
     # ------------------------------------------------------------------ identities
     def input_versions(self, names: Sequence[str] = INPUT_NAMES) -> dict[str, str]:

@@ -59,12 +59,14 @@ class Size:
         scheduler_vm_type: Scheduler instance type (``None``: Coiled's default).
         disk_size_gb: Worker disk in GB (``None``: Coiled's default).
         n_workers: Number of workers.
+        why: Why the asset gets this size, for ``ocr-assets plan`` (empty: nothing to say).
     """
 
     vm_type: str
     scheduler_vm_type: str | None = None
     disk_size_gb: int | None = None
     n_workers: int = 1
+    why: str = ""
 
 
 _ROLLUP_TILES = Size("c8g.12xlarge", "c8g.12xlarge", disk_size_gb=250)
@@ -83,7 +85,17 @@ SIZES: dict[str, Size] = {
     "region_summary_stats": Size("m8g.16xlarge", "m8g.16xlarge"),
     "region_analysis_files": Size("r8g.4xlarge", "r8g.4xlarge"),
     "regional_pmtiles": _ROLLUP_TILES,
-    "building_pmtiles": _ROLLUP_TILES,
+    "building_pmtiles": Size(
+        "c8g.12xlarge",
+        "c8g.12xlarge",
+        disk_size_gb=250,
+        n_workers=2,
+        why=(
+            "its shards (one per zoom-6 tile, about 90 for CONUS) are tippecanoe tasks in "
+            "parallel, one per core: 2 x 48 cores share the work in about 22 minutes "
+            "projected, the densest shard taking longer (docs/performance.md)"
+        ),
+    ),
     "building_centroid_pmtiles": _ROLLUP_TILES,
 }
 
@@ -115,6 +127,7 @@ class ClusterSpec:
             running cluster of the same name, so give a per-run name if one is set at all.
         spot_policy: Coiled purchase option.
         region: Coiled cloud region.
+        why: Why the asset gets this size (see :class:`Size`).
     """
 
     backend: str
@@ -129,6 +142,7 @@ class ClusterSpec:
     name: str | None = None
     spot_policy: str = SPOT_POLICY
     region: str = COILED_REGION
+    why: str = ""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -261,6 +275,7 @@ def cluster_spec(
         scheduler_vm_type=merged.get("scheduler_vm_type", size.scheduler_vm_type),
         disk_size_gb=merged.get("disk_size_gb", size.disk_size_gb),
         software=software or None,
+        why="" if merged else size.why,
     )
 
 
@@ -269,11 +284,14 @@ def local_cluster_kwargs(spec: ClusterSpec) -> dict[str, Any]:
 
     Workers are threads of this process (``processes=False``): no pickling of the region
     functions and no re-import of the entry script; the dashboard binds to a free loopback port.
+    Dask's memory management is off (``memory_limit=0``): it measures the whole process, the
+    orchestrator included, and a worker of this process paused for memory would never resume.
     """
     return {
         "n_workers": spec.n_workers,
         "threads_per_worker": spec.threads_per_worker,
         "processes": False,
+        "memory_limit": 0,
         "dashboard_address": "127.0.0.1:0",
     }
 

@@ -61,6 +61,7 @@ DEPLOYMENT_VARIABLES: tuple[str, ...] = (
     "OCR_STORAGE_READ_TIMEOUT",
     "OCR_STORAGE_OPERATION_TIMEOUT",
     "OCR_STORAGE_ATTEMPTS",
+    "OCR_UI_URL",
 )
 
 #: Name of the Dagster job a deployment runs (``dagster job execute -j deploy``).
@@ -133,6 +134,9 @@ class EnvironmentPolicy:
         url: Where the deployment is published, if anywhere.
         default_storage_root: Storage root when neither the env file nor the process sets one.
         grid: The region grid selections are checked against when the inputs are not at hand.
+        tile_shard_zoom: Zoom of the shards the building tiles are built in
+            (``OCR_TILE_SHARD_ZOOM``): 6, the archive's first zoom, for CONUS; 10 for the
+            demo's small area, so that its buildings span several shards.
     """
 
     name: str
@@ -147,6 +151,7 @@ class EnvironmentPolicy:
     url: str | None
     default_storage_root: str | None
     grid: RegionGrid
+    tile_shard_zoom: int = 6
 
 
 POLICIES: dict[str, EnvironmentPolicy] = {
@@ -163,6 +168,7 @@ POLICIES: dict[str, EnvironmentPolicy] = {
         url=None,
         default_storage_root="./data",
         grid=demo_grid(),
+        tile_shard_zoom=10,
     ),
     "qa": EnvironmentPolicy(
         name="qa",

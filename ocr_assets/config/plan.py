@@ -1,9 +1,13 @@
-"""What a deployment would do, worked out from its variables alone (no input data needed).
+"""What a deployment would do: the regions it selects, where it writes, on what.
 
 :func:`build_plan` turns the settings (:class:`~ocr_assets.config.settings.Settings`) into a
 :class:`DeploymentPlan`: the storage location of every output, the regions, the optional
 branches, the retries and every asset's compute. Every check that can fail a deployment
 without reading data fails here or in the settings, naming the setting.
+
+The regions a deployment runs are those of its selection that hold data in its inputs;
+:func:`input_regions` reads them as the deploy job does (the grid and the regions with data of
+the inputs), so ``ocr-assets plan`` selects exactly what the deployment will run.
 """
 
 from __future__ import annotations
@@ -13,12 +17,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ocr_assets.catalog import InputCatalog
 from ocr_assets.config.compute import RETRY_DELAY_SECONDS, ClusterSpec
 from ocr_assets.config.environments import select_regions
 from ocr_assets.config.naming import DeploymentError
 from ocr_assets.config.settings import Settings, SettingsError
-from ocr_assets.data import on_published_inputs, published_valid_region_ids
+from ocr_assets.data import (
+    demo_valid_region_ids,
+    on_published_inputs,
+    published_valid_region_ids,
+)
 from ocr_assets.regions import RegionGrid
+from ocr_assets.storage import objects
 from ocr_assets.storage.layout import ASSET_KEYS, PARTITIONED_ASSETS, Layout
 
 #: Regions listed in full by :meth:`DeploymentPlan.render`; longer selections are shortened.
@@ -62,7 +72,7 @@ class DeploymentPlan:
         regions: Selected region IDs, south-west first.
         wipe: Whether the environment's outputs are wiped first.
         force: Whether regions already in the raster store are processed again.
-        retries: Per-region retries of region processing.
+        retries: Retries of every step (each region's and each roll-up's).
         branches: Optional asset -> whether it runs.
         software_env: Coiled software environment (``None``: package sync).
         url: Where the environment is published.
@@ -129,7 +139,8 @@ class DeploymentPlan:
             region_text,
             f"  wipe          {'yes' if self.wipe else 'no'}",
             f"  reprocess     {'all selected' if self.force else 'only regions not in the raster store'}",
-            f"  retries       {self.retries} per region, waiting {RETRY_DELAY_SECONDS:g} s x attempt",
+            f"  retries       {self.retries} per step (regions and roll-ups), waiting "
+            f"{RETRY_DELAY_SECONDS:g} s x attempt",
             f"  branches      {branches}",
             f"  compute       {compute}",
             f"  published at  {self.url or '-'}",
@@ -146,10 +157,36 @@ class DeploymentPlan:
                     size += f", scheduler {spec.scheduler_vm_type}"
                 if spec.disk_size_gb:
                     size += f", disk {spec.disk_size_gb} GB"
+                if spec.why:
+                    size += f" ({spec.why})"
             partitioned = " [per region]" if asset.partitioned else ""
             lines.append(f"  {key}{partitioned}: {size}")
             lines.extend(f"      {uri}" for uri in asset.uris)
         return "\n".join(lines)
+
+
+def input_regions(settings: Settings) -> tuple[RegionGrid, list[str]]:
+    """The grid of ``settings``' inputs and its regions holding data, as the deploy job sees
+    them: the published list for the published inputs; for the local environment before
+    ``make demo`` generated its inputs, those of the synthetic set it will generate; else read
+    from the inputs (their grid and ``valid_region_ids.json`` or CRPS).
+
+    Raises:
+        DeploymentError: naming the input root when the inputs cannot be read.
+    """
+    if on_published_inputs(settings.input_root):
+        return settings.policy.grid, published_valid_region_ids()
+    if settings.environment == "local" and not objects.exists(settings.input_root):
+        grid, region_ids = demo_valid_region_ids()
+        return RegionGrid(**grid), region_ids
+    catalog = InputCatalog(settings.input_root)
+    try:
+        return catalog.grid, catalog.valid_region_ids()
+    except (OSError, ValueError) as error:
+        raise DeploymentError(
+            f"{settings.name('OCR_INPUT_ROOT')}={settings.input_root!r}: cannot read the "
+            f"inputs' regions: {error}"
+        ) from error
 
 
 def build_plan(

@@ -31,6 +31,7 @@ variable                        meaning (default)
 ``AWS_ENDPOINT_URL``            an S3-compatible endpoint (MinIO, Ceph, a local test server)
 ``AWS_REGION``                  the buckets' region (also ``AWS_DEFAULT_REGION``)
 ``ICECHUNK_LOG``                Icechunk's own log filter (quiet by default)
+``OCR_UI_URL``                  the Dagster UI that run links point at (``http://127.0.0.1:3000``)
 ``DAGSTER_HOME``                the Dagster instance of ``make demo`` and ``make ui`` (``./.dagster``)
 ==============================  ===================================================================
 
@@ -72,6 +73,10 @@ __all__ = [
 
 DEFAULT_STORAGE_ROOT = "./data"
 DEFAULT_INPUT_ROOT = "./data/input"
+#: Where ``make ui`` serves the Dagster UI.
+DEFAULT_UI_URL = "http://127.0.0.1:3000"
+#: The shard zooms ``OCR_TILE_SHARD_ZOOM`` may name: from the building archive's first zoom.
+MIN_SHARD_ZOOM, MAX_SHARD_ZOOM = 6, 14
 
 #: Environment variables any one of which (or pair) gives the AWS SDKs credentials.
 CREDENTIAL_SOURCES: tuple[tuple[str, ...], ...] = (
@@ -137,7 +142,9 @@ class Settings:
         compute_overrides: Sizes per asset, in the ``OCR_COMPUTE_OVERRIDES`` format.
         software_env: The Coiled software environment (``None``: package sync).
         max_output_loss: Largest share of a published roll-up's content a new one may lose.
+        tile_shard_zoom: Zoom of the building tiles' shards (``None``: the environment's).
         storage: Time-outs, attempts and endpoint of the object-store calls.
+        ui_url: The Dagster UI's address, for links to runs (``OCR_UI_URL``).
         dagster_home: The Dagster instance's folder (``DAGSTER_HOME``; ``None``: unset).
         names: How the user named each setting, when not by its variable (``--regions``).
         from_environment: The variables whose values were taken from the process environment
@@ -157,7 +164,9 @@ class Settings:
     compute_overrides: Mapping[str, Any] = field(default_factory=dict)
     software_env: str | None = None
     max_output_loss: float = 0.5
+    tile_shard_zoom: int | None = None
     storage: StorageConfig = field(default_factory=StorageConfig)
+    ui_url: str = DEFAULT_UI_URL
     dagster_home: str | None = None
     names: Mapping[str, str] = field(default_factory=dict, compare=False)
     from_environment: frozenset[str] = field(default_factory=frozenset, compare=False)
@@ -178,6 +187,17 @@ class Settings:
         except DeploymentError as error:
             raise SettingsError(str(error)) from error
         check_range(self.max_output_loss, self.name("OCR_MAX_OUTPUT_LOSS"), 0.0, 1.0)
+        if self.tile_shard_zoom is None:
+            object.__setattr__(self, "tile_shard_zoom", policy.tile_shard_zoom)
+        check_range(
+            self.tile_shard_zoom, self.name("OCR_TILE_SHARD_ZOOM"), MIN_SHARD_ZOOM, MAX_SHARD_ZOOM
+        )
+        if not self.ui_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"{self.name('OCR_UI_URL')}={self.ui_url!r} is not a web address; give the "
+                f"Dagster UI's http(s) URL (default {DEFAULT_UI_URL})"
+            )
+        object.__setattr__(self, "ui_url", self.ui_url.rstrip("/"))
         object.__setattr__(self, "storage_root", storage_root)
         object.__setattr__(self, "input_root", input_root)
         object.__setattr__(self, "version", version)
@@ -301,10 +321,23 @@ class Settings:
             compute_overrides=_overrides(text("OCR_COMPUTE_OVERRIDES"), names),
             software_env=text("COILED_SOFTWARE_ENV_NAME") or None,
             max_output_loss=number("OCR_MAX_OUTPUT_LOSS", 0.5, 0.0, 1.0),
+            tile_shard_zoom=(
+                int(_number(shard_zoom, "OCR_TILE_SHARD_ZOOM", 0, 30, integer=True))
+                if (shard_zoom := text("OCR_TILE_SHARD_ZOOM"))
+                else None
+            ),
             storage=storage,
+            ui_url=text("OCR_UI_URL") or DEFAULT_UI_URL,
             dagster_home=text("DAGSTER_HOME") or None,
             names=names,
         )
+
+    @staticmethod
+    def environment_from_env(environ: Mapping[str, str] | None = None) -> str:
+        """The environment the process asks for (``OCR_ENVIRONMENT``, default ``local``),
+        unvalidated: for entry points that serve one environment only."""
+        env = os.environ if environ is None else environ
+        return (env.get("OCR_ENVIRONMENT") or "").strip() or "local"
 
     @classmethod
     def from_env(

@@ -31,14 +31,13 @@ deployment is a selection of region partitions followed by roll-ups.
 """
 
 import datetime as dt
-import json
-import re
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -52,6 +51,14 @@ from ocr_assets.config.environments import (
 )
 from ocr_assets.config.naming import DeploymentError
 from ocr_assets.config.settings import Settings
+from ocr_assets.deploy.progress import Progress, duration
+from ocr_assets.orchestration.console import (
+    PARENT_RUN_TAG,
+    child_console_config,
+    console_config,
+    console_logger,
+    failure_text,
+)
 from ocr_assets.orchestration.graph import graph_definitions
 from ocr_assets.orchestration.jobs import REGIONS_JOB, ROLLUPS_JOB, WIND_JOB
 from ocr_assets.orchestration.partitions import add_region_partitions
@@ -60,10 +67,10 @@ from ocr_assets.orchestration.resources import (
     InputCatalogResource,
     OutputStorage,
 )
-from ocr_assets.storage import Layout, atomic_output, objects
+from ocr_assets.storage import Layout, objects, write_json
 
-#: Run tag naming the deploy run that started a child run.
-PARENT_RUN_TAG = "ocr/parent_run"
+#: Run tag naming the region of a region's child run.
+REGION_TAG = "ocr/region"
 
 BUILDINGS = dg.AssetKey("region_buildings")
 #: The asset whose cluster spec sizes the deployment's shared region cluster.
@@ -82,6 +89,7 @@ class DeploymentResource(dg.ConfigurableResource):
         create_pyramid: Build ``risk_pyramid``.
         write_regional_stats: Build ``region_analysis_files``.
         retries: Retries of every op of the child runs.
+        ui_url: The Dagster UI's address, for the links to the child runs.
     """
 
     regions: str
@@ -90,6 +98,7 @@ class DeploymentResource(dg.ConfigurableResource):
     create_pyramid: bool = True
     write_regional_stats: bool = True
     retries: int = 2
+    ui_url: str = "http://127.0.0.1:3000"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeploymentResource":
@@ -101,7 +110,12 @@ class DeploymentResource(dg.ConfigurableResource):
             create_pyramid=bool(settings.create_pyramid),
             write_regional_stats=bool(settings.write_regional_stats),
             retries=settings.retries,
+            ui_url=settings.ui_url,
         )
+
+    def run_url(self, run_id: str) -> str:
+        """The UI page of the run ``run_id``."""
+        return f"{self.ui_url.rstrip('/')}/runs/{run_id}"
 
     @property
     def branches(self) -> dict[str, bool]:
@@ -166,9 +180,15 @@ def decide(
     )
 
 
-def child_tags(environment: str, parent_run_id: str) -> dict[str, str]:
-    """The tags of a deployment's child runs: its environment and the deploy run."""
-    return {DEPLOYMENT_RUN_TAG: environment, PARENT_RUN_TAG: parent_run_id}
+def child_tags(
+    environment: str, parent_run_id: str, region_id: str | None = None
+) -> dict[str, str]:
+    """The tags of a deployment's child runs: its environment, the deploy run (the runs page
+    filters a deployment's runs by it) and the region of a region run."""
+    tags = {DEPLOYMENT_RUN_TAG: environment, PARENT_RUN_TAG: parent_run_id}
+    if region_id is not None:
+        tags[REGION_TAG] = region_id
+    return tags
 
 
 @dataclass(frozen=True)
@@ -198,10 +218,16 @@ class PreparedDeployment:
     branches: dict[str, bool] = field(default_factory=dict)
 
 
+def listing(items: Sequence[str], limit: int = 6) -> str:
+    """``a, b, c`` or, past ``limit`` items, ``a, b, c, ... and 402 more``."""
+    if len(items) <= limit:
+        return ", ".join(items)
+    return f"{', '.join(items[: limit - 1])}, ... and {len(items) - limit + 1} more"
+
+
 def write_record(layout: Layout, record: dict[str, Any]) -> None:
     """Write the deployment record (one PUT / atomic rename)."""
-    with atomic_output(layout.deployment_record) as tmp:
-        tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    write_json(layout.deployment_record, record)
 
 
 def _fail(message: str) -> dg.Failure:
@@ -224,6 +250,8 @@ def deployment_failed(
             "version": prepared.version,
             "started_at": prepared.started_at,
             "regions": list(prepared.regions),
+            "processed": list(prepared.remaining),
+            "skipped": list(prepared.skipped),
             "status": "failed",
             "error": message,
             "completed_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -232,37 +260,11 @@ def deployment_failed(
     return _fail(message)
 
 
-class ErrorInfo(Protocol):
-    """The parts of Dagster's serialized error a failure message is made of."""
-
-    message: str
-    cls_name: str | None
-    cause: "ErrorInfo | None"
-
-
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
-    """Each failed step of a run and its error (a ``Failure``'s description, or the message)."""
-    failures: dict[str, str] = {}
-    for event in result.all_events:
-        if not event.is_step_failure:
-            continue
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            failures[event.step_key] = data.user_failure_data.description
-        elif data.error is not None:
-            failures[event.step_key] = error_text(data.error)
-    return failures
-
-
-def error_text(error: ErrorInfo) -> str:
-    """An error's message without its exception class (a ``Failure`` raised by an IO manager
-    arrives as ``dagster...Failure: <description>``); for retries that ran out, the error of
-    the last attempt."""
-    while error.cause is not None and error.message.startswith("Exceeded max_retries"):
-        error = error.cause
-    text = error.message.strip()
-    prefix = re.match(rf"^[\w.]*\b{re.escape(error.cls_name or '')}: ", text)
-    return text[prefix.end() :] if prefix and error.cls_name == "Failure" else text
+    """Each failed step of a run and its error (:func:`failure_text`)."""
+    return {
+        event.step_key: failure_text(event) for event in result.all_events if event.is_step_failure
+    }
 
 
 def run_failure(result: dg.ExecuteInProcessResult) -> str:
@@ -271,14 +273,30 @@ def run_failure(result: dg.ExecuteInProcessResult) -> str:
     return failures[0].splitlines()[0] if failures else "run failed"
 
 
-def building_count(result: dg.ExecuteInProcessResult) -> int | None:
-    """The row count of the run's ``region_buildings`` materialization, if it made one."""
-    for event in result.get_asset_materialization_events():
+def materialization_metadata(
+    events: Iterable[dg.DagsterEvent], asset: str
+) -> dict[str, Any] | None:
+    """The metadata values of ``asset``'s materialization among ``events`` (``None``: none)."""
+    for event in events:
+        if event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
+            continue
         materialization = event.event_specific_data.materialization
-        if materialization.asset_key == BUILDINGS:
-            count = materialization.metadata.get("dagster/row_count")
-            return None if count is None else int(count.value)
+        if materialization.asset_key.to_user_string() == asset:
+            return {key: value.value for key, value in materialization.metadata.items()}
     return None
+
+
+def region_outcome(result: dg.ExecuteInProcessResult) -> str:
+    """What a successful region run made: buildings, and the states the region covers."""
+    events = result.all_events
+    buildings = materialization_metadata(events, BUILDINGS.to_user_string()) or {}
+    rasters = materialization_metadata(events, REGION_CLUSTER) or {}
+    parts = []
+    if "dagster/row_count" in buildings:
+        parts.append(f"{int(buildings['dagster/row_count']):,} buildings")
+    if rasters.get("states"):
+        parts.append(str(rasters["states"]))
+    return ", ".join(parts)
 
 
 def child_run(
@@ -288,20 +306,20 @@ def child_run(
     deployment: DeploymentResource,
     environment: str,
     partition_key: str | None = None,
+    run_id: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Run the asset job ``job`` as a child run of this deployment, in its instance."""
+    """Run the asset job ``job`` as a child run of this deployment, in its instance (its
+    terminal lines as verbose as this run's; every line in its own event log)."""
     catalog, storage, compute = resources
     definitions = graph_definitions(
         catalog, storage, compute, deployment.branches, deployment.retries
     )
-    run_config: dict[str, Any] = {}
-    if context.run_config.get("loggers"):
-        run_config["loggers"] = context.run_config["loggers"]
     return definitions.resolve_job_def(job).execute_in_process(
         instance=context.instance,
         partition_key=partition_key,
-        run_config=run_config or None,
-        tags=child_tags(environment, context.run_id),
+        run_config=child_console_config(context.run_config),
+        tags=child_tags(environment, context.run_id, partition_key),
+        run_id=run_id,
         raise_on_error=False,
     )
 
@@ -322,6 +340,10 @@ def prepare_deployment(
         regions = select_regions(deployment.regions, inputs.grid, inputs.valid_region_ids())
     except (DeploymentError, ValueError) as error:
         raise _fail(str(error)) from error
+    context.log.info(
+        f"deployment of {storage.layout.scope} to {storage.root}: run {context.run_id[:8]} "
+        f"({deployment.run_url(context.run_id)})"
+    )
     if deployment.wipe:
         for folder in layout.scope_folders:
             objects.remove(folder)
@@ -361,7 +383,7 @@ def prepare_deployment(
     context.log.info(
         f"{len(regions)} region(s) selected: {len(decision.remaining)} to process, "
         f"{len(decision.skipped)} already in the raster store"
-        + (f" (skipped: {', '.join(decision.skipped)})" if decision.skipped else "")
+        + (f" ({listing(decision.skipped)})" if decision.skipped else "")
     )
     return PreparedDeployment(
         environment=storage.environment,
@@ -393,13 +415,16 @@ def build_wind(
     result = child_run(
         context, WIND_JOB, (catalog, storage, compute), deployment, prepared.environment
     )
+    context.add_output_metadata(
+        {"wind run": dg.MetadataValue.url(deployment.run_url(result.run_id))}
+    )
     if not result.success:
         raise deployment_failed(
             context, storage, prepared, f"wind_direction_distribution failed: {run_failure(result)}"
         )
     context.log.info(
-        f"wind_direction_distribution ... {time.perf_counter() - started:.1f} s "
-        f"(run {result.run_id})"
+        f"wind_direction_distribution ok in {duration(time.perf_counter() - started)} "
+        f"(run {result.run_id[:8]})"
     )
     return prepared
 
@@ -416,6 +441,15 @@ class RegionRunsConfig(dg.Config):
             "one task on one worker), one locally (a laptop's cores go to the region itself)."
         ),
     )
+
+
+def runs_table(runs: Mapping[str, tuple[str, str]], deployment: DeploymentResource) -> str:
+    """Markdown: one row per child run (unit, outcome, link to the run's page)."""
+    rows = [
+        f"| {unit} | {outcome} | [{run_id[:8]}]({deployment.run_url(run_id)}) |"
+        for unit, (run_id, outcome) in runs.items()
+    ]
+    return "\n".join(["| | outcome | run |", "|---|---|---|", *rows])
 
 
 @dg.op(description="Materialize each remaining region (the regions job), one run each.")
@@ -437,18 +471,23 @@ def process_regions(
     if not total:
         return prepared
     failed: dict[str, str] = {}
+    runs: dict[str, tuple[str, str]] = {}
     with ExitStack() as stack:
         region_compute = compute
         spec = compute.spec(REGION_CLUSTER)
         concurrency = config.max_concurrent_regions or 1
+        where = "the local cluster"
         if spec.backend != "local" or compute.cluster_factory:
             cluster = stack.enter_context(compute.cluster(REGION_CLUSTER))
             region_compute = compute.on_cluster(cluster.scheduler_address)
             concurrency = config.max_concurrent_regions or spec.n_workers
-            context.log.info(
-                f"region cluster {getattr(cluster, 'name', cluster.scheduler_address)} is up "
-                f"({spec.n_workers} workers); {min(concurrency, total)} region(s) at a time"
+            where = (
+                f"region cluster {getattr(cluster, 'name', cluster.scheduler_address)} "
+                f"({spec.n_workers} workers)"
             )
+        context.log.info(
+            f"{total} region(s) to process, {min(concurrency, total)} at a time on {where}"
+        )
 
         def run_region(region_id: str) -> tuple[str, float, dg.ExecuteInProcessResult]:
             started = time.perf_counter()
@@ -462,7 +501,22 @@ def process_regions(
             )
             return region_id, time.perf_counter() - started, result
 
-        _run_regions(context, concurrency, prepared.remaining, run_region, failed)
+        progress = Progress(prepared.remaining, concurrency)
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            for future in as_completed([pool.submit(run_region, r) for r in prepared.remaining]):
+                region_id, elapsed, result = future.result()
+                progress.finish(region_id, elapsed)
+                run = f"run {result.run_id[:8]}"
+                if result.success:
+                    made = region_outcome(result)
+                    outcome = f"ok in {duration(elapsed)}" + (f": {made}" if made else "")
+                    context.log.info(progress.line(region_id, f"{outcome} ({run})"))
+                else:
+                    failed[region_id] = run_failure(result)
+                    outcome = f"FAILED after {duration(elapsed)}: {failed[region_id]}"
+                    context.log.error(progress.line(region_id, f"{outcome} ({run})"))
+                runs[region_id] = (result.run_id, "ok" if result.success else "FAILED")
+    context.add_output_metadata({"region runs": dg.MetadataValue.md(runs_table(runs, deployment))})
     if failed:
         raise deployment_failed(
             context,
@@ -474,30 +528,61 @@ def process_regions(
     return prepared
 
 
-def _run_regions(
+def previous_durations(instance: dg.DagsterInstance, job: str) -> dict[str, float]:
+    """Seconds each asset of ``job`` took in its last successful run (empty: none yet)."""
+    runs = instance.get_run_records(
+        dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+    )
+    if not runs:
+        return {}
+    steps: dict[str, float] = {}
+    assets: dict[str, str] = {}
+    for entry in instance.all_logs(runs[0].dagster_run.run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            steps[event.step_key] = event.event_specific_data.duration_ms / 1000
+        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            key = event.event_specific_data.materialization.asset_key.to_user_string()
+            assets[key] = event.step_key
+    return {asset: steps[step] for asset, step in assets.items() if step in steps}
+
+
+def watched_run(
     context: dg.OpExecutionContext,
-    concurrency: int,
-    regions: tuple[str, ...],
-    run_region: Callable[[str], tuple[str, float, dg.ExecuteInProcessResult]],
-    failed: dict[str, str],
-) -> None:
-    """Run every region, logging a progress line each; collect the failures."""
-    total = len(regions)
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        runs = [pool.submit(run_region, region_id) for region_id in regions]
-        for number, future in enumerate(as_completed(runs), start=1):
-            region_id, elapsed, result = future.result()
-            if result.success:
-                context.log.info(
-                    f"[{number}/{total}] {region_id} ... {elapsed:.1f} s, "
-                    f"{building_count(result)} buildings"
-                )
-            else:
-                failed[region_id] = run_failure(result)
-                context.log.error(
-                    f"[{number}/{total}] {region_id} ... FAILED after {elapsed:.1f} s: "
-                    f"{failed[region_id]}"
-                )
+    run: Callable[[str], dg.ExecuteInProcessResult],
+    on_event: Callable[[dg.EventLogEntry], None],
+    poll_seconds: float = 0.5,
+) -> dg.ExecuteInProcessResult:
+    """Run ``run(run_id)`` (a child run) in a thread, handing each of its step starts,
+    materializations and step failures to ``on_event`` as they are stored."""
+    run_id = str(uuid.uuid4())
+    kinds = {
+        dg.DagsterEventType.STEP_START,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    cursor = None
+
+    def drain() -> None:
+        nonlocal cursor
+        while True:
+            records = context.instance.get_records_for_run(run_id, cursor=cursor, of_type=kinds)
+            for record in records.records:
+                if record.event_log_entry.dagster_event is not None:
+                    on_event(record.event_log_entry)
+            cursor = records.cursor
+            if not records.has_more:
+                return
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(run, run_id)
+        while True:
+            finished = wait([future], timeout=poll_seconds).done
+            drain()
+            if finished:
+                return future.result()
 
 
 @dg.op(description="Materialize the roll-ups, tag a versioned raster store, close the record.")
@@ -509,10 +594,56 @@ def build_rollups(
     compute: ComputeResource,
     deployment: DeploymentResource,
 ) -> None:
-    """Run the ``rollups`` job as a child run of this deployment."""
+    """Run the ``rollups`` job as a child run of this deployment, a progress line each."""
     started = time.perf_counter()
-    result = child_run(
-        context, ROLLUPS_JOB, (catalog, storage, compute), deployment, prepared.environment
+    definitions = graph_definitions(
+        catalog, storage, compute, deployment.branches, deployment.retries
+    )
+    selected = definitions.resolve_job_def(ROLLUPS_JOB).asset_layer.selected_asset_keys
+    progress = Progress(
+        tuple(sorted(key.to_user_string() for key in selected)),
+        previous=previous_durations(context.instance, ROLLUPS_JOB),
+    )
+    context.log.info(f"{len(progress.units)} roll-up(s) to build from every committed region")
+
+    started_steps: dict[str, float] = {}
+
+    def report(entry: dg.EventLogEntry) -> None:
+        event = entry.get_dagster_event()
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            started_steps[str(event.step_key)] = entry.timestamp
+            return
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = failure_text(event)
+            context.log.error(f"roll-up {event.step_key} FAILED: {error.splitlines()[0]}")
+            return
+        materialization = event.event_specific_data.materialization
+        asset = materialization.asset_key.to_user_string()
+        took = entry.timestamp - started_steps.get(str(event.step_key), entry.timestamp)
+        progress.finish(asset, took)
+        metadata = materialization.metadata
+        made = [
+            f"{int(metadata[key].value):,} {what}"
+            for key, what in (("dagster/row_count", "rows"), ("region_count", "regions"))
+            if key in metadata
+        ]
+        outcome = f"ok in {duration(took)}" + (f": {', '.join(made)}" if made else "")
+        context.log.info(progress.line(asset, outcome))
+
+    result = watched_run(
+        context,
+        lambda run_id: child_run(
+            context,
+            ROLLUPS_JOB,
+            (catalog, storage, compute),
+            deployment,
+            prepared.environment,
+            run_id=run_id,
+        ),
+        report,
+    )
+    context.add_output_metadata(
+        {"roll-up run": dg.MetadataValue.url(deployment.run_url(result.run_id))}
     )
     if not result.success:
         raise deployment_failed(
@@ -523,8 +654,7 @@ def build_rollups(
         for event in result.get_asset_materialization_events()
     )
     context.log.info(
-        f"roll-ups ... {time.perf_counter() - started:.1f} s ({', '.join(rollups)}; "
-        f"run {result.run_id})"
+        f"roll-ups ok in {duration(time.perf_counter() - started)} (run {result.run_id[:8]})"
     )
     record: dict[str, Any] = {
         "run_id": context.run_id,
@@ -554,6 +684,12 @@ def build_rollups(
         "One deployment: the environment's region selection, one child run per region "
         "(skipping regions already in the raster store), then the roll-ups."
     ),
+    logger_defs={"console": console_logger},
+    # Dagster starts a job's loggers only when the run config names them.
+    config=console_config(verbose=False),
+    # The ops only launch child runs (in this process) one after another: a process per op
+    # would add seconds each and print its own start-up lines.
+    executor_def=dg.in_process_executor,
 )
 def deploy() -> None:
     """The deployment's four steps."""

@@ -117,10 +117,7 @@ class Verification:
 
 def read_record(location: str) -> dict[str, Any] | None:
     """The deployment record at ``location`` (``None`` when absent)."""
-    if not objects.exists(location):
-        return None
-    fs, path = objects.filesystem(location)
-    return json.loads(fs.cat_file(path))
+    return objects.read_json(location)
 
 
 def parse_time(value: str, variable: str = "--since") -> dt.datetime:

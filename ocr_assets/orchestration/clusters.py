@@ -11,14 +11,20 @@
 - :func:`run_where_it_lives` runs a function on a value where the value is: on the cluster that
   keeps it (a value an asset kept there, see ``ComputeResource.persist``), or here for a value
   in this process. The IO managers store values with it.
+- :func:`wait_for` waits for a cluster's answer the way an operator would: it says every
+  :data:`WAIT_REPORT_SECONDS` what it is waiting for and where, and fails with
+  :class:`ClusterStalledError` once no worker of the cluster has been able to run for the
+  backend's :data:`STALL_SECONDS` (all lost, or all paused), instead of waiting forever.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +44,20 @@ logger = logging.getLogger(__name__)
 
 #: Makes a cluster from keyword arguments; the cluster is a context manager that closes it.
 ClusterFactory = Callable[..., AbstractContextManager[Any]]
+
+#: Seconds between the "still waiting" lines of :func:`wait_for`.
+WAIT_REPORT_SECONDS = 30.0
+#: Seconds a cluster of each backend may have no worker able to run before :func:`wait_for`
+#: fails. A local cluster has no way to get a worker back; Coiled replaces a lost (spot) worker,
+#: which takes a few minutes to boot.
+STALL_SECONDS = {"local": 60.0, "coiled": 600.0}
+#: Seconds between two looks at the cluster while waiting.
+_POLL_SECONDS = 2.0
+
+
+class ClusterStalledError(RuntimeError):
+    """No worker of the cluster could run for longer than the backend allows."""
+
 
 #: The process's local clusters, by their keyword arguments (see :func:`shared_local_cluster`).
 _LOCAL_CLUSTERS: dict[tuple[tuple[str, Any], ...], Any] = {}
@@ -152,4 +172,91 @@ def run_where_it_lives(fn: Callable[..., Any], value: Any, /, *args: Any) -> Any
     futures = futures_of(value)
     if not futures:
         return fn(value, *args)
-    return futures[0].client.compute(task(fn, value, *args)).result().result
+    client = futures[0].client
+    what = getattr(fn, "__qualname__", repr(fn))
+    return wait_for(
+        client.compute(task(fn, value, *args)), str(client.scheduler.address), what
+    ).result
+
+
+#: Extra tries of a failed task of :func:`map_here` (that task alone).
+MAP_RETRIES = 1
+
+
+def map_here(fn: Callable[..., Any], items: Sequence[Any], /, *args: Any) -> list[Any]:
+    """``fn(item, *args)`` for every item, in parallel on the cluster this task runs on.
+
+    Called from inside a task (a function given to ``ComputeResource.run``): the calling task
+    leaves its thread while it waits (``distributed.worker_client``), so the tasks it starts
+    can use every thread of the cluster. Outside a worker, the items run one by one here. A
+    failed task is tried once more on its own; results come back in the order of ``items``.
+    """
+    from distributed import get_worker, worker_client
+
+    try:
+        get_worker()
+    except ValueError:
+        return [fn(item, *args) for item in items]
+    what = getattr(fn, "__qualname__", repr(fn))
+    with worker_client() as client:
+        futures = client.compute([task(fn, item, *args) for item in items], retries=MAP_RETRIES)
+        cluster = str(client.scheduler.address)
+        return [wait_for(future, cluster, what).result for future in futures]
+
+
+def _worker_states(client: Any) -> Counter[str]:
+    """How many of the cluster's workers are in each state (``running``, ``paused``, ...)."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    return Counter(str(worker.get("status", "unknown")) for worker in workers.values())
+
+
+def wait_for(
+    future: Any,
+    cluster: str,
+    what: str,
+    *,
+    stall_seconds: float = STALL_SECONDS["local"],
+    report_seconds: float = WAIT_REPORT_SECONDS,
+) -> Any:
+    """``future.result()``, saying what is awaited and failing when the cluster cannot run it.
+
+    Args:
+        future: A ``distributed.Future``.
+        cluster: The cluster's name, for the messages.
+        what: What the future computes, for the messages.
+        stall_seconds: How long the cluster may have no running worker (none left, or every one
+            paused for memory) before the wait fails.
+        report_seconds: Seconds between "still waiting" log lines.
+
+    Raises:
+        ClusterStalledError: no worker could run for ``stall_seconds``; names the cluster and
+            its workers' states.
+    """
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    started = last_report = time.monotonic()
+    unable_since: float | None = None
+    while not done.wait(_POLL_SECONDS):
+        now = time.monotonic()
+        states = _worker_states(future.client)
+        if states.get("running", 0):
+            unable_since = None
+        elif unable_since is None:
+            unable_since = now
+        elif now - unable_since >= stall_seconds:
+            future.cancel()
+            raise ClusterStalledError(
+                f"{what}: cluster {cluster} has had no worker able to run for "
+                f"{now - unable_since:.0f} s (workers: {dict(states) or 'none'}); "
+                "the work was cancelled (paused workers are short of memory)"
+            )
+        if now - last_report >= report_seconds:
+            last_report = now
+            logger.warning(
+                "%s: still waiting for cluster %s after %.0f s (workers: %s)",
+                what,
+                cluster,
+                now - started,
+                dict(states) or "none",
+            )
+    return future.result()

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from ocr_assets.orchestration.assets import ASSETS, CHECKS
+from ocr_assets.orchestration.console import console_logger
 from ocr_assets.orchestration.io_managers import io_managers
 from ocr_assets.orchestration.jobs import build_asset_jobs
 from ocr_assets.orchestration.resources import (
@@ -38,10 +39,11 @@ def graph_definitions(
     branches: Mapping[str, bool],
     retries: int,
 ) -> dg.Definitions:
-    """The assets, checks, asset jobs and resources of one environment."""
+    """The assets, checks, asset jobs, resources and terminal logger of one environment."""
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=CHECKS,
         jobs=build_asset_jobs(ASSETS, branches, retries),
         resources=resources(catalog, storage, compute),
+        loggers={"console": console_logger},
     )

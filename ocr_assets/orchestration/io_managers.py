@@ -41,6 +41,7 @@ from dask.delayed import Delayed
 
 from ocr_assets.orchestration.clusters import run_where_it_lives
 from ocr_assets.orchestration.errors import final_on_bad_input
+from ocr_assets.orchestration.readable import size_text
 from ocr_assets.orchestration.resources import OutputStorage
 from ocr_assets.storage import RasterStore, StorageError, atomic_output, objects, write_geoparquet
 from ocr_assets.storage.geoparquet import read_geoparquet
@@ -74,6 +75,11 @@ def _partition(context: dg.OutputContext | dg.InputContext) -> str | None:
             f"{_asset(context)} is read one region at a time; got {len(keys)} partitions"
         )
     return keys[0]
+
+
+def stored_metadata(location: str, size: int) -> dict[str, dg.RawMetadataValue]:
+    """Where a value was stored, and its size for a person to read."""
+    return {"path": dg.MetadataValue.path(location), "size": size_text(size)}
 
 
 class StorageIOManager(dg.ConfigurableIOManager):
@@ -145,9 +151,7 @@ class ZarrIOManager(StorageIOManager):
         with final_on_bad_input():
             self.storage.ensure_writable()
             size = run_where_it_lives(write_zarr_array, obj, location)
-        context.add_output_metadata(
-            {"path": dg.MetadataValue.path(location), "file_size_bytes": size}
-        )
+        context.add_output_metadata(stored_metadata(location, size))
 
     def load_input(self, context: dg.InputContext) -> xr.DataArray:
         """The stored array, lazily."""
@@ -226,13 +230,7 @@ class GeoParquetIOManager(StorageIOManager):
         with final_on_bad_input():
             self.storage.ensure_writable()
             size, rows = run_where_it_lives(_write_geoparquet, obj, location)
-        context.add_output_metadata(
-            {
-                "path": dg.MetadataValue.path(location),
-                "dagster/row_count": rows,
-                "file_size_bytes": size,
-            }
-        )
+        context.add_output_metadata({**stored_metadata(location, size), "dagster/row_count": rows})
 
     def load_input(self, context: dg.InputContext) -> Delayed:
         """A reader of the stored table, computed where it is used."""
@@ -251,9 +249,7 @@ class TablesIOManager(StorageIOManager):
         with final_on_bad_input():
             self.storage.ensure_writable()
             size = run_where_it_lives(write_tables, obj, location)
-        context.add_output_metadata(
-            {"path": dg.MetadataValue.path(location), "file_size_bytes": size}
-        )
+        context.add_output_metadata(stored_metadata(location, size))
 
     def load_input(self, context: dg.InputContext) -> Delayed:
         """A reader of the stored tables, computed where they are used."""

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 from ocr_assets.config.compute import RETRY_DELAY_SECONDS
+from ocr_assets.orchestration.console import console_config
 
 WIND_JOB = "wind"
 PHASE01_JOB = "phase01"
@@ -92,7 +93,13 @@ def build_asset_jobs(
     policy = retry_policy(retries, delay)
     return [
         dg.define_asset_job(
-            name, selection=selection, description=description, op_retry_policy=policy
+            name,
+            selection=selection,
+            description=description,
+            op_retry_policy=policy,
+            # The terminal logger (orchestration.console): Dagster starts a job's loggers only
+            # when the run config names them.
+            config=console_config(verbose=False),
         )
         for name, (selection, description) in jobs.items()
     ]

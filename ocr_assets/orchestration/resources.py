@@ -44,18 +44,21 @@ from ocr_assets.config.environments import get_policy, validate_storage_root
 from ocr_assets.config.naming import DeploymentError, validate_version
 from ocr_assets.config.settings import Settings, SettingsError, check_range
 from ocr_assets.orchestration.clusters import (
+    STALL_SECONDS,
     ClusterFactory,
+    ClusterStalledError,
     WorkerRun,
     make_cluster,
     result_of,
     shared_local_cluster,
     task,
+    wait_for,
 )
 from ocr_assets.orchestration.errors import final_on_bad_input
 from ocr_assets.regions import region_sort_key
 from ocr_assets.rollups.schema import DatasetMetadata
 from ocr_assets.storage import Layout, RasterStore, StorageError, ensure_writable, objects
-from ocr_assets.storage.guard import LossGuard
+from ocr_assets.storage.guard import LossGuard, record_regions
 
 PROVIDER = "CarbonPlan"
 LICENSE = "CC-BY-4.0"
@@ -114,6 +117,7 @@ class OutputStorage(dg.ConfigurableResource):
         max_output_loss: Largest share of a published roll-up's content (buildings) a new one
             may lose (``OCR_MAX_OUTPUT_LOSS``); see :attr:`guard`.
         force: Replace published roll-ups whatever they lose (``OCR_FORCE``).
+        tile_shard_zoom: Zoom of the building tiles' shards (``OCR_TILE_SHARD_ZOOM``).
     """
 
     root: str
@@ -122,6 +126,7 @@ class OutputStorage(dg.ConfigurableResource):
     commit_attempts: int = 5
     max_output_loss: float = 0.5
     force: bool = False
+    tile_shard_zoom: int = 6
 
     @field_validator("root", mode="before")
     @classmethod
@@ -154,6 +159,7 @@ class OutputStorage(dg.ConfigurableResource):
             version=from_env_var(settings.version, "OCR_VERSION", settings),
             max_output_loss=settings.max_output_loss,
             force=settings.force,
+            tile_shard_zoom=int(settings.tile_shard_zoom or 6),
         )
 
     @property
@@ -195,13 +201,18 @@ class OutputStorage(dg.ConfigurableResource):
         """The Icechunk raster store of the environment."""
         return RasterStore(self.layout.raster_store, max_attempts=self.commit_attempts)
 
-    def built_regions(self, assets: Sequence[str]) -> list[str]:
+    def built_regions(self, assets: Sequence[str], rollup: str | None = None) -> list[str]:
         """The regions a roll-up is built from: every region committed to the raster store, each
         checked to have the per-region outputs of ``assets``, south-west first.
+
+        With ``rollup`` (the roll-up about to be published), also the subset guard: the regions
+        must include every region it was last published from, unless forced
+        (:meth:`~ocr_assets.storage.guard.LossGuard.check_regions`).
 
         Raises:
             StorageError: naming the regions (and what each lacks) when some lack an output,
                 or when no region is committed at all.
+            OutputLossError: naming the regions the roll-up would lose.
         """
         committed = sorted(self.raster_store().committed_regions(), key=region_sort_key)
         if not committed:
@@ -225,7 +236,13 @@ class OutputStorage(dg.ConfigurableResource):
                 f"outputs the roll-up reads ({details}); materialize them for those regions "
                 "first (the regions job)"
             )
+        if rollup is not None:
+            self.guard.check_regions(rollup, self.layout.rollup_record(rollup), committed)
         return committed
+
+    def record_rollup(self, rollup: str, regions: Sequence[str], run_id: str) -> None:
+        """Record that ``rollup`` was just published from ``regions`` by the run ``run_id``."""
+        record_regions(self.layout.rollup_record(rollup), regions, run_id)
 
 
 def import_factory(path: str) -> ClusterFactory:
@@ -411,6 +428,14 @@ class ComputeResource(dg.ConfigurableResource):
             f"(pid {ran.pid}) in {ran.seconds:.1f} s; cluster overhead {overhead:.1f} s"
         )
 
+    def _wait(
+        self, asset_key: str, session: _Session, future: Any, fn: Callable[..., Any] | None = None
+    ) -> Any:
+        """``future``'s result; says what it waits for, fails if the cluster stalls."""
+        what = asset_key if fn is None else f"{asset_key} ({getattr(fn, '__qualname__', fn)})"
+        stall = STALL_SECONDS.get(self.spec(asset_key).backend, max(STALL_SECONDS.values()))
+        return wait_for(future, session.name, what, stall_seconds=stall)
+
     # ------------------------------------------------------------------ work
     def run(self, asset_key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` on ``asset_key``'s cluster and return its (small) result.
@@ -428,7 +453,9 @@ class ComputeResource(dg.ConfigurableResource):
         key, session = self._session(asset_key)
         try:
             with final_on_bad_input():
-                ran: WorkerRun = session.client.compute(task(fn, *args, **kwargs)).result()
+                ran: WorkerRun = self._wait(
+                    asset_key, session, session.client.compute(task(fn, *args, **kwargs)), fn
+                )
         finally:
             self._release(key, session)
         self._report(asset_key, fn, session, ran, opened)
@@ -444,7 +471,7 @@ class ComputeResource(dg.ConfigurableResource):
         key, session = self._session(asset_key)
         try:
             with final_on_bad_input():
-                result = session.client.compute(collection).result()
+                result = self._wait(asset_key, session, session.client.compute(collection))
         finally:
             self._release(key, session)
         self._info(
@@ -468,17 +495,23 @@ class ComputeResource(dg.ConfigurableResource):
         opened = time.perf_counter()
         key, session = self._session(asset_key)
         future = session.client.compute(task(fn, *args, **kwargs))
-        error = future.exception()
-        if error is not None:
-            error = error.with_traceback(future.traceback())
+        try:
+            self._wait(asset_key, session, future, fn)
+        except ClusterStalledError:
+            self._release(key, session)
+            raise
+        except Exception:
+            error = future.exception().with_traceback(future.traceback())
             self._release(key, session)
             with final_on_bad_input():
-                raise error
+                raise error from None
         if session.in_process:
             ran: WorkerRun = future.result()
             self._report(asset_key, fn, session, ran, opened)
             return ran.result
-        ran = session.client.compute(dask.delayed(_described)(future)).result()
+        ran = self._wait(
+            asset_key, session, session.client.compute(dask.delayed(_described)(future))
+        )
         self._report(asset_key, fn, session, ran, opened)
         kept = dask.delayed(result_of, pure=True)(future)
         value = session.client.persist(

@@ -9,7 +9,7 @@ exists as failed. Local instances keep their run history on one host, so a proce
 process of this host; deployed instances (Postgres, several hosts) rely on Dagster's own
 monitoring instead.
 
-``make demo`` calls it before its runs; in the UI (``dagster dev``) the :data:`dead_runs_sensor`
+``make demo`` calls it before its runs; in the UI (``make ui``, ``dg dev``) the :data:`dead_runs_sensor`
 of the local code location calls it every minute.
 """
 

@@ -10,6 +10,11 @@ these URLs; credentials for ``s3://`` stay in this process):
 - ``/pmtiles/{regions,buildings,building_centroids}.pmtiles``: the archives with HTTP range
   requests (``206 Partial Content``), read through fsspec from a local folder or ``s3://``.
 - ``/raster/{variable}/{z}/{x}/{y}.png``: tiles of the risk pyramid (:mod:`.raster`).
+- ``/states.geojson``: the census state outlines of the inputs (simplified), the page's
+  reference layer, there whether or not any output exists.
+
+A base map is optional: ``base_map`` is a MapLibre style URL the page draws under the outputs
+(none by default, so the page works offline).
 
 :func:`serve` binds the port first and fails naming it when it is taken.
 """
@@ -17,11 +22,13 @@ these URLs; credentials for ``s3://`` stay in this process):
 from __future__ import annotations
 
 import errno
+import json
 import re
 import socket
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -30,6 +37,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ocr_assets.catalog import InputCatalog
 from ocr_assets.preview.classes import CLASS_COLOURS, class_labels
 from ocr_assets.preview.outputs import (
     ARCHIVES,
@@ -115,9 +123,47 @@ def read_range(location: str, request: Request) -> Response:
     return Response(body, status_code=206, headers=headers, media_type="application/octet-stream")
 
 
-def create_app(layout: Layout) -> Starlette:
-    """The preview application for the outputs of ``layout``."""
+#: Simplification of the state outlines, in degrees (about 500 m: a light reference layer).
+STATE_TOLERANCE = 0.005
+
+
+def state_outlines(input_root: str) -> dict[str, Any]:
+    """The census states of the inputs under ``input_root`` as a GeoJSON FeatureCollection
+    (outlines simplified by :data:`STATE_TOLERANCE`; properties ``GEOID``, ``NAME``,
+    ``STUSPS`` where present).
+
+    Raises:
+        ValueError, OSError: naming the census file when it cannot be read.
+    """
+    states = InputCatalog(input_root).census("states")
+    keep = [column for column in ("GEOID", "NAME", "STUSPS") if column in states.columns]
+    simplified = states[keep].set_geometry(
+        states.geometry.simplify(STATE_TOLERANCE, preserve_topology=True)
+    )
+    return json.loads(simplified.to_json(drop_id=True))
+
+
+def create_app(
+    layout: Layout, input_root: str | None = None, base_map: str | None = None
+) -> Starlette:
+    """The preview application for the outputs of ``layout``, with the state outlines of the
+    inputs under ``input_root`` and the base map style ``base_map`` (both optional)."""
     locations = output_locations(layout)
+    states: dict[str, Any] = {}
+
+    def load_states() -> str | None:
+        """Read the state outlines once; the reason they are missing, if they are."""
+        if input_root is None:
+            return "no input root given: no state outlines"
+        if "collection" not in states and "problem" not in states:
+            try:
+                states["collection"] = state_outlines(input_root)
+            except (OSError, ValueError) as error:
+                states["problem"] = (
+                    f"state outlines not shown: cannot read the census states: {error}"
+                )
+        return states.get("problem")
+
     # Replaced at every page load (config.json): a re-materialized pyramid may have other levels.
     opened = {"pyramid": PyramidTiles(locations["pyramid"][1], RASTER_VARIABLES)}
 
@@ -128,6 +174,9 @@ def create_app(layout: Layout) -> Starlette:
         outputs = find_outputs(layout)
         opened["pyramid"] = PyramidTiles(locations["pyramid"][1], RASTER_VARIABLES)
         problems = []
+        states_problem = load_states()
+        if states_problem and input_root is not None:
+            problems.append(states_problem)
         raster = None
         if outputs["pyramid"].exists:
             try:
@@ -155,6 +204,8 @@ def create_app(layout: Layout) -> Starlette:
                 "buildingLayer": BUILDING_LAYER,
                 "levelZooms": LEVEL_ZOOMS,
                 "raster": raster,
+                "states": states_problem is None,
+                "baseMap": base_map,
             },
             headers={"Cache-Control": "no-cache"},
         )
@@ -164,6 +215,12 @@ def create_app(layout: Layout) -> Starlette:
         if name not in ARCHIVES:
             return Response(f"unknown archive {name!r}; expected one of {ARCHIVES}", 404)
         return read_range(locations[name][1], request)
+
+    def state_layer(request: Request) -> Response:
+        problem = load_states()
+        if problem:
+            return Response(problem, status_code=404)
+        return JSONResponse(states["collection"])
 
     def raster_tile(request: Request) -> Response:
         params = request.path_params
@@ -179,6 +236,7 @@ def create_app(layout: Layout) -> Starlette:
             Route("/config.json", config),
             Route("/pmtiles/{name}.pmtiles", archive),
             Route("/raster/{variable}/{z:int}/{x:int}/{y:int}.png", raster_tile),
+            Route("/states.geojson", state_layer),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )
@@ -207,9 +265,17 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(layout: Layout, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve the preview of ``layout`` on ``http://host:port/`` until interrupted."""
+def serve(
+    layout: Layout,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    input_root: str | None = None,
+    base_map: str | None = None,
+) -> None:
+    """Serve the preview of ``layout`` on ``http://host:port/`` until interrupted (see
+    :func:`create_app`)."""
     sock = bind(host, port)
     print(f"preview of {layout.scope} ({layout.root}) on http://{host}:{sock.getsockname()[1]}/")
-    server = uvicorn.Server(uvicorn.Config(create_app(layout), log_level="warning"))
+    app = create_app(layout, input_root, base_map)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[sock])

@@ -35,22 +35,41 @@ def short_float(column: str) -> str:
     return f"CASE WHEN isnan({c}) THEN NULL ELSE CAST(CAST({c} AS VARCHAR) AS JSON) END"
 
 
+def float32_exact(column: str) -> str:
+    """A float32 column as the decimal of its exact value (``0.2741739451885223``).
+
+    For vector tiles: tippecanoe keeps a number as a 4-byte float when the double it parses
+    equals a float32, and as an 8-byte double otherwise. The shortest float32 decimal
+    (:func:`short_float`, ``0.27417395``) parses to a double that is not a float32; this one
+    does, so the tile stores 4 bytes and a client reads back the float32 value itself.
+    """
+    c = quoted(column)
+    return f"CASE WHEN isnan({c}) THEN NULL ELSE CAST(CAST({c} AS DOUBLE) AS JSON) END"
+
+
 def wkb_geometry(column: str = "geometry") -> str:
     """The GeoJSON geometry of a WKB column."""
     return f"CAST(ST_AsGeoJSON(ST_GeomFromWKB({quoted(column)})) AS JSON)"
 
 
-def feature_query(properties: Mapping[str, str], geometry: str, where: str | None = None) -> str:
+def feature_query(
+    properties: Mapping[str, str],
+    geometry: str,
+    where: str | None = None,
+    identifier: str | None = None,
+) -> str:
     """SELECT producing one ``feature`` text column from relation ``batch``.
 
     Args:
         properties: Property name -> SQL expression over the batch's columns.
         geometry: SQL expression giving the GeoJSON geometry (JSON).
         where: Optional filter expression.
+        identifier: Optional column holding each feature's ``id`` (a non-negative integer).
     """
     pairs = ", ".join(f"'{name}', {expression}" for name, expression in properties.items())
+    identified = "" if identifier is None else f"'id', {quoted(identifier)}, "
     query = (
-        "SELECT CAST(json_object('type', 'Feature', "
+        f"SELECT CAST(json_object('type', 'Feature', {identified}"
         f"'properties', json_object({pairs}), 'geometry', {geometry}) AS VARCHAR) AS feature "
         "FROM batch"
     )

@@ -40,18 +40,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 from pmtiles.reader import MmapSource, Reader
 from pmtiles.tile import Compression, deserialize_header, serialize_header
 
+from ocr_assets.regions import FEATURE_ROW_BITS, feature_id_base
 from ocr_assets.rollups._features import (
     feature_query,
     feature_strings,
+    float32_exact,
     number,
     quoted,
-    short_float,
     wkb_geometry,
     write_features,
 )
@@ -77,6 +79,7 @@ CENTROID_DECIMALS = 3
 REGION_LAYERS: tuple[str, ...] = ("counties", "tracts", "blocks", "states", "nation")
 
 _BATCH_ROWS = 65_536
+_FEATURE_ID = "feature_id"
 _HEADER_BYTES = 127
 _COPY_BYTES = 16 * 1024 * 1024
 
@@ -230,15 +233,33 @@ def _with_footprint_bounds(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Rec
         yield batch
 
 
-def building_features(buildings: TableSource) -> pa.Table:
+def _with_ids(batches: Iterator[pa.RecordBatch], first: int) -> Iterator[pa.RecordBatch]:
+    """Batches with a ``feature_id`` column: ``first`` plus the row's position in the file."""
+    row = 0
+    for batch in batches:
+        ids = pa.array(np.arange(first + row, first + row + batch.num_rows, dtype=np.int64))
+        row += batch.num_rows
+        yield batch.append_column(_FEATURE_ID, ids)
+    if row >= 1 << FEATURE_ROW_BITS:
+        raise ValueError(
+            f"{row} buildings in one region: feature IDs allow {1 << FEATURE_ROW_BITS}"
+        )
+
+
+def building_features(buildings: TableSource, first_id: int) -> pa.Table:
     """One region's footprints as features (:data:`FEATURE_COLUMNS`), properties ``"0"`` ..
     ``"6"``: the seven building variables
-    (:data:`~ocr_assets.rollups.schema.BUILDING_TILE_PROPERTIES`), not rounded (the shortest
-    decimal of each float32)."""
-    properties = {key: short_float(v) for key, v in BUILDING_TILE_PROPERTIES.items()}
-    query = feature_query(properties, wkb_geometry())
+    (:data:`~ocr_assets.rollups.schema.BUILDING_TILE_PROPERTIES`), not rounded: each float32
+    exactly (:func:`~ocr_assets.rollups._features.float32_exact`), so tiles store 4 bytes.
+
+    Each feature's ``id`` is ``first_id`` plus its row in the region file
+    (:func:`ocr_assets.regions.feature_id_base` gives a region's ``first_id``): tippecanoe
+    keeps these IDs, so they do not depend on its threads or on how the tiling is split.
+    """
+    properties = {key: float32_exact(v) for key, v in BUILDING_TILE_PROPERTIES.items()}
+    query = feature_query(properties, wkb_geometry(), identifier=_FEATURE_ID)
     batches = _building_batches(buildings, ["geometry", *BUILDING_TILE_PROPERTIES.values()])
-    return _feature_table(_with_footprint_bounds(batches), query)
+    return _feature_table(_with_ids(_with_footprint_bounds(batches), first_id), query)
 
 
 def _with_centroids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -289,9 +310,9 @@ def write_feature_lines(tables: Sequence[str | pa.Table], output: str) -> int:
     return written
 
 
-def write_building_features(buildings: TableSource, output: str) -> int:
+def write_building_features(buildings: TableSource, output: str, first_id: int = 0) -> int:
     """:func:`building_features` of one region as an NDJSON file; the number of features."""
-    return write_feature_lines([building_features(buildings)], output)
+    return write_feature_lines([building_features(buildings, first_id)], output)
 
 
 def write_centroid_features(buildings: TableSource, output: str) -> int:
@@ -315,7 +336,8 @@ def write_region_features(stats: str, output: str) -> int:
     2011/2047, ``"3"``/``"4"`` median RPS 2011/2047, ``"5"``/``"6"`` the risk-score histograms
     (arrays; tippecanoe stores them as JSON text), ``"7"`` GEOID, ``"8"`` ``[xmin, ymin, xmax,
     ymax]`` of the polygon, ``"9"`` NAME and ``"10"`` STUSPS where the level has them. Not
-    rounded. Returns the number of features written.
+    rounded; float32 values exactly (4 bytes in a tile). Returns the number of features
+    written.
     """
     file = parquet_file(str(stats))
     names = file.schema_arrow.names
@@ -325,7 +347,7 @@ def write_region_features(stats: str, output: str) -> int:
             raise ValueError(f"{stats}: missing column {column!r} (summary statistics)")
         field = file.schema_arrow.field(column)
         if pa.types.is_float32(field.type):
-            properties[key] = short_float(column)
+            properties[key] = float32_exact(column)
         elif pa.types.is_floating(field.type):
             properties[key] = number(column)
         else:
@@ -532,9 +554,22 @@ def building_pmtiles(
     tileset: Tileset = BUILDING_TILES,
     scratch: str | None = None,
 ) -> PMTilesSummary:
-    """Building footprints of all regions with the seven variables, layer ``risk``."""
+    """Building footprints of all regions with the seven variables, layer ``risk``.
+
+    Feature IDs start at each region's :func:`~ocr_assets.regions.feature_id_base` when every
+    file is named after its region (``y3_x7.parquet``), else at the file's position << 32.
+    """
+    stems = [Path(str(path)).stem for path in region_files]
+    try:
+        firsts = {str(p): feature_id_base(s) for p, s in zip(region_files, stems, strict=True)}
+    except ValueError:
+        firsts = {str(p): i << FEATURE_ROW_BITS for i, p in enumerate(region_files)}
+
+    def write(source: str, path: str) -> int:
+        return write_building_features(source, path, firsts[source])
+
     inputs = [(BUILDING_LAYER, str(path)) for path in region_files]
-    return _features_then_tiles(inputs, write_building_features, output, tileset, metadata, scratch)
+    return _features_then_tiles(inputs, write, output, tileset, metadata, scratch)
 
 
 def building_centroid_pmtiles(

@@ -28,6 +28,7 @@ from ocr_assets.storage.atomic import (
     ensure_writable,
     publish,
     publishing,
+    write_json,
 )
 from ocr_assets.storage.config import StorageConfig
 from ocr_assets.storage.errors import StorageError, StorageUnavailableError
@@ -57,4 +58,5 @@ __all__ = [
     "publishing",
     "store_window",
     "write_geoparquet",
+    "write_json",
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import posixpath
 import re
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ocr_assets.storage import objects
 from ocr_assets.storage.errors import StorageError
@@ -206,6 +207,12 @@ def atomic_output(location: str) -> Iterator[Path]:
             os.replace(tmp, target)
     finally:
         _remove(tmp)
+
+
+def write_json(location: str, document: Any) -> None:
+    """Write ``document`` as indented JSON to ``location``, whole or not at all."""
+    with atomic_output(location) as tmp:
+        tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
 
 
 @contextmanager

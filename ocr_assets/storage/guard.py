@@ -1,14 +1,20 @@
-"""The loss guard: a roll-up may not silently replace a published output with a much smaller one.
+"""The loss guard: a roll-up may not silently replace a published output with a smaller one.
 
-A roll-up over fewer regions than before (a selection typo, inputs that went missing, NaN
-inputs that emptied the rasters) would otherwise publish a consolidated building file or summary
-statistics that lost most of their content, and nothing would say so. The roll-up counts what it
-is about to publish, compares with what is published, and :func:`check_shrink` refuses a loss
-over the allowed share (``OCR_MAX_OUTPUT_LOSS``, default half) unless forced (``OCR_FORCE``).
+Two checks, each overridden by ``OCR_FORCE``:
+
+- **Regions.** Every published roll-up records the regions it was built from
+  (:attr:`~ocr_assets.storage.Layout.rollup_record`). :meth:`LossGuard.check_regions` refuses to
+  build it again from a set that lacks any of them (regions gone from the raster store, a
+  store rebuilt from a selection), naming the missing regions, before any work is done.
+- **Content.** A roll-up over the same regions can still lose content (NaN inputs that emptied
+  the rasters, a buildings file that lost rows): the roll-up counts what it is about to publish,
+  compares with what is published, and :func:`check_shrink` refuses a loss over the allowed
+  share (``OCR_MAX_OUTPUT_LOSS``, default half).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ocr_assets.storage import objects
+from ocr_assets.storage.atomic import write_json
 from ocr_assets.storage.errors import StorageError
 
 
@@ -68,6 +75,39 @@ class LossGuard:
         """Refuse to replace ``location`` (``old`` ``what``) by one with ``new``; see
         :func:`check_shrink`."""
         check_shrink(location, old, new, self.max_loss_share, self.force, what)
+
+    def check_regions(self, asset: str, record: str, regions: Sequence[str]) -> None:
+        """Refuse to build ``asset`` from ``regions`` when they lack any region it was last
+        published from (read from ``record``; nothing recorded passes).
+
+        Raises:
+            OutputLossError: naming the regions missing now, the record and how to force it.
+        """
+        previous = objects.read_json(record)
+        if self.force or not previous:
+            return
+        missing = [region_id for region_id in previous["regions"] if region_id not in regions]
+        if missing:
+            raise OutputLossError(
+                f"refusing to build {asset} from {len(regions)} region(s): it was published "
+                f"from {len(previous['regions'])} (run {previous.get('run_id')}, "
+                f"{previous.get('published_at')}; {record}) and {len(missing)} of them are not "
+                f"in the raster store now ({', '.join(missing)}); materialize those regions "
+                "first (the regions job), or set OCR_FORCE=true to publish it from these "
+                "regions anyway"
+            )
+
+
+def record_regions(record: str, regions: Sequence[str], run_id: str) -> None:
+    """Record that a roll-up was just published from ``regions`` by the run ``run_id``."""
+    write_json(
+        record,
+        {
+            "regions": list(regions),
+            "run_id": run_id,
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def _parquet_metadata(location: str) -> pq.FileMetaData:

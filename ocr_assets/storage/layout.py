@@ -9,6 +9,7 @@ The layout follows the published Open Climate Risk buckets. Every output sits un
     intermediate/fire-risk/vector/{scope}/region-statistics-partials/{region_id}/
     intermediate/fire-risk/vector/{scope}/region-summary-stats/{level}_summary_stats.parquet
     intermediate/fire-risk/vector/{scope}/tile-features/{region_id}/
+    intermediate/fire-risk/vector/{scope}/tile-shards/{asset}/{z}-{x}-{y}.pmtiles      shards
     output/fire-risk/vector/{scope}/geoparquet/consolidated-buildings.parquet
     output/fire-risk/vector/{scope}/geoparquet/buildings.parquet/                   hive folder
     output/fire-risk/vector/{scope}/region-analysis/{level}/
@@ -139,6 +140,11 @@ class Layout:
         """The record of the latest deployment run (JSON: run, start, regions, completion)."""
         return join(self._scoped("output", "fire-risk", "deployment"), "deployment.json")
 
+    def rollup_record(self, asset: str) -> str:
+        """What the roll-up ``asset`` was last published from (JSON: regions, run, time); the
+        subset guard (:func:`~ocr_assets.storage.guard.check_regions`) reads it."""
+        return join(self._scoped("output", "fire-risk", "deployment"), "rollups", f"{asset}.json")
+
     # ------------------------------------------------------------------ rasters
     @property
     def raster_store(self) -> str:
@@ -186,6 +192,11 @@ class Layout:
     def tile_features(self, region_id: str = REGION_ID_PLACEHOLDER) -> str:
         """The folder of one region's building and building-centroid features."""
         return join(self.tile_features_dir, region_id)
+
+    def tile_shards(self, asset: str) -> str:
+        """The folder of an archive's shard archives (``{z}-{x}-{y}.pmtiles``, one per tile of
+        the shard zoom), kept for the next build."""
+        return join(self._scoped("intermediate", "fire-risk", "vector"), "tile-shards", asset)
 
     # ------------------------------------------------------------------ roll-ups
     @property

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import errno
 import itertools
+import json
 import posixpath
 import threading
 import time
@@ -269,6 +270,29 @@ def modified(location: str) -> float | None:
     except (NotImplementedError, IsADirectoryError, FileNotFoundError):
         return None
     return stamp.timestamp()
+
+
+def read_json(location: str) -> Any:
+    """The JSON document at ``location`` (``None`` when nothing is there).
+
+    Raises:
+        StorageError: naming the file when it is not JSON.
+    """
+    fs, path = filesystem(location)
+
+    def read() -> bytes | None:
+        try:
+            return fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+
+    text = bounded_call("read", location, read)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise StorageError(f"{location}: not a JSON document: {error}") from error
 
 
 def remove(location: str) -> None:

@@ -165,7 +165,7 @@ def test_fake_coiled_factory_records_exact_kwargs(
     assert cluster.closed
     assert fake_coiled.calls == [
         {
-            "n_workers": 1,
+            "n_workers": 2,
             "worker_vm_types": ["c8g.12xlarge"],
             "scheduler_vm_types": ["c8g.12xlarge"],
             "worker_disk_size": 250,
@@ -223,6 +223,7 @@ def test_local_factory_gets_local_kwargs() -> None:
             "n_workers": 1,
             "threads_per_worker": 2,
             "processes": False,
+            "memory_limit": 0,
             "dashboard_address": "127.0.0.1:0",
         }
     ]

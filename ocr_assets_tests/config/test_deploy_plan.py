@@ -13,11 +13,12 @@ from ocr_assets.cli import main
 from ocr_assets.config.compute import SIZES
 from ocr_assets.config.environments import STAGING_REGIONS
 from ocr_assets.config.naming import DeploymentError
-from ocr_assets.config.plan import build_plan
+from ocr_assets.config.plan import build_plan, input_regions
 from ocr_assets.config.settings import Settings, SettingsError
 from ocr_assets.data import published_valid_region_ids
 from ocr_assets.regions import RegionGrid, demo_grid
 from ocr_assets.storage.layout import ASSET_KEYS, PARTITIONED_ASSETS, Layout
+from ocr_assets_tests.conftest import TINY_VALID_REGION_IDS
 from ocr_assets_tests.helpers import REPO_ROOT
 
 ROOT = "s3://carbonplan-ocr"
@@ -214,6 +215,11 @@ def test_cli_readable_summary(
     assert "package sync (COILED_SOFTWARE_ENV_NAME not set)" in text
     assert "regional_pmtiles: coiled c8g.12xlarge x1, scheduler c8g.12xlarge, disk 250 GB" in text
     assert "region_risk_rasters [per region]: coiled m8g.2xlarge" in text
+    # A size that is not the seed's says why.
+    assert (
+        "building_pmtiles: coiled c8g.12xlarge x2, scheduler c8g.12xlarge, disk 250 GB (its "
+        in (text)
+    )
     assert "s3://carbonplan-ocr/output/fire-risk/vector/staging/pmtiles/regions.pmtiles" in text
 
 
@@ -250,3 +256,25 @@ def test_cli_module_runs(in_repo: pytest.MonkeyPatch) -> None:
         cwd=REPO_ROOT,
     )
     assert json.loads(done.stdout)["regions"] == ["y14_x5", "y14_x6", "y14_x7"]
+
+
+def test_plan_selects_what_the_deployment_runs(
+    synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``plan`` reads the inputs' grid and regions with data, as the deploy job does."""
+    inputs = ["--storage-root", str(tmp_path / "out")]
+    env = {"OCR_INPUT_ROOT": str(synthetic_root)}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        assert main(["plan", "-e", "local", "--json", *inputs]) == 0
+        assert json.loads(capsys.readouterr().out)["regions"] == TINY_VALID_REGION_IDS
+        # A region of the grid without data is refused, naming the option it came from.
+        assert main(["plan", "-e", "local", "--regions", "y0_x0", *inputs]) == 2
+        assert capsys.readouterr().err == (
+            "ocr-assets plan: error: --regions: 1 region(s) hold no input data: y0_x0\n"
+        )
+    # Before `make demo` generated its inputs: the regions of the set it generates.
+    missing = Settings(storage_root=str(tmp_path), input_root=str(tmp_path / "none"))
+    grid, regions = input_regions(missing)
+    assert grid == demo_grid() and len(regions) == 10 and "y0_x0" not in regions

@@ -13,10 +13,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ocr_assets.cli import EXIT_CONFIG_ERROR, main
+from ocr_assets.cli import main
 from ocr_assets.config.naming import DeploymentError
 from ocr_assets.config.plan import build_plan
 from ocr_assets.config.settings import Settings, SettingsError
+from ocr_assets.config.terminal import EXIT_CONFIG_ERROR
 from ocr_assets.orchestration.resources import OutputStorage
 from ocr_assets.orchestration.run_monitoring import dead_runs_sensor, fail_dead_runs
 from ocr_assets.storage.config import QUIET_ICECHUNK_LOG, StorageConfig, current

@@ -30,6 +30,8 @@ S3 = {"OCR_STORAGE_ROOT": "s3://carbonplan-ocr/output"}
             {**S3, "AWS_ACCESS_KEY_ID": "key"},  # a key without its secret is not enough
             "no AWS credentials are set",
         ),
+        ({"OCR_TILE_SHARD_ZOOM": "5"}, "OCR_TILE_SHARD_ZOOM='5' is out of range"),
+        ({"OCR_TILE_SHARD_ZOOM": "ten"}, "OCR_TILE_SHARD_ZOOM='ten'"),
     ],
 )
 def test_bad_settings_fail_naming_the_setting(environ: dict[str, str], message: str) -> None:
@@ -90,3 +92,10 @@ def test_command_line_settings_layer_env_file_process_and_options(
             clean_env.delenv(name, raising=False)
     with pytest.raises(SettingsError, match="no AWS credentials are set"):
         Settings.for_environment("qa", {}, env_file, credentials=True)
+
+
+def test_tile_shard_zoom_defaults_to_the_environment_and_can_be_set() -> None:
+    assert Settings.from_env({}).tile_shard_zoom == 10  # the demo's small area
+    qa = {"OCR_ENVIRONMENT": "qa", "OCR_STORAGE_ROOT": "/tmp/qa"}
+    assert Settings.from_env(qa).tile_shard_zoom == 6  # CONUS: the archive's first zoom
+    assert Settings.from_env({**qa, "OCR_TILE_SHARD_ZOOM": "8"}).tile_shard_zoom == 8

@@ -9,6 +9,7 @@ version; wiping production is refused before anything runs.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -150,7 +151,11 @@ def test_production_deploy_uses_coiled_sizes_and_tags_its_version(
         assert result.success
     # The region runs share the region cluster, as many at a time as it has workers.
     logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any("(20 workers); 2 region(s) at a time" in message for message in logs)
+    assert any(
+        "2 region(s) to process, 2 at a time on region cluster" in message
+        and "(20 workers)" in message
+        for message in logs
+    ), logs
     # Each version's deployment computes its wind distribution, then its regions, then each
     # roll-up, on a cluster of its own: one region cluster for all of the deployment's region runs.
     assets = [call["tags"]["Asset"] for call in compute_fakes.CALLS]
@@ -236,3 +241,42 @@ def test_qa_selection_outside_the_demo_grid_fails_in_prepare_naming_it(
     failure = result.failure_data_for_node("prepare_deployment")
     assert failure is not None and "OCR_REGIONS" in str(failure.user_failure_data.description)
     assert not (tmp_path / "data").exists()
+
+
+def test_a_subset_rerun_keeps_every_partition_and_no_rollup_shrinks_unless_forced(
+    env: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "data"
+    instance = persistent_instance(tmp_path)
+    layout = Layout(str(root), "local")
+    assert run_deploy(instance, local(synthetic_root, root, REGIONS, create_pyramid=True)).success
+
+    # Redo one region (forced): the UI keeps both partitions, listed sorted, and every roll-up,
+    # the pyramid included, is still built from both regions.
+    one = local(synthetic_root, root, "y1_x1", create_pyramid=True, force=True)
+    assert run_deploy(instance, one).success
+    assert instance.get_dynamic_partitions("regions") == ["y0_x1", "y1_x1"]
+    pyramid = instance.fetch_materializations(dg.AssetKey("risk_pyramid"), limit=1).records[0]
+    assert pyramid.asset_materialization.metadata["built_from_regions"].value == [
+        "y0_x1",
+        "y1_x1",
+    ]
+    record = json.loads(Path(layout.rollup_record("risk_pyramid")).read_text())
+    assert record["regions"] == ["y0_x1", "y1_x1"]
+
+    # The raster store lost y0_x1 (deleted, rebuilt from a selection): no roll-up is published
+    # from the one region left; the failure names the region and OCR_FORCE.
+    shutil.rmtree(layout.raster_store)
+    pyramid_before = Path(layout.risk_pyramid).stat().st_mtime_ns
+    subset = local(synthetic_root, root, "y1_x1", create_pyramid=True)
+    result = run_deploy(instance, subset, raise_on_error=False)
+    assert not result.success
+    error = json.loads(Path(layout.deployment_record).read_text())["error"]
+    assert "y0_x1" in error and "OCR_FORCE" in error, error
+    assert Path(layout.risk_pyramid).stat().st_mtime_ns == pyramid_before
+    assert json.loads(Path(layout.rollup_record("risk_pyramid")).read_text()) == record
+
+    # Forced, the roll-ups are published from the region there is, and say so.
+    assert run_deploy(instance, subset.with_changes(force=True)).success
+    for asset in ("risk_pyramid", "buildings_geoparquet", "building_pmtiles"):
+        assert json.loads(Path(layout.rollup_record(asset)).read_text())["regions"] == ["y1_x1"]

@@ -75,9 +75,9 @@ def test_two_regions_through_the_real_storage(
 
 
 def progress_lines(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """The deploy run's per-region progress lines."""
+    """The deploy run's per-region progress lines (not the roll-ups')."""
     messages = [entry.user_message for entry in instance.all_logs(run_id)]
-    return [message for message in messages if message.startswith("[")]
+    return [m for m in messages if m.startswith("[") and re.match(r"\[\d+/\d+\] y\d+_x\d+ ", m)]
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -98,7 +98,12 @@ def test_demo_is_a_deployment_that_skips_what_is_done(synthetic_root: Path, tmp_
         assert "building_pmtiles" in first.outputs
         progress = progress_lines(instance, first.run_id)
         assert len(progress) == 5
-        assert re.fullmatch(r"\[1/5\] y0_x1 \.\.\. \d+\.\d s, \d+ buildings", progress[0])
+        assert re.fullmatch(
+            r"\[1/5\] y0_x1 ok in \d+\.\d s: [\d,]+ buildings, California, Nevada "
+            r"\(run [0-9a-f]{8}\); 4 left, about \S+ s",
+            progress[0],
+        ), progress[0]
+        assert progress[-1].startswith("[5/5] y1_x2 ok in ") and "left" not in progress[-1]
 
         second = run_demo(defs, instance, layout)
         assert second.computed == [] and second.skipped == first.regions

@@ -4,6 +4,7 @@ Uses ``scripts/ui_smoke.py`` (the script the README names) against a Dagster hom
 materialized region. The screenshot needs headless Chromium and is skipped without it.
 """
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,19 @@ def test_lineage_page_renders(webserver: str, tmp_path: Path) -> None:
         assert image.size == (1400, 900)
         colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) > 20, "the page rendered blank"
+
+
+def test_a_region_partition_shows_its_place_thumbnail_and_readable_numbers(webserver: str) -> None:
+    chromium = ui_smoke.find_chromium()
+    if chromium is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
+    seen = ui_smoke.partition_page(chromium, webserver, "region_risk_rasters", "y0_x1")
+    rows = seen["rows"]
+    assert rows["states"] == "California, Nevada"
+    # The thumbnail is on the page without a click.
+    assert len(seen["images"]) == 1 and min(seen["images"][0]) >= 20, seen["images"]
+    # Numbers to a few significant digits: none with more than 6 anywhere in the metadata.
+    shown = [text for text in rows.values() if not text.startswith("http")]  # links aside
+    numbers = re.findall(r"\d+\.\d+", "\n".join(shown))
+    digits = {n: len(n.replace(".", "").lstrip("0")) for n in numbers}
+    assert numbers and max(digits.values()) <= 6, digits

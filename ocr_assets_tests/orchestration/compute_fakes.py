@@ -33,7 +33,11 @@ def recording_cluster(**kwargs: Any) -> LocalCluster:
     """Record ``kwargs``; return a one-worker, two-thread in-process cluster."""
     CALLS.append(kwargs)
     return LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0"
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        dashboard_address="127.0.0.1:0",
+        memory_limit=0,
     )
 
 

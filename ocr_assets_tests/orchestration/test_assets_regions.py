@@ -41,6 +41,7 @@ from ocr_assets.orchestration.io_managers import (
     ZARR_IO_MANAGER,
 )
 from ocr_assets.orchestration.jobs import PHASE01_JOB
+from ocr_assets.orchestration.readable import size_text
 from ocr_assets.orchestration.resources import OutputStorage
 from ocr_assets.regions import RegionGrid
 from ocr_assets.storage import RasterStore, RasterStoreConflictError, store_window
@@ -106,14 +107,24 @@ def test_region_risk_rasters(
     summary = {row.data["variable"]: row.data for row in metadata["variables"].value.records}
     assert set(summary) == set(science.VARIABLES)
     rps = region["rps_2011"].values
-    assert summary["rps_2011"]["max"] == pytest.approx(float(np.nanmax(rps)))
-    assert summary["rps_2011"]["nan_share"] == pytest.approx(float(np.isnan(rps).mean()))
+    # Numbers to 4 significant digits.
+    assert summary["rps_2011"]["max"] == pytest.approx(float(np.nanmax(rps)), rel=1e-3)
+    assert summary["rps_2011"]["nan_share"] == pytest.approx(float(np.isnan(rps).mean()), rel=1e-3)
 
+    # The thumbnail is small enough for the UI to show it inline (under 1000 characters).
     thumbnail = metadata["rps_2011"].value
+    assert len(thumbnail) < 1000
     encoded = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)\)", thumbnail).group(1)
     image = Image.open(io.BytesIO(base64.b64decode(encoded)))
     assert image.format == "PNG"
-    assert image.size == (tiny_grid.region_cols, tiny_grid.region_rows)
+    assert image.width / image.height == pytest.approx(
+        tiny_grid.region_cols / tiny_grid.region_rows, rel=0.1
+    )
+    assert "dark red >=" in metadata["rps_2011 colours"].value
+    assert metadata["states"].value == "California, Nevada"
+    # Numbers to 4 significant digits.
+    share = metadata["rps_2011_nan_share"].value
+    assert share == float(f"{share:.4g}")
 
 
 def test_blocking_checks_pass(region_run: tuple[Path, dg.ExecuteInProcessResult]) -> None:
@@ -148,7 +159,7 @@ def test_region_buildings(
     (materialization,) = result.asset_materializations_for_node("region_buildings")
     metadata = materialization.metadata
     assert metadata["dagster/row_count"].value == len(table)
-    assert metadata["file_size_bytes"].value == path.stat().st_size
+    assert metadata["size"].value == size_text(path.stat().st_size)
     assert metadata["dropped_nan_rows"].value + len(table) <= metadata["candidate_rows"].value
 
 
@@ -220,7 +231,7 @@ def test_region_tables_from_the_in_memory_buildings_match_those_from_the_file(
     )
 
     features = result.output_for_node("region_tile_features")
-    from_file = region_features(stored)
+    from_file = region_features(stored, "y0_x1")
     assert features["buildings"].num_rows == len(gpd.read_parquet(stored)) > 0
     for name in ("buildings", "centroids"):
         assert features[name].equals(from_file[name])

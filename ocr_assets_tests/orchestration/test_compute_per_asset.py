@@ -61,7 +61,7 @@ SEED_SIZES: dict[str, tuple[str, str | None, int | None, int]] = {
     "region_summary_stats": ("m8g.16xlarge", "m8g.16xlarge", None, 1),
     "region_analysis_files": ("r8g.4xlarge", "r8g.4xlarge", None, 1),
     "regional_pmtiles": ("c8g.12xlarge", "c8g.12xlarge", 250, 1),
-    "building_pmtiles": ("c8g.12xlarge", "c8g.12xlarge", 250, 1),
+    "building_pmtiles": ("c8g.12xlarge", "c8g.12xlarge", 250, 2),  # shards in parallel
     "building_centroid_pmtiles": ("c8g.12xlarge", "c8g.12xlarge", 250, 1),
     "risk_pyramid": ("m8g.4xlarge", "m8g.4xlarge", None, 1),
 }

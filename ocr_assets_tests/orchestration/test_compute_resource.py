@@ -62,6 +62,7 @@ def test_local_backend_forces_a_local_cluster(calls: list[dict]) -> None:
             "n_workers": 1,
             "threads_per_worker": 2,
             "processes": False,
+            "memory_limit": 0,
             "dashboard_address": "127.0.0.1:0",
         }
     ]

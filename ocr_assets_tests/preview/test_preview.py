@@ -20,7 +20,8 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works the
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from ocr_assets.cli import EXIT_CONFIG_ERROR, main
+from ocr_assets.cli import main
+from ocr_assets.config.terminal import EXIT_CONFIG_ERROR
 from ocr_assets.preview import preview_url
 from ocr_assets.preview.classes import CLASS_COLOURS, class_labels, class_rgba, risk_class
 from ocr_assets.preview.raster import TILE_SIZE, PyramidTiles
@@ -330,3 +331,27 @@ def test_bind_listens_on_a_free_port() -> None:
 def test_config_is_json_serialisable_for_a_versionless_layout(tmp_path: Path) -> None:
     body = TestClient(create_app(Layout(str(tmp_path), "local"))).get("/config.json").text
     assert json.loads(body)["version"] is None
+
+
+def test_state_outlines_come_from_the_inputs_and_their_absence_is_a_problem(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    client = TestClient(create_app(Layout(str(tmp_path), "local"), str(synthetic_root)))
+    config = client.get("/config.json").json()
+    assert config["states"] is True and config["baseMap"] is None
+    states = client.get("/states.geojson").json()
+    assert {f["properties"]["NAME"] for f in states["features"]} == {"California", "Nevada"}
+    assert all(f["geometry"]["type"] in {"Polygon", "MultiPolygon"} for f in states["features"])
+
+    elsewhere = TestClient(
+        create_app(Layout(str(tmp_path), "local"), str(tmp_path / "no-inputs"), "https://x/s.json")
+    )
+    config = elsewhere.get("/config.json").json()
+    assert config["states"] is False and config["baseMap"] == "https://x/s.json"
+    assert any("state outlines not shown" in problem for problem in config["problems"])
+    assert elsewhere.get("/states.geojson").status_code == 404
+
+
+def test_a_base_map_must_be_a_web_address(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["preview", "-e", "local", "--base-map", "style.json"]) == EXIT_CONFIG_ERROR
+    assert "--base-map='style.json': give the http(s) URL" in capsys.readouterr().err

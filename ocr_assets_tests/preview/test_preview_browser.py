@@ -5,7 +5,12 @@ whole graph on the tiny synthetic inputs, ``ocr-assets preview`` serves the outp
 Playwright drives the system Chromium. Skipped without Chromium or Playwright, like the UI test.
 """
 
+import functools
+import http.server
 import importlib.util
+import json
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +56,12 @@ class Demo:
 
     layout: Layout
     links: dict[str, dict[str | None, str]]
+    inputs: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The preview's environment: the demo's inputs (for the state outlines)."""
+        return {"OCR_INPUT_ROOT": str(self.inputs)}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +86,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Demo
                     link = materialization.metadata["preview"].value
                     links.setdefault(key, {})[materialization.partition] = link
     assert report.failed == {}
-    return Demo(settings.layout, links)
+    return Demo(settings.layout, links, synthetic_root)
 
 
 def test_materializations_link_to_the_preview_at_their_extent(
@@ -102,7 +113,7 @@ def test_a_region_link_opens_the_page_at_the_region(
     region = TINY_VALID_REGION_IDS[-1]
     link = demo.links["region_buildings"][region]
     west, south, east, north = tiny_grid.bounds(region)
-    with preview_smoke.running_preview("local", demo.layout.root) as url:
+    with preview_smoke.running_preview("local", demo.layout.root, demo.env) as url:
         shown = preview_smoke.map_bounds(link.replace(DEFAULT_PREVIEW_URL, url), chromium)
     assert shown[0] <= west < east <= shown[2] and shown[1] <= south < north <= shown[3]
     # fitted to the region (tight in one direction), not to the whole outputs
@@ -116,7 +127,7 @@ def test_the_map_draws_every_layer_and_a_clicked_county_shows_its_statistics(
     county = counties.sort_values("building_count").iloc[-1]
     inside = county.geometry.representative_point()
     screenshot = tmp_path / "preview.png"
-    with preview_smoke.running_preview("local", demo.layout.root) as url:
+    with preview_smoke.running_preview("local", demo.layout.root, demo.env) as url:
         report = preview_smoke.inspect_preview(
             url, chromium, click_at=(inside.x, inside.y), screenshot=screenshot
         )
@@ -126,6 +137,7 @@ def test_the_map_draws_every_layer_and_a_clicked_county_shows_its_statistics(
     expected_layers = {f"regions-{level}" for level in LEVEL_ZOOMS} | {
         "buildings",
         "building-centroids",
+        "states",
     }
     assert set(report["layers"]) == expected_layers
     assert all(count > 0 for count in report["layers"].values()), report["layers"]
@@ -165,3 +177,64 @@ def test_an_environment_without_outputs_says_what_is_missing(chromium: str, tmp_
     ):
         assert asset in text
     assert "make demo" in text and str(tmp_path / "nothing") in text
+
+
+class StyleServer(http.server.SimpleHTTPRequestHandler):
+    """Files, with the CORS header a style server sends (the page is on another origin)."""
+
+    def end_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def base_style(tmp_path: Path) -> Iterator[str]:
+    """A MapLibre style with one background layer, served on 127.0.0.1."""
+    (tmp_path / "style.json").write_text(
+        json.dumps(
+            {
+                "version": 8,
+                "sources": {},
+                "layers": [
+                    {
+                        "id": "base-land",
+                        "type": "background",
+                        "paint": {"background-color": "#cfe3c0"},
+                    }
+                ],
+            }
+        )
+    )
+    handler = functools.partial(StyleServer, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/style.json"
+    finally:
+        server.shutdown()
+
+
+def test_a_base_map_draws_under_the_outputs_and_its_absence_is_said(
+    chromium: str, demo: Demo, base_style: str
+) -> None:
+    with preview_smoke.running_preview(
+        "local", demo.layout.root, demo.env, ["--base-map", base_style]
+    ) as url:
+        report = preview_smoke.inspect_preview(url, chromium)
+    assert report["console_errors"] == []
+    layers = report["style_layers"]
+    assert layers[0] == "base-land" and "background" not in layers
+    assert layers.index("states") < layers.index("buildings")
+
+    # An unreachable style: the map is drawn without it, and the page says so.
+    gone = base_style.replace("style.json", "missing.json")
+    with preview_smoke.running_preview(
+        "local", demo.layout.root, demo.env, ["--base-map", gone]
+    ) as url:
+        report = preview_smoke.inspect_preview(url, chromium)
+    assert f"base map {gone} not shown: HTTP 404" in report["notice"]
+    assert report["style_layers"][0] == "background" and report["layers"]["states"] > 0

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from mapbox_vector_tile.Mapbox import vector_tile_pb2
 from pmtiles.reader import MmapSource, Reader
 from pmtiles.tile import Compression, TileType, tileid_to_zxy, zxy_to_tileid
 from pmtiles.writer import Writer
@@ -197,7 +198,22 @@ def test_building_pmtiles_footprints_with_seven_properties(tmp_path: Path, input
     values = {f["properties"]["1"]: f["properties"] for f in features}  # rps_2047
     b2 = cases.variables_of("b2")
     for key, variable in enumerate(STATISTICS_VARIABLES):
-        assert values[100.0][str(key)] == pytest.approx(float(b2[variable]), rel=1e-6)
+        # The float32 value itself, not a decimal near it.
+        assert values[100.0][str(key)] == float(b2[variable])
+    # ... stored as 4-byte floats (a shortest decimal such as 0.27417395 would be a double).
+    with archive.open("rb") as handle:
+        reader = Reader(MmapSource(handle))
+        zoom = reader.header()["max_zoom"]
+        raw = gzip.decompress(reader.get(zoom, *_tile(1.5, 0.5, zoom)))
+    tile = vector_tile_pb2.tile()
+    tile.ParseFromString(raw)
+    kinds = {
+        field.name
+        for layer in tile.layers
+        for value in layer.values
+        for field, _ in value.ListFields()
+    }
+    assert "float_value" in kinds and "double_value" not in kinds, kinds
 
 
 def test_centroid_pmtiles_keeps_positive_rps_rounded(tmp_path: Path, inputs) -> None:
@@ -239,7 +255,7 @@ def test_archives_are_byte_identical_wherever_they_are_built(tmp_path: Path, inp
 
 def test_feature_tables_hold_each_feature_beside_its_bounds(tmp_path: Path, inputs) -> None:
     regions, _ = inputs
-    footprints = building_features(regions["A"])
+    footprints = building_features(regions["A"], 0)
     assert footprints.column_names == list(FEATURE_COLUMNS)
     assert footprints.num_rows == 3
     for row in footprints.to_pylist():
@@ -259,7 +275,7 @@ def test_feature_tables_hold_each_feature_beside_its_bounds(tmp_path: Path, inpu
     # NDJSON of stored and in-memory feature tables alike, one feature per line, in order.
     stored = tmp_path / "A.parquet"
     pq.write_table(footprints, stored)
-    others = building_features(regions["B"])
+    others = building_features(regions["B"], 1 << 32)
     lines = tmp_path / "features.ndjson"
     assert write_feature_lines([str(stored), others], str(lines)) == 5
     text = lines.read_text()

@@ -383,3 +383,21 @@ def test_concurrent_commits_from_processes_all_land(tmp_path: Path, tiny_grid: R
     for region_id in tiny_grid.all_region_ids():
         values = store.read_region(tiny_grid, region_id)["bp_2011"].values
         assert np.all(values == float(region_id[1] + region_id[4])), region_id
+
+
+def test_a_rollup_is_not_rebuilt_from_fewer_regions_than_it_was_published_from(
+    tmp_path: Path,
+) -> None:
+    from ocr_assets.storage.guard import LossGuard, OutputLossError, record_regions
+
+    record = str(tmp_path / "deployment" / "rollups" / "risk_pyramid.json")
+    guard = LossGuard()
+    guard.check_regions("risk_pyramid", record, ["y0_x1"])  # nothing published yet
+    record_regions(record, ["y0_x1", "y1_x1"], "run-1")
+    assert json.loads(Path(record).read_text())["regions"] == ["y0_x1", "y1_x1"]
+    guard.check_regions("risk_pyramid", record, ["y0_x1", "y1_x1", "y1_x2"])  # more is fine
+    with pytest.raises(OutputLossError, match=r"from 1 region\(s\).*published from 2 \(run run-1"):
+        guard.check_regions("risk_pyramid", record, ["y0_x1"])
+    with pytest.raises(OutputLossError, match=r"not in the raster store now \(y1_x1\).*OCR_FORCE"):
+        guard.check_regions("risk_pyramid", record, ["y0_x1"])
+    LossGuard(force=True).check_regions("risk_pyramid", record, ["y0_x1"])

@@ -10,8 +10,9 @@ from typing import Any
 import dagster as dg
 
 from ocr_assets.orchestration.assets.regions import BUILDINGS
-from ocr_assets.orchestration.assets.rollups import built_regions, every_region, rollup_result
+from ocr_assets.orchestration.assets.rollups import every_region, rollup_regions, rollup_result
 from ocr_assets.orchestration.assets.statistics import GROUP
+from ocr_assets.orchestration.readable import size_text
 from ocr_assets.orchestration.resources import ComputeResource, OutputStorage
 from ocr_assets.rollups import ConsolidatedBuildings, DatasetMetadata, consolidate_buildings
 from ocr_assets.storage import Layout, Published, publish
@@ -41,8 +42,8 @@ def describe_consolidated(written: ConsolidatedBuildings) -> dict[str, Any]:
     """Materialization metadata of the consolidated buildings."""
     return {
         "dagster/row_count": written.rows,
-        "consolidated_bytes": written.consolidated_bytes,
-        "hive_bytes": written.hive_bytes,
+        "consolidated_size": size_text(written.consolidated_bytes),
+        "hive_size": size_text(written.hive_bytes),
         "hive_files": written.hive_files,
         "counties": written.counties,
     }
@@ -58,12 +59,16 @@ def describe_consolidated(written: ConsolidatedBuildings) -> dict[str, Any]:
         "by state_fips / county_fips with a _common_metadata sidecar (dataset metadata)."
     ),
 )
-def buildings_geoparquet(storage: OutputStorage, compute: ComputeResource) -> dg.MaterializeResult:
+def buildings_geoparquet(
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
+) -> dg.MaterializeResult:
     """Every region's building file, streamed into the consolidated and hive outputs."""
-    regions = built_regions(storage, BUILDINGS)
+    regions = rollup_regions(context, storage, BUILDINGS)
     layout = storage.layout
     files = [layout.region_buildings(region_id) for region_id in regions]
     published = compute.run(
         ASSET, consolidated_buildings, files, layout, storage.guard, storage.dataset_metadata
     )
-    return rollup_result(published, regions, describe_consolidated(published.result))
+    return rollup_result(
+        context, storage, published, regions, describe_consolidated(published.result)
+    )

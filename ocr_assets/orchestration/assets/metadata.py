@@ -1,8 +1,9 @@
 """Materialization metadata: value summaries, thumbnails, and what a roll-up was built from.
 
 The thumbnail is rendered with Pillow alone (matplotlib is not a dependency): the raster is
-strided down to at most ``max_size`` pixels a side, colour-mapped with a yellow-orange-red ramp
-and embedded in Markdown as a ``data:`` URI, which the UI renders inline.
+strided down, colour-mapped with a yellow-orange-red ramp, reduced to 8 colours and embedded in
+Markdown as a ``data:`` URI, small enough (under 1000 characters) for the UI to show it in the
+materialization's metadata without a click.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import xarray as xr
 from PIL import Image
 
+from ocr_assets.orchestration.readable import significant, size_text
 from ocr_assets.rollups.tiles import PMTilesSummary
 from ocr_assets.storage import Published
 
@@ -39,9 +41,11 @@ def variable_summary(ds: xr.Dataset) -> dg.TableMetadataValue:
                 {
                     "variable": str(name),
                     "units": str(variable.attrs.get("units", "")),
-                    "min": float(finite.min()) if finite.size else float("nan"),
-                    "max": float(finite.max()) if finite.size else float("nan"),
-                    "nan_share": float(1.0 - finite.size / values.size) if values.size else 0.0,
+                    "min": significant(float(finite.min())) if finite.size else float("nan"),
+                    "max": significant(float(finite.max())) if finite.size else float("nan"),
+                    "nan_share": significant(1.0 - finite.size / values.size)
+                    if values.size
+                    else 0.0,
                 }
             )
         )
@@ -69,8 +73,15 @@ def colour_map(values: np.ndarray, vmax: float) -> np.ndarray:
     return rgba
 
 
-def thumbnail_png(raster: xr.DataArray, max_size: int = 256) -> tuple[bytes, float]:
-    """PNG of a ``(latitude, longitude)`` raster (latitude ascending), north up.
+#: The UI shows Markdown metadata inline (no click) only below this many characters.
+INLINE_MARKDOWN_LIMIT = 1000
+#: Thumbnail sizes tried, largest first: (pixels on the long side, nearest-neighbour scale).
+_THUMBNAIL_SIZES = ((64, 2), (48, 3), (48, 2), (32, 3), (32, 2), (32, 1), (16, 1))
+
+
+def thumbnail_png(raster: xr.DataArray, max_size: int, scale: int = 1) -> tuple[bytes, float]:
+    """PNG of a ``(latitude, longitude)`` raster (latitude ascending), north up: strided to at
+    most ``max_size`` pixels a side, enlarged ``scale`` times, 8 colours.
 
     Returns the PNG bytes and the value mapped to the darkest colour (the 99th percentile of
     the finite values, or 1 when there are none or all are zero).
@@ -82,23 +93,31 @@ def thumbnail_png(raster: xr.DataArray, max_size: int = 256) -> tuple[bytes, flo
     vmax = float(np.percentile(finite, 99)) if finite.size else 0.0
     if vmax <= 0:
         vmax = 1.0
+    image = Image.fromarray(colour_map(small, vmax))
+    image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
-    Image.fromarray(colour_map(small, vmax)).save(buffer, format="PNG", optimize=True)
+    image.quantize(colors=8, method=Image.Quantize.FASTOCTREE).save(
+        buffer, format="PNG", optimize=True
+    )
     return buffer.getvalue(), vmax
 
 
-def thumbnail_markdown(
-    raster: xr.DataArray, title: str, max_size: int = 256
-) -> dg.MarkdownMetadataValue:
-    """Markdown embedding :func:`thumbnail_png` of ``raster`` with a one-line legend."""
-    png, vmax = thumbnail_png(raster, max_size=max_size)
-    encoded = base64.b64encode(png).decode("ascii")
+def thumbnail_metadata(raster: xr.DataArray, name: str) -> dict[str, dg.RawMetadataValue]:
+    """``{name}``: Markdown embedding the largest thumbnail of ``raster`` the UI shows inline
+    (:data:`INLINE_MARKDOWN_LIMIT`); ``{name} colours``: its legend."""
+    for max_size, scale in _THUMBNAIL_SIZES:
+        png, vmax = thumbnail_png(raster, max_size, scale)
+        markdown = f"![{name}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+        if len(markdown) < INLINE_MARKDOWN_LIMIT:
+            break
     units = raster.attrs.get("units", "")
-    return dg.MetadataValue.md(
-        f"![{title}](data:image/png;base64,{encoded})\n\n"
-        f"{title}: light yellow = 0, dark red >= {vmax:.3g} {units} (99th percentile); "
-        "transparent = NaN; north up."
-    )
+    return {
+        name: dg.MetadataValue.md(markdown),
+        f"{name} colours": (
+            f"light yellow = 0, dark red >= {significant(vmax)} {units} (99th percentile); "
+            "transparent = NaN; north up"
+        ),
+    }
 
 
 #: Metadata key listing the regions a roll-up was built from.
@@ -116,14 +135,14 @@ def regions_metadata(region_ids: Sequence[str] | None) -> dict[str, dg.RawMetada
 
 
 def published_metadata(published: Published[Any]) -> dict[str, dg.RawMetadataValue]:
-    """Where a roll-up's outputs are and how big: ``path`` (or ``paths``), ``file_size_bytes``."""
+    """Where a roll-up's outputs are and how big: ``path`` (or ``paths``), ``size``."""
     locations = published.locations
     where: dict[str, dg.RawMetadataValue] = (
         {"path": dg.MetadataValue.path(next(iter(locations.values())))}
         if len(locations) == 1
         else {"paths": dg.MetadataValue.json(locations)}
     )
-    return {**where, "file_size_bytes": published.bytes}
+    return {**where, "size": size_text(published.bytes)}
 
 
 def pmtiles_metadata(summary: PMTilesSummary) -> dict[str, dg.RawMetadataValue]:

@@ -11,7 +11,7 @@ import dagster as dg
 
 from ocr_assets.catalog import InputCatalog
 from ocr_assets.orchestration.assets.regions import RASTERS
-from ocr_assets.orchestration.assets.rollups import built_regions, every_region, rollup_result
+from ocr_assets.orchestration.assets.rollups import every_region, rollup_regions, rollup_result
 from ocr_assets.orchestration.assets.statistics import GROUP
 from ocr_assets.orchestration.resources import ComputeResource, InputCatalogResource, OutputStorage
 from ocr_assets.rollups import PyramidSummary, level_for_resolution, write_risk_pyramid
@@ -84,11 +84,14 @@ def describe_pyramid(summary: PyramidSummary) -> dict[str, Any]:
     ),
 )
 def risk_pyramid(
-    catalog: InputCatalogResource, storage: OutputStorage, compute: ComputeResource
+    context: dg.AssetExecutionContext,
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
     """The regions' RPS rasters reprojected to Web Mercator, every zoom level."""
-    regions = built_regions(storage)
+    regions = rollup_regions(context, storage)
     published = compute.run(
         ASSET, pyramid, catalog.root, regions, storage.layout, storage.dataset_metadata.raster()
     )
-    return rollup_result(published, regions, describe_pyramid(published.result))
+    return rollup_result(context, storage, published, regions, describe_pyramid(published.result))

@@ -29,7 +29,7 @@ from ocr_assets import science
 from ocr_assets.catalog import BUILDING_TAGS, InputCatalog
 from ocr_assets.catalog.staleness import region_input_versions
 from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS
-from ocr_assets.orchestration.assets.metadata import thumbnail_markdown, variable_summary
+from ocr_assets.orchestration.assets.metadata import thumbnail_metadata, variable_summary
 from ocr_assets.orchestration.assets.region_checks import (
     RegionValidationError,
     region_check_outcomes,
@@ -39,6 +39,7 @@ from ocr_assets.orchestration.assets.region_checks import (
 from ocr_assets.orchestration.assets.wind import GROUP, wind_direction_distribution
 from ocr_assets.orchestration.io_managers import GEOPARQUET_IO_MANAGER, RASTER_STORE_IO_MANAGER
 from ocr_assets.orchestration.partitions import REGION_PARTITIONS
+from ocr_assets.orchestration.readable import rounded, significant
 from ocr_assets.orchestration.resources import ComputeResource, InputCatalogResource
 from ocr_assets.orchestration.types import RegionRasters, RegionTable
 from ocr_assets.preview import preview_url
@@ -136,17 +137,19 @@ def region_rasters(input_root: str, wind: xr.DataArray, region_id: str) -> xr.Da
     return risk
 
 
-def describe_rasters(rasters: xr.Dataset) -> dict[str, Any]:
-    """Materialization metadata of a region's rasters: shape, extent, value summary, thumbnail."""
+def describe_rasters(input_root: str, rasters: xr.Dataset) -> dict[str, Any]:
+    """Materialization metadata of a region's rasters: the states it covers, shape, extent,
+    value summary, thumbnail."""
     grid, region_id = region_of(rasters)
     bounds = grid.bounds(region_id)
     return {
+        "states": ", ".join(InputCatalog(input_root).states_covering(bounds)),
         "shape": dg.MetadataValue.json(dict(rasters.sizes)),
-        "bounds": dg.MetadataValue.json(list(bounds)),
+        "bounds": dg.MetadataValue.json(rounded(list(bounds), 6)),
         "preview": dg.MetadataValue.url(preview_url(bounds)),
         "variables": variable_summary(rasters),
-        "rps_2011_nan_share": float(rasters["rps_2011"].isnull().mean()),
-        "rps_2011": thumbnail_markdown(rasters["rps_2011"], f"rps_2011 of {region_id}"),
+        "rps_2011_nan_share": significant(float(rasters["rps_2011"].isnull().mean())),
+        **thumbnail_metadata(rasters["rps_2011"], "rps_2011"),
     }
 
 
@@ -207,7 +210,9 @@ def region_risk_rasters(
 ) -> dg.Output[xr.Dataset]:
     """Compute the region's risk rasters on the region's cluster."""
     rasters = compute.persist(RASTERS, region_rasters, catalog.root, wind, context.partition_key)
-    return dg.Output(rasters, metadata=compute.run(RASTERS, describe_rasters, rasters))
+    return dg.Output(
+        rasters, metadata=compute.run(RASTERS, describe_rasters, catalog.root, rasters)
+    )
 
 
 @dg.asset(

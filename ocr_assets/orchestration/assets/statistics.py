@@ -26,13 +26,14 @@ import pyarrow.compute as pc
 from ocr_assets.catalog import InputCatalog
 from ocr_assets.orchestration.assets.regions import BUILDINGS, region_buildings
 from ocr_assets.orchestration.assets.rollups import (
-    built_regions,
     census_levels,
     every_region,
+    rollup_regions,
     rollup_result,
 )
 from ocr_assets.orchestration.io_managers import TABLES_IO_MANAGER
 from ocr_assets.orchestration.partitions import REGION_PARTITIONS
+from ocr_assets.orchestration.readable import size_text
 from ocr_assets.orchestration.resources import (
     ComputeResource,
     InputCatalogResource,
@@ -176,7 +177,12 @@ def describe_statistics(written: Sequence[SummaryStatistics]) -> dict[str, Any]:
     """Materialization metadata of the summary statistics: a table of the levels."""
     levels = [
         dg.TableRecord(
-            {"level": w.level, "polygons": w.rows, "buildings": w.buildings, "bytes": w.bytes}
+            {
+                "level": w.level,
+                "polygons": w.rows,
+                "buildings": w.buildings,
+                "size": size_text(w.bytes),
+            }
         )
         for w in written
     ]
@@ -185,7 +191,7 @@ def describe_statistics(written: Sequence[SummaryStatistics]) -> dict[str, Any]:
             dg.TableColumn("level", "string"),
             dg.TableColumn("polygons", "int", description="polygons with buildings"),
             dg.TableColumn("buildings", "int", description="sum of building_count"),
-            dg.TableColumn("bytes", "int"),
+            dg.TableColumn("size", "string"),
         ]
     )
     return {
@@ -207,16 +213,21 @@ def describe_statistics(written: Sequence[SummaryStatistics]) -> dict[str, Any]:
     ),
 )
 def region_summary_stats(
-    catalog: InputCatalogResource, storage: OutputStorage, compute: ComputeResource
+    context: dg.AssetExecutionContext,
+    catalog: InputCatalogResource,
+    storage: OutputStorage,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
     """Every region's partial aggregates, merged into the statistics of each level."""
-    regions = built_regions(storage, BUILDINGS, PARTIALS)
+    regions = rollup_regions(context, storage, BUILDINGS, PARTIALS)
     layout = storage.layout
     partials = [layout.region_statistics_partial(region_id) for region_id in regions]
     published = compute.run(
         SUMMARY_STATS, summary_statistics, catalog.root, partials, layout, storage.guard
     )
-    return rollup_result(published, regions, describe_statistics(published.result))
+    return rollup_result(
+        context, storage, published, regions, describe_statistics(published.result)
+    )
 
 
 # --------------------------------------------------------------------------- analysis files
@@ -238,10 +249,12 @@ def analysis_files(layout: Layout, metadata: DatasetMetadata) -> Published[list[
 
 
 def describe_analysis(written: Sequence[AnalysisFiles]) -> dict[str, Any]:
-    """Materialization metadata of the analysis files: rows and bytes per level."""
+    """Materialization metadata of the analysis files: rows and size per level."""
     return {
         "rows_per_level": dg.MetadataValue.json({w.level: w.rows for w in written}),
-        "bytes_per_level": dg.MetadataValue.json({w.level: w.bytes for w in written}),
+        "size_per_level": dg.MetadataValue.json(
+            {w.level: {name: size_text(size) for name, size in w.bytes.items()} for w in written}
+        ),
         "dagster/row_count": sum(w.rows for w in written),
     }
 
@@ -257,10 +270,12 @@ def describe_analysis(written: Sequence[AnalysisFiles]) -> dict[str, Any]:
         "stats.geojson and stats.parquet."
     ),
 )
-def region_analysis_files(storage: OutputStorage, compute: ComputeResource) -> dg.MaterializeResult:
+def region_analysis_files(
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
+) -> dg.MaterializeResult:
     """The analysis files of every level, from the summary statistics."""
-    regions = built_regions(storage, BUILDINGS, PARTIALS)
+    regions = rollup_regions(context, storage, BUILDINGS, PARTIALS)
     published = compute.run(
         ANALYSIS_FILES, analysis_files, storage.layout, storage.dataset_metadata
     )
-    return rollup_result(published, regions, describe_analysis(published.result))
+    return rollup_result(context, storage, published, regions, describe_analysis(published.result))

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ocr_assets.orchestration.assets.regions import BUILDINGS
-from ocr_assets.orchestration.assets.rollups import built_regions, every_region
+from ocr_assets.orchestration.assets.rollups import committed_regions, every_region
 from ocr_assets.orchestration.assets.statistics import (
     PARTIALS,
     region_summary_stats,
@@ -130,7 +130,7 @@ def region_summary_stats_checks(
     """Check the statistics of every level and the partials, on the statistics' cluster."""
     key = region_summary_stats.key
     layout = storage.layout
-    regions = built_regions(storage, BUILDINGS, PARTIALS)
+    regions = committed_regions(storage, BUILDINGS, PARTIALS)
     outcomes: SummaryOutcomes = compute.run(
         key.to_user_string(),
         summary_outcomes,

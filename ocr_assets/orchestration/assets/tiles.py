@@ -7,6 +7,13 @@ What is incremental
     The archives are then tiled from every region's features by tippecanoe on their own
     cluster, and published whole.
 
+Sharded building tiles
+    ``building_pmtiles`` is tiled in shards aligned to the tile pyramid
+    (:mod:`ocr_assets.rollups.shards`): the shards' zoom statistics and tiles are tasks in
+    parallel on the archive's cluster (:func:`~ocr_assets.orchestration.clusters.map_here`),
+    the shard archives are kept under ``Layout.tile_shards`` and merged by copying tiles.
+    ``building_centroid_pmtiles`` is still one tippecanoe run.
+
 ``building_pmtiles`` and ``building_centroid_pmtiles`` are independent of each other, so an
 executor with more than one process builds them in parallel. Both also depend on
 ``region_summary_stats``, whose blocking checks must pass before any tile is published (the
@@ -22,7 +29,7 @@ import pyarrow as pa
 
 from ocr_assets.orchestration.assets.metadata import pmtiles_metadata
 from ocr_assets.orchestration.assets.regions import BUILDINGS, region_buildings
-from ocr_assets.orchestration.assets.rollups import built_regions, every_region, rollup_result
+from ocr_assets.orchestration.assets.rollups import every_region, rollup_regions, rollup_result
 from ocr_assets.orchestration.assets.statistics import (
     GROUP as PHASE02,
 )
@@ -32,11 +39,13 @@ from ocr_assets.orchestration.assets.statistics import (
     statistics_files,
     statistics_names,
 )
+from ocr_assets.orchestration.clusters import map_here
 from ocr_assets.orchestration.io_managers import TABLES_IO_MANAGER
 from ocr_assets.orchestration.partitions import REGION_PARTITIONS
 from ocr_assets.orchestration.resources import ComputeResource, OutputStorage
 from ocr_assets.orchestration.types import Tables
 from ocr_assets.preview import preview_url
+from ocr_assets.regions import feature_id_base
 from ocr_assets.rollups import (
     BUILDING_TILES,
     CENTROID_TILES,
@@ -46,6 +55,7 @@ from ocr_assets.rollups import (
     regional_pmtiles,
     tile_features,
 )
+from ocr_assets.rollups.shards import ShardedArchive, sharded_archive
 from ocr_assets.rollups.tiles import (
     BUILDING_LAYER,
     building_features,
@@ -80,7 +90,7 @@ def statistics_archive(layout: Layout, metadata: DatasetMetadata) -> Published[P
     deps=[region_summary_stats],
     group_name=PHASE02,
     kinds={"pmtiles", "tippecanoe"},
-    code_version="2",
+    code_version="3",
     description=(
         "One PMTiles archive with a layer per census level (counties, tracts, blocks, "
         "states, nation); properties '0'..'10': building count, RPS means and medians, "
@@ -88,19 +98,19 @@ def statistics_archive(layout: Layout, metadata: DatasetMetadata) -> Published[P
     ),
 )
 def regional_pmtiles_archive(
-    storage: OutputStorage, compute: ComputeResource
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
 ) -> dg.MaterializeResult:
     """The statistics polygons of every level, tiled into one archive."""
-    regions = built_regions(storage, BUILDINGS, PARTIALS)
+    regions = rollup_regions(context, storage, BUILDINGS, PARTIALS)
     published = compute.run(REGIONAL, statistics_archive, storage.layout, storage.dataset_metadata)
-    return rollup_result(published, regions, pmtiles_metadata(published.result))
+    return rollup_result(context, storage, published, regions, pmtiles_metadata(published.result))
 
 
 # --------------------------------------------------------------------------- features
-def region_features(buildings: Any) -> dict[str, pa.Table]:
+def region_features(buildings: Any, region_id: str) -> dict[str, pa.Table]:
     """One region's footprints and centroids as feature tables (on the region's cluster)."""
     return {
-        BUILDING_FEATURES: building_features(buildings),
+        BUILDING_FEATURES: building_features(buildings, feature_id_base(region_id)),
         CENTROID_FEATURES: centroid_features(buildings),
     }
 
@@ -131,16 +141,18 @@ def describe_features(features: Mapping[str, pa.Table]) -> dict[str, Any]:
     dagster_type=Tables,
     group_name=GROUP,
     kinds={"duckdb", "geojson"},
-    code_version="2",
+    code_version="4",
     description=(
         "The region's tippecanoe inputs: footprints with the 7 building variables, and "
         "centroids with rps_2011 / rps_2047 (3 decimals, both > 0), as GeoJSON features "
         "beside their bounding boxes."
     ),
 )
-def region_tile_features(compute: ComputeResource, buildings: Any) -> dg.Output[Any]:
+def region_tile_features(
+    context: dg.AssetExecutionContext, compute: ComputeResource, buildings: Any
+) -> dg.Output[Any]:
     """The region's buildings and centroids as GeoJSON features, on the region's cluster."""
-    features = compute.persist(FEATURES, region_features, buildings)
+    features = compute.persist(FEATURES, region_features, buildings, context.partition_key)
     return dg.Output(features, metadata=compute.run(FEATURES, describe_features, features))
 
 
@@ -175,30 +187,93 @@ def tile_regions(
 
 
 def _archive(
-    storage: OutputStorage, compute: ComputeResource, asset: str, table: str, tileset: Tileset
+    context: dg.AssetExecutionContext,
+    storage: OutputStorage,
+    compute: ComputeResource,
+    table: str,
+    tileset: Tileset,
 ) -> dg.MaterializeResult:
-    regions = built_regions(storage, BUILDINGS, FEATURES)
+    asset = context.asset_key.to_user_string()
+    regions = rollup_regions(context, storage, BUILDINGS, FEATURES)
     layout = storage.layout
     folders = [layout.tile_features(region_id) for region_id in regions]
     published = compute.run(
         asset, tile_regions, folders, table, tileset, asset, layout, storage.dataset_metadata
     )
-    return rollup_result(published, regions, pmtiles_metadata(published.result))
+    return rollup_result(context, storage, published, regions, pmtiles_metadata(published.result))
+
+
+def sharded_footprints(
+    sources: Sequence[str],
+    asset: str,
+    layout: Layout,
+    metadata: DatasetMetadata,
+    shard_zoom: int,
+) -> Published[ShardedArchive]:
+    """Tile the footprint features in shards, in parallel on this cluster, then merge and
+    publish the archive (a task on the archive's cluster; the shard archives are kept in
+    :meth:`~ocr_assets.storage.Layout.tile_shards`)."""
+    return publish(
+        layout.outputs(asset),
+        lambda staged: sharded_archive(
+            sources,
+            staged["pmtiles"],
+            BUILDING_TILES,
+            metadata,
+            layout.tile_shards(asset),
+            shard_zoom,
+            map_here,
+        ),
+    )
+
+
+def _sharded_archive(
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
+) -> dg.MaterializeResult:
+    asset = context.asset_key.to_user_string()
+    regions = rollup_regions(context, storage, BUILDINGS, FEATURES)
+    layout = storage.layout
+    sources = [table_file(layout.tile_features(r), BUILDING_FEATURES) for r in regions]
+    published = compute.run(
+        asset,
+        sharded_footprints,
+        sources,
+        asset,
+        layout,
+        storage.dataset_metadata,
+        storage.tile_shard_zoom,
+    )
+    built = published.result
+    context.log.info(
+        f"{asset}: {built.shards} shards at zoom {built.shard_zoom}, zooms "
+        f"{built.summary.min_zoom}-{built.summary.max_zoom} (-zg over every feature: "
+        f"{built.guessed_zoom}; {built.retiled} shard(s) tiled again deeper); "
+        f"{built.shards - built.reused} shard(s) built, {built.reused} unchanged and kept"
+    )
+    metadata = {
+        **pmtiles_metadata(built.summary),
+        "shard_zoom": built.shard_zoom,
+        "shards": built.shards,
+        "shards_built": built.shards - built.reused,
+    }
+    return rollup_result(context, storage, published, regions, metadata)
 
 
 @dg.asset(
     deps=[every_region(FEATURES), region_summary_stats],
     group_name=GROUP,
     kinds={"pmtiles", "tippecanoe"},
-    code_version="2",
+    code_version="5",
     description=(
         "Building footprints of every region with the 7 building variables (properties "
         "'0'..'6'); one PMTiles archive, layer 'risk', from zoom 6."
     ),
 )
-def building_pmtiles(storage: OutputStorage, compute: ComputeResource) -> dg.MaterializeResult:
-    """Every region's footprint features, tiled."""
-    return _archive(storage, compute, "building_pmtiles", BUILDING_FEATURES, BUILDING_TILES)
+def building_pmtiles(
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
+) -> dg.MaterializeResult:
+    """Every region's footprint features, tiled in shards and merged."""
+    return _sharded_archive(context, storage, compute)
 
 
 @dg.asset(
@@ -212,9 +287,7 @@ def building_pmtiles(storage: OutputStorage, compute: ComputeResource) -> dg.Mat
     ),
 )
 def building_centroid_pmtiles(
-    storage: OutputStorage, compute: ComputeResource
+    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
 ) -> dg.MaterializeResult:
     """Every region's centroid features, tiled."""
-    return _archive(
-        storage, compute, "building_centroid_pmtiles", CENTROID_FEATURES, CENTROID_TILES
-    )
+    return _archive(context, storage, compute, CENTROID_FEATURES, CENTROID_TILES)

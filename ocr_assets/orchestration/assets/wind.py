@@ -27,6 +27,7 @@ from pyproj import CRS
 from ocr_assets import science
 from ocr_assets.orchestration.errors import final_on_bad_input
 from ocr_assets.orchestration.io_managers import ZARR_IO_MANAGER
+from ocr_assets.orchestration.readable import significant
 from ocr_assets.orchestration.resources import ComputeResource, InputCatalogResource, OutputStorage
 
 GROUP = "phase01"
@@ -63,7 +64,7 @@ def wind_distribution(
     weights = distribution.values
     has_fire_weather = weights.sum(axis=-1) > 0
     mean_weight = {
-        str(label): float(np.mean(weights[..., k][has_fire_weather]))
+        str(label): significant(float(np.mean(weights[..., k][has_fire_weather])))
         if has_fire_weather.any()
         else 0.0
         for k, label in enumerate(distribution["wind_direction"].values)
@@ -79,7 +80,7 @@ def wind_distribution(
         ),
         "crs": crs.to_wkt(),
         "hours": int(weather.sizes["time"]),
-        "fire_weather_pixel_share": float(has_fire_weather.mean()),
+        "fire_weather_pixel_share": significant(float(has_fire_weather.mean())),
         "mean_weight_per_direction": dg.MetadataValue.json(mean_weight),
     }
 

@@ -1,6 +1,8 @@
 // The preview page: a MapLibre map of one environment's outputs, served by `ocr-assets preview`.
-// Everything comes from the preview server (config.json, /pmtiles/*, /raster/*): no CDN, no
-// base map. The map object is window.map; window.previewReady turns true once it has loaded.
+// Everything comes from the preview server (config.json, /pmtiles/*, /raster/*, the census state
+// outlines /states.geojson): no CDN. A base map is drawn underneath only when the server was
+// given a style URL (--base-map). The map object is window.map; window.previewReady turns true
+// once it has loaded.
 "use strict";
 
 const TRANSPARENT = "rgba(0, 0, 0, 0)";
@@ -67,10 +69,10 @@ function showMissing(config) {
   document.getElementById("controls").hidden = true;
 }
 
-function showNotice(config, missing) {
+function showNotice(config, missing, extra = []) {
   const notice = document.getElementById("notice");
   const lines = missing.map((o) => `${o.asset} is missing (${o.location}): ${o.how}.`);
-  lines.push(...config.problems);
+  lines.push(...config.problems, ...extra);
   if (!lines.length) return;
   notice.hidden = false;
   for (const line of lines) notice.append(el("p", {}, line));
@@ -183,6 +185,17 @@ async function archiveHeader(url) {
   }
 }
 
+// The base map's style (sources, layers, glyphs, sprite), or null with the reason it is missing.
+async function baseStyle(url) {
+  try {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return { style: await response.json(), problem: null };
+  } catch (error) {
+    return { style: null, problem: `base map ${url} not shown: ${error.message}` };
+  }
+}
+
 async function main() {
   const config = await (await fetch("config.json")).json();
   window.previewConfig = config;
@@ -194,13 +207,14 @@ async function main() {
     window.previewReady = true;
     return;
   }
-  showNotice(config, Object.values(outputs).filter((o) => !o.exists));
+  const basemap = config.baseMap ? await baseStyle(config.baseMap) : { style: null, problem: null };
+  showNotice(config, Object.values(outputs).filter((o) => !o.exists), basemap.problem ? [basemap.problem] : []);
   drawLegend(config.classes);
 
   const protocol = new pmtiles.Protocol();
   maplibregl.addProtocol("pmtiles", protocol.tile);
-  const base = new URL(".", window.location.href).href;
-  const archiveUrl = (name) => `${base}pmtiles/${name}.pmtiles`;
+  const here = new URL(".", window.location.href).href;
+  const archiveUrl = (name) => `${here}pmtiles/${name}.pmtiles`;
   const headers = {};
   for (const name of archives) headers[name] = await archiveHeader(archiveUrl(name));
   const extentHeader = headers.regions ?? headers.buildings ?? headers.building_centroids;
@@ -210,15 +224,18 @@ async function main() {
   const buildingMinZoom = headers.buildings ? headers.buildings.minZoom : 6;
 
   const state = { year: "2011", statistic: "mean" };
-  const sources = {};
-  const layers = [{ id: "background", type: "background", paint: { "background-color": "#f4f1ea" } }];
+  const base = basemap.style;
+  const sources = { ...(base?.sources ?? {}) };
+  const layers = base
+    ? [...base.layers]
+    : [{ id: "background", type: "background", paint: { "background-color": "#f4f1ea" } }];
   const regionFills = [];
   const buildingLayers = [];
   const regionColour = () =>
     classColour(numberProperty(config.regionKeys[`rps_${state.year}_${state.statistic}`]), config.classes);
   const buildingColour = () => classColour(numberProperty(config.buildingKeys[`rps_${state.year}`]), config.classes);
   const centroidColour = () => classColour(numberProperty(config.centroidKeys[`rps_${state.year}`]), config.classes);
-  const rasterTiles = () => [`${base}raster/rps_${state.year}/{z}/{x}/{y}.png`];
+  const rasterTiles = () => [`${here}raster/rps_${state.year}/{z}/{x}/{y}.png`];
 
   if (outputs.regions.exists) {
     sources.regions = { type: "vector", url: `pmtiles://${archiveUrl("regions")}` };
@@ -241,6 +258,12 @@ async function main() {
         minzoom, maxzoom, paint: { "line-color": "#4a4a4a", "line-width": 0.7 } });
     }
   }
+  if (config.states) {
+    // The census state outlines: a light reference layer over the statistics, under buildings.
+    sources.states = { type: "geojson", data: `${here}states.geojson` };
+    layers.push({ id: "states", type: "line", source: "states",
+      paint: { "line-color": "#5c5c5c", "line-width": 1.2, "line-opacity": 0.7 } });
+  }
   if (outputs.building_centroids.exists) {
     sources.building_centroids = { type: "vector", url: `pmtiles://${archiveUrl("building_centroids")}` };
     layers.push({ id: "building-centroids", type: "circle", source: "building_centroids",
@@ -255,12 +278,14 @@ async function main() {
     buildingLayers.push("buildings");
   }
 
+  const style = { ...(base ?? {}), version: 8, sources, layers };
   const map = new maplibregl.Map({
     container: "map",
-    style: { version: 8, sources, layers },
+    style,
     bounds: initialBounds,
     fitBoundsOptions: { padding: 40 },
-    attributionControl: false,
+    // A base map's sources carry their attribution (OpenStreetMap's licence requires it).
+    attributionControl: base ? { compact: true } : false,
   });
   window.map = map;
   map.addControl(new maplibregl.NavigationControl(), "bottom-right");
@@ -298,6 +323,7 @@ async function main() {
   toggle("show-regions", regionFills);
   toggle("show-buildings", buildingLayers);
   toggle("show-raster", ["risk-raster"]);
+  toggle("show-states", ["states"]);
   document.getElementById("raster-opacity").addEventListener("input", (event) => {
     if (map.getLayer("risk-raster")) map.setPaintProperty("risk-raster", "raster-opacity", Number(event.target.value));
   });

@@ -1,0 +1,36 @@
+"""Region building tables of made-up footprints, for the roll-ups' tests and benchmarks.
+
+:func:`region_buildings_table` gives the table the roll-ups read (the region building table:
+the eight variables as float32, ``GEOID``, ``state``, ``county`` and the footprints) for any
+footprints, with uniform random values from a seed.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ocr_assets.rollups.schema import RISK_VARIABLES
+
+
+def region_buildings_table(
+    footprints: np.ndarray,
+    seed: int,
+    geoid: str = "060010001001000",
+    state: str = "CA",
+    county: str = "Alameda",
+) -> gpd.GeoDataFrame:
+    """The region building table of ``footprints`` (shapely polygons, EPSG:4326): every
+    variable uniform in [0, 1) from ``seed``, every building in block ``geoid``."""
+    rng = np.random.default_rng(seed)
+    count = len(footprints)
+    columns: dict[str, object] = {
+        name: rng.uniform(0, 1, count).astype(np.float32) for name in RISK_VARIABLES
+    }
+    columns |= {
+        "GEOID": pd.Series([geoid] * count, dtype=str),
+        "state": pd.Series([state] * count, dtype=str),
+        "county": pd.Series([county] * count, dtype=str),
+    }
+    return gpd.GeoDataFrame(columns, geometry=footprints, crs="EPSG:4326")
