@@ -80,3 +80,17 @@ def test_verify_without_credentials_is_one_line_before_any_request(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("ocr-assets verify: error: OCR_STORAGE_ROOT='s3://")
     assert "no AWS credentials are set" in err
+
+
+def test_a_bad_shard_zoom_is_one_line_naming_the_variable(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ocr_assets.cli import main
+
+    clean_env.setenv("OCR_TILE_SHARD_ZOOM", "5")
+    assert main(["plan", "-e", "local"]) == EXIT_CONFIG_ERROR
+    err = capsys.readouterr().err
+    assert err == (
+        "ocr-assets plan: error: OCR_TILE_SHARD_ZOOM='5' is out of range; "
+        "use an integer from 6 to 14\n"
+    )
