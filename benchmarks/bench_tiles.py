@@ -52,15 +52,14 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pyarrow.parquet as pq
 import shapely
 
-from ocr_assets.regions import CONUS_GRID, feature_id_base
+from ocr_assets.regions import CONUS_GRID
 from ocr_assets.rollups import BUILDING_TILES, DatasetMetadata
 from ocr_assets.rollups.shards import sharded_archive
-from ocr_assets.rollups.tiles import BUILDING_LAYER, building_features, tile_features
+from ocr_assets.rollups.tiles import BUILDING_LAYER, tile_features
 from ocr_assets.rollups.tiles import write_feature_lines as write_lines
-from ocr_assets.synthetic.region_tables import region_buildings_table
+from ocr_assets.synthetic.region_tables import region_buildings_table, write_feature_table
 
 CONUS_BUILDINGS = 156_000_000
 CONUS_REGIONS = 405
@@ -95,16 +94,10 @@ def region_buildings(region_id: str, count: int, seed: int) -> gpd.GeoDataFrame:
 
 def write_inputs(folder: Path, regions: Sequence[str], per_region: int) -> list[str]:
     """Region building files and their feature tables; the feature tables' paths."""
-    tables = []
-    for seed, region_id in enumerate(regions):
-        buildings = folder / f"{region_id}-buildings.parquet"
-        region_buildings(region_id, per_region, seed).to_parquet(
-            buildings, write_covering_bbox=True, schema_version="1.1.0", index=False
-        )
-        table = folder / f"{region_id}.parquet"
-        pq.write_table(building_features(str(buildings), feature_id_base(region_id)), table)
-        tables.append(str(table))
-    return tables
+    return [
+        write_feature_table(region_buildings(region_id, per_region, seed), region_id, folder)
+        for seed, region_id in enumerate(regions)
+    ]
 
 
 def measured(step: Callable[[], Any]) -> tuple[Any, dict[str, float]]:

@@ -468,7 +468,7 @@ def merge_shards(
     if not shards:
         raise ValueError("no shard to merge")
     with scratch_dir("ocr-merge-") as work:
-        local = [
+        shards = [
             replace(
                 t,
                 archive=str(local_file(t.archive, Path(work) / f"{i}.pmtiles")),
@@ -476,7 +476,56 @@ def merge_shards(
             )
             for i, t in enumerate(shards)
         ]
-        return _merge_local(local, low, output, features, generator_options)
+        zoom = shards[0].shard.zoom
+        kept = [part for shard in shards for part in shard.parts()]
+        parts = [path for path, _ in kept] + ([low] if low else [])
+        headers, metas = [], []
+        for path in parts:
+            with open(path, "rb") as handle:
+                reader = Reader(MmapSource(handle))
+                headers.append(reader.header())
+                metas.append(reader.metadata())
+        west = min(h["min_lon_e7"] for h in headers)
+        south = min(h["min_lat_e7"] for h in headers)
+        east = max(h["max_lon_e7"] for h in headers)
+        north = max(h["max_lat_e7"] for h in headers)
+        min_zoom = min(h["min_zoom"] for h in headers)
+        max_zoom = max(h["max_zoom"] for h in headers)
+        centre_lon, centre_lat, centre_zoom = _most_features_centre(shards)
+        meta = _merged_metadata(
+            metas,
+            min_zoom,
+            max_zoom,
+            (west, south, east, north),
+            (centre_lon, centre_lat, centre_zoom),
+            features,
+            generator_options,
+        )
+        header = {
+            "tile_type": TileType.MVT,
+            "tile_compression": Compression.GZIP,
+            "min_zoom": min_zoom,
+            "max_zoom": max_zoom,
+            "min_lon_e7": west,
+            "min_lat_e7": south,
+            "max_lon_e7": east,
+            "max_lat_e7": north,
+            "center_zoom": centre_zoom,
+            "center_lon_e7": centre_lon,
+            "center_lat_e7": centre_lat,
+        }
+        # One pass over every part at once, in tile ID order: the shards' subtrees are disjoint,
+        # and the low pass gives the zooms above them.
+        streams = [_kept_tiles(path, keep) for path, keep in kept]
+        if low is not None:
+            streams.append(_kept_tiles(low, lambda z, x, y: z < zoom))
+        with atomic_output(output) as tmp:
+            with tmp.open("wb") as sink:
+                writer = Writer(sink)
+                for tileid, data in heapq.merge(*streams, key=itemgetter(0)):
+                    writer.write_tile(tileid, data)
+                writer.finalize(header, meta)
+            return summarize_pmtiles(tmp, output)
 
 
 def _kept_tiles(path: str, keep: Callable[[int, int, int], bool]) -> Iterator[tuple[int, bytes]]:
@@ -486,65 +535,6 @@ def _kept_tiles(path: str, keep: Callable[[int, int, int], bool]) -> Iterator[tu
         for (z, x, y), data in all_tiles(MmapSource(handle)):
             if keep(z, x, y):
                 yield zxy_to_tileid(z, x, y), data
-
-
-def _merge_local(
-    shards: Sequence[ShardTiles],
-    low: str | None,
-    output: str,
-    features: int,
-    generator_options: str,
-) -> PMTilesSummary:
-    zoom = shards[0].shard.zoom
-    kept = [part for shard in shards for part in shard.parts()]
-    parts = [path for path, _ in kept] + ([low] if low else [])
-    headers, metas = [], []
-    for path in parts:
-        with open(path, "rb") as handle:
-            reader = Reader(MmapSource(handle))
-            headers.append(reader.header())
-            metas.append(reader.metadata())
-    west = min(h["min_lon_e7"] for h in headers)
-    south = min(h["min_lat_e7"] for h in headers)
-    east = max(h["max_lon_e7"] for h in headers)
-    north = max(h["max_lat_e7"] for h in headers)
-    min_zoom = min(h["min_zoom"] for h in headers)
-    max_zoom = max(h["max_zoom"] for h in headers)
-    centre_lon, centre_lat, centre_zoom = _most_features_centre(shards)
-    meta = _merged_metadata(
-        metas,
-        min_zoom,
-        max_zoom,
-        (west, south, east, north),
-        (centre_lon, centre_lat, centre_zoom),
-        features,
-        generator_options,
-    )
-    header = {
-        "tile_type": TileType.MVT,
-        "tile_compression": Compression.GZIP,
-        "min_zoom": min_zoom,
-        "max_zoom": max_zoom,
-        "min_lon_e7": west,
-        "min_lat_e7": south,
-        "max_lon_e7": east,
-        "max_lat_e7": north,
-        "center_zoom": centre_zoom,
-        "center_lon_e7": centre_lon,
-        "center_lat_e7": centre_lat,
-    }
-    # One pass over every part at once, in tile ID order: the shards' subtrees are disjoint,
-    # and the low pass gives the zooms above them.
-    streams = [_kept_tiles(path, keep) for path, keep in kept]
-    if low is not None:
-        streams.append(_kept_tiles(low, lambda z, x, y: z < zoom))
-    with atomic_output(output) as tmp:
-        with tmp.open("wb") as sink:
-            writer = Writer(sink)
-            for tileid, data in heapq.merge(*streams, key=itemgetter(0)):
-                writer.write_tile(tileid, data)
-            writer.finalize(header, meta)
-        return summarize_pmtiles(tmp, output)
 
 
 def _merged_metadata(

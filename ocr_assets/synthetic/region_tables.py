@@ -7,11 +7,16 @@ footprints, with uniform random values from a seed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from ocr_assets.regions import feature_id_base
 from ocr_assets.rollups.schema import RISK_VARIABLES
+from ocr_assets.rollups.tiles import building_features
 
 
 def region_buildings_table(
@@ -34,3 +39,13 @@ def region_buildings_table(
         "county": pd.Series([county] * count, dtype=str),
     }
     return gpd.GeoDataFrame(columns, geometry=footprints, crs="EPSG:4326")
+
+
+def write_feature_table(table: gpd.GeoDataFrame, region_id: str, folder: Path) -> str:
+    """Write ``table`` as region ``region_id``'s building GeoParquet and its building tile
+    features (``{region_id}.parquet``) in ``folder``; the features table's path."""
+    buildings = folder / f"{region_id}-buildings.parquet"
+    table.to_parquet(buildings, write_covering_bbox=True, schema_version="1.1.0", index=False)
+    features = folder / f"{region_id}.parquet"
+    pq.write_table(building_features(str(buildings), feature_id_base(region_id)), features)
+    return str(features)

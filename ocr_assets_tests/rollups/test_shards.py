@@ -21,14 +21,12 @@ import pytest
 import shapely
 from pmtiles.reader import MmapSource, Reader, all_tiles
 
-from ocr_assets.regions import feature_id_base
 from ocr_assets.rollups import BUILDING_TILES, DatasetMetadata
 from ocr_assets.rollups import shards as sharding
 from ocr_assets.rollups.shards import ShardError, plan_shards, sharded_archive, table_extent
 from ocr_assets.rollups.tiles import (
     BUILDING_LAYER,
     _tippecanoe,
-    building_features,
     tile_features,
     write_feature_lines,
 )
@@ -39,7 +37,7 @@ from ocr_assets.rollups.zoom_guess import (
     guess_max_zoom,
     polygon_stats,
 )
-from ocr_assets.synthetic.region_tables import region_buildings_table
+from ocr_assets.synthetic.region_tables import region_buildings_table, write_feature_table
 
 pytestmark = pytest.mark.integration
 
@@ -74,16 +72,10 @@ def region_frame(west: float, south: float, seed: int) -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def feature_tables(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     folder = tmp_path_factory.mktemp("features")
-    tables = []
-    for seed, (region_id, (west, south)) in enumerate(REGIONS.items()):
-        buildings = folder / f"{region_id}-buildings.parquet"
-        region_frame(west, south, seed).to_parquet(
-            buildings, write_covering_bbox=True, schema_version="1.1.0", index=False
-        )
-        table = folder / f"{region_id}.parquet"
-        pq.write_table(building_features(str(buildings), feature_id_base(region_id)), table)
-        tables.append(str(table))
-    return tables
+    return [
+        write_feature_table(region_frame(west, south, seed), region_id, folder)
+        for seed, (region_id, (west, south)) in enumerate(REGIONS.items())
+    ]
 
 
 @pytest.fixture(scope="module")
