@@ -8,22 +8,42 @@ in either syntax (``"km/h"``, ``"knots"``, ``"mph"``, ``"degC"``, ``"degF"``, ``
 ``"g kg-1"``, ...). :func:`convert_units` converts an xarray variable block by block with pint,
 keeping the dtype, so float32 stays float32 and a dask-backed array stays lazy; a variable
 already in the target unit is returned untouched (no arithmetic, bit for bit).
+
+pint and its registry are loaded on first use: they cost about 0.4 CPU s, which every load of
+the code location (each ``dagster`` command, each run) would otherwise pay.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pint
 import xarray as xr
 
-_REGISTRY = pint.UnitRegistry()
+if TYPE_CHECKING:
+    import pint
 
 # An integer right after a unit name is its exponent in CF / UDUNITS ("s-1", "m2").
 _EXPONENT = re.compile(r"(?<=[A-Za-z_])(-?\d+)(?![\w.])")
 # A dot between two unit names multiplies them ("m.s-1").
 _PRODUCT_DOT = re.compile(r"(?<=[A-Za-z_\d])\.(?=[A-Za-z_])")
+
+
+@cache
+def _registry() -> pint.UnitRegistry:
+    """The unit registry (pint's default definitions), built once per process."""
+    import pint
+
+    return pint.UnitRegistry()
+
+
+def _pint_errors() -> tuple[type[Exception], ...]:
+    """What pint raises for a unit it cannot parse or convert."""
+    import pint
+
+    return (pint.errors.PintError,)
 
 
 def parse_units(text: str) -> pint.Unit:
@@ -35,15 +55,15 @@ def parse_units(text: str) -> pint.Unit:
     spelled = _EXPONENT.sub(r"**\1", _PRODUCT_DOT.sub(" ", text.strip())) or "dimensionless"
     for candidate in dict.fromkeys((spelled, spelled.lower())):
         try:
-            return _REGISTRY.parse_units(candidate)
-        except (pint.errors.PintError, AttributeError, TypeError, SyntaxError):
+            return _registry().parse_units(candidate)
+        except (*_pint_errors(), AttributeError, TypeError, SyntaxError):
             continue
     raise ValueError(f"{text!r} is not a unit pint knows (read as {spelled!r})")
 
 
 def _convert_block(values: np.ndarray, source: str, target: str) -> np.ndarray:
     """``values`` from ``source`` to ``target`` units with pint, in their own dtype."""
-    quantity = _REGISTRY.Quantity(values, parse_units(source))
+    quantity = _registry().Quantity(values, parse_units(source))
     return np.asarray(quantity.to(parse_units(target)).magnitude).astype(values.dtype, copy=False)
 
 
@@ -71,8 +91,8 @@ def convert_units(
         source, wanted = parse_units(str(found)), parse_units(target)
         same = source == wanted
         if not same:
-            _REGISTRY.Quantity(1.0, source).to(wanted)  # refuses another dimension now
-    except (ValueError, pint.errors.PintError) as error:
+            _registry().Quantity(1.0, source).to(wanted)  # refuses another dimension now
+    except (ValueError, *_pint_errors()) as error:
         raise ValueError(
             f"{what} ({da.name!r}): units {found!r} cannot be converted to {target} ({error})"
         ) from error
