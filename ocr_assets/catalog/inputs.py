@@ -342,10 +342,12 @@ class InputCatalog:
         return out.assign({name: converted.reset_coords(drop=True)})
 
     def _conus404_constants(self, reference: xr.Dataset) -> xr.Dataset:
-        """``SINALPHA``, ``COSALPHA`` and the scalar coordinate ``crs``, validated."""
+        """``SINALPHA``, ``COSALPHA`` (dimensionless, units ``"1"``) and the scalar coordinate
+        ``crs``, validated."""
         prefix = conus404_store(CONUS404_CONSTANTS)
         store = self.path(prefix)
         ds = self._open_zarr(prefix)
+        dimensionless = {}
         for name in CONUS404_CONSTANT_VARIABLES:
             da = data_var(ds, name, store)
             if da.dims != ("y", "x") or da.dtype != np.float32:
@@ -353,7 +355,7 @@ class InputCatalog:
                     f"{store}: {name} must be float32 on ('y', 'x'), found {da.dtype} on {da.dims}"
                 )
             try:
-                convert_units(da, "1", CONUS404_QUANTITIES[name], missing="1")
+                dimensionless[name] = convert_units(da, "1", CONUS404_QUANTITIES[name], missing="1")
             except ValueError as error:
                 raise ValueError(f"{store}: {error} (it must be dimensionless)") from error
         check_same_grid(store, ds, reference, ("y", "x"))
@@ -373,6 +375,7 @@ class InputCatalog:
         if not crs.is_projected:
             raise ValueError(f"{store}: 'crs' must be a projected CRS, found {crs.name!r}")
         out = ds[list(CONUS404_CONSTANT_VARIABLES)].reset_coords(drop=True)
+        out = out.assign({name: da.reset_coords(drop=True) for name, da in dimensionless.items()})
         return out.assign_coords(crs=ds["crs"].variable)
 
     # ------------------------------------------------------------------ vectors

@@ -415,6 +415,9 @@ def test_conus404_converts_other_units_of_the_same_quantity(inputs_copy: Path) -
         da = weather[name]
         assert da.dtype == np.float32 and da.attrs["units"] == CONUS404_UNITS[name], name
         np.testing.assert_allclose(da.values, control[name].values, rtol=2e-6, err_msg=name)
+    for name in ("SINALPHA", "COSALPHA"):
+        assert weather[name].attrs["units"] == "1"
+        np.testing.assert_array_equal(weather[name].values, control[name].values)
 
 
 def test_conus404_grid_mapping_in_the_constants_opens_without_a_warning(
