@@ -197,11 +197,19 @@ def _writers(s: _Synthesis) -> dict[str, Callable[[Path], None]]:
             # The published store is sorted ascending in y (south-up).
             da = s.riley_270m[year].sortby("y")
             chunks = _capped(da.shape, (6000, 4500))
-            _to_icechunk(da.to_dataset(), path, {"BP": chunks}, "Processed dataset")
+            ds = da.to_dataset().assign_attrs(rasters.RILEY_ATTRS, climate_run_year=str(year))
+            _to_icechunk(ds, path, {"BP": chunks}, "Processed dataset")
 
         def write_30m(path: Path, year: int = year) -> None:
             ds = s.riley_30m[year].to_dataset()
-            ds.attrs = {"crs": "EPSG:4326", **grid.to_dict()}
+            ds.attrs = {
+                **rasters.RILEY_ATTRS,
+                "EPSG": "4326",
+                "resolution": "30m",
+                "climate_run_year": str(year),
+                "crs": "EPSG:4326",
+                **grid.to_dict(),
+            }
             _to_icechunk(ds, path, {"BP": region_chunks}, "Processed dataset")
 
         out[riley_store(year, "270m-5070")] = write_270m

@@ -40,11 +40,17 @@ from ocr_assets_tests.conftest import TINY_BUILDINGS, TINY_HOURS, TINY_VALID_REG
 
 
 def _open(root: Path, name: str) -> xr.Dataset:
-    """An input repository as the published readers open it: Icechunk, branch main."""
+    """An input repository as the published readers open it: Icechunk, branch main (an hourly
+    CONUS404 repository without decoding ``grid_mapping``: its ``crs`` is in the constants)."""
     storage = icechunk.local_filesystem_storage(str(root / name))
     session = icechunk.Repository.open(storage).readonly_session("main")
+    hourly = name in {conus404_store(variable) for variable in CONUS404_UNITS}
     return xr.open_dataset(
-        session.store, engine="zarr", consolidated=False, chunks={}, decode_coords="all"
+        session.store,
+        engine="zarr",
+        consolidated=False,
+        chunks={},
+        decode_coords="coordinates" if hourly else "all",
     )
 
 
@@ -339,6 +345,40 @@ def test_conus404_repositories(synthetic_root: Path, tiny_grid: RegionGrid) -> N
         windy = column_speed >= np.quantile(column_speed, 0.98)
         directions.append(np.median(column_dir[windy]))
     assert 20 <= directions[0] <= 70 and 200 <= directions[1] <= 250
+
+
+def test_every_raster_input_has_the_real_stores_attributes(synthetic_root: Path) -> None:
+    constants = _open(synthetic_root, conus404_store(CONUS404_CONSTANTS))
+    stores = [SCOTT_STORE]
+    stores += [riley_store(year, res) for year in (2011, 2047) for res in ("270m-5070", "30m-4326")]
+    stores += [conus404_store(name) for name in (*CONUS404_UNITS, CONUS404_CONSTANTS)]
+    for store in stores:
+        ds = _open(synthetic_root, store)
+        for name, da in ds.data_vars.items():
+            where = f"{store}: {name}"
+            assert da.dtype == np.float32, where
+            assert {"units", "long_name", "description"} <= set(da.attrs), where
+            assert np.isnan(da.encoding["_FillValue"]), where  # nodata is NaN
+            # The grid mapping: decoded to a coordinate of the store, or (hourly CONUS404)
+            # the attribute naming the constants' ``crs``.
+            mapping = da.encoding.get("grid_mapping") or da.attrs["grid_mapping"]
+            holder = constants if mapping not in ds.variables else ds
+            assert mapping in holder.coords, where
+            assert CRS.from_wkt(holder[mapping].attrs["crs_wkt"]).name, where
+            assert holder[mapping].attrs["grid_mapping_name"], where
+            for coord in da.dims:
+                if coord != "time":
+                    assert {"units", "standard_name", "axis"} <= set(ds[coord].attrs), where
+    for name in ("SINALPHA", "COSALPHA"):
+        assert constants[name].attrs["units"] == "1"  # as WRF writes them
+    hourly = _open(synthetic_root, conus404_store("T2"))
+    assert "crs" not in hourly.variables and hourly["T2"].attrs["grid_mapping"] == "crs"
+    assert hourly["lat"].attrs["units"] == "degrees_north"
+    scott = _open(synthetic_root, SCOTT_STORE)
+    assert scott.odc.crs.epsg == 4326 and "spatial_ref" in scott.coords
+    assert (scott.attrs["EPSG"], scott.attrs["resolution"]) == ("4326", "30m")
+    riley = _open(synthetic_root, riley_store(2047, "30m-4326"))
+    assert riley.attrs["climate_run_year"] == "2047" and riley.odc.crs.epsg == 4326
 
 
 # ---------------------------------------------------------------------- census and buildings
