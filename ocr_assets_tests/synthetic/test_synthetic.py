@@ -32,7 +32,7 @@ from ocr_assets.data import demo_valid_region_ids
 from ocr_assets.regions import RegionGrid, demo_grid
 from ocr_assets.synthetic import MANIFEST_FILE, SYNTHETIC_DEFAULTS, generate_inputs, input_names
 from ocr_assets.synthetic.__main__ import main
-from ocr_assets.synthetic.generate import _Synthesis
+from ocr_assets.synthetic.generate import GENERATOR_FORMAT, _Synthesis
 from ocr_assets.synthetic.landscape import make_landscape
 from ocr_assets.synthetic.vectors import EMPTY_COUNTY, empty_county_bounds
 from ocr_assets.synthetic.weather import saturation_vapour_pressure
@@ -86,6 +86,20 @@ def test_other_parameters_on_same_root_are_refused(
         generate_inputs(
             synthetic_root, grid=tiny_grid, seed=1, n_buildings=TINY_BUILDINGS, hours=TINY_HOURS
         )
+
+
+def test_inputs_of_an_older_generator_format_are_written_again(
+    synthetic_root: Path, tiny_grid: RegionGrid, tmp_path: Path
+) -> None:
+    root = tmp_path / "inputs"
+    shutil.copytree(synthetic_root, root)
+    manifest = json.loads((root / MANIFEST_FILE).read_text())
+    assert manifest["format"] == GENERATOR_FORMAT
+    del manifest["format"]  # as written before the format was recorded
+    (root / MANIFEST_FILE).write_text(json.dumps(manifest))
+    summary = generate_inputs(root, grid=tiny_grid, n_buildings=TINY_BUILDINGS, hours=TINY_HOURS)
+    assert summary["written"] == input_names() and summary["kept"] == []
+    assert json.loads((root / MANIFEST_FILE).read_text())["format"] == GENERATOR_FORMAT
 
 
 def test_interrupted_run_is_completed(
