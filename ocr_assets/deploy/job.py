@@ -419,12 +419,15 @@ def child_run(
     )
 
 
-def sweep_leftovers(context: dg.OpExecutionContext, layout: Layout, writer: str) -> None:
+def sweep_leftovers(
+    context: dg.OpExecutionContext, layout: Layout, writer: str, unleased_age: float
+) -> None:
     """Delete the temporary upload prefixes that killed runs left in the object store (the
-    caller holds the lease: no other live deployment of this scope writes there)."""
+    caller holds the lease: no other live deployment of this scope writes there; a prefix
+    written outside a deployment goes once older than ``unleased_age`` seconds)."""
     if not is_remote(layout.root):
         return  # local temporary files of dead processes go at the next write to their folder
-    swept = objects.sweep_staging(layout.upload_folders, keep=writer)
+    swept = objects.sweep_staging(layout.upload_folders, writer, unleased_age)
     if swept:
         context.log.warning(
             f"removed {len(swept)} temporary upload prefix(es) of killed runs, "
@@ -459,7 +462,7 @@ def prepare_deployment(
         f"({deployment.run_url(context.run_id)})"
     )
     lease = deployment.take_lease(context, storage)
-    sweep_leftovers(context, layout, lease.token)
+    sweep_leftovers(context, layout, lease.token, deployment.lease_seconds)
     if deployment.wipe:
         for folder in layout.scope_folders:
             objects.remove(folder)

@@ -393,14 +393,28 @@ def staging_name(name: str) -> str:
     return f".{name}.tmp-{current().writer or NO_WRITER}-{stamp}-{uuid.uuid4().hex[:12]}"
 
 
-def sweep_staging(folders: Iterable[str], keep: str | None = None) -> list[tuple[str, int]]:
+def sweep_staging(
+    folders: Iterable[str], keep: str, unleased_age: float = 3600.0
+) -> list[tuple[str, int]]:
     """Delete the temporary upload prefixes (:data:`STAGING`) directly under ``folders``,
     except those of the writer ``keep``; return each removed prefix and its bytes.
 
     Only for a caller that holds the deployment lease of these folders: no other live
-    deployment writes there, so every other temporary prefix is a killed upload's. Published
-    outputs never match the pattern and are never touched.
+    deployment writes there, so another deployment's temporary prefix is a killed upload's.
+    A prefix written outside a deployment (:data:`NO_WRITER`: an asset materialized from the
+    UI, which takes no lease) is removed only when older than ``unleased_age`` seconds.
+    Published outputs never match the pattern and are never touched.
     """
+    now = dt.datetime.now(dt.UTC)
+
+    def dead(match: re.Match[str]) -> bool:
+        if match["writer"] == keep:
+            return False
+        if match["writer"] != NO_WRITER:
+            return True
+        started = dt.datetime.strptime(match["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        return (now - started).total_seconds() > unleased_age
+
     swept: list[tuple[str, int]] = []
     for folder in folders:
         fs, path = filesystem(folder)
@@ -413,7 +427,7 @@ def sweep_staging(folders: Iterable[str], keep: str | None = None) -> list[tuple
 
         for entry in bounded_call("list", folder, entries):
             match = STAGING.match(posixpath.basename(entry.rstrip("/")))
-            if not match or (keep is not None and match["writer"] == keep):
+            if not match or not dead(match):
                 continue
             location = posixpath.join(folder, posixpath.basename(entry.rstrip("/")))
             swept.append((location, size(location)))

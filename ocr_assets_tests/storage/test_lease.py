@@ -244,6 +244,10 @@ def test_sweep_removes_the_temporary_prefixes_of_dead_runs_only(s3_bucket: str) 
     dead = f"{parent}/.pyramid.zarr.tmp-deadbeef0000-20260101T000000Z-0123456789ab"
     older = f"{parent}/.pyramid.zarr.tmp-0123456789ab"
     live = f"{parent}/.pyramid.zarr.tmp-livelive0000-20260101T000000Z-0123456789ab"
+    # Written outside a deployment (no lease): removed once older than the given age.
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    unleased_old = f"{parent}/.pyramid.zarr.tmp-nolease-20260101T000000Z-0123456789ab"
+    unleased_new = f"{parent}/.pyramid.zarr.tmp-nolease-{stamp}-0123456789ab"
     files = {
         f"{pyramid}/zarr.json": b"{}",
         f"{pyramid}/.tmp-note": b"published",
@@ -251,12 +255,20 @@ def test_sweep_removes_the_temporary_prefixes_of_dead_runs_only(s3_bucket: str) 
         f"{dead}/0/c/0": b"678",
         f"{older}/zarr.json": b"9",
         f"{live}/zarr.json": b"live",
+        f"{unleased_old}/zarr.json": b"old",
+        f"{unleased_new}/zarr.json": b"new",
     }
     for path, data in files.items():
         fs.pipe(path, data)
 
-    swept = objects.sweep_staging(layout.upload_folders, keep="livelive0000")
+    swept = objects.sweep_staging(layout.upload_folders, "livelive0000", unleased_age=3600)
 
-    assert sorted(swept) == sorted([(f"s3://{dead}", 8), (f"s3://{older}", 1)])
+    expected = [(f"s3://{dead}", 8), (f"s3://{older}", 1), (f"s3://{unleased_old}", 3)]
+    assert sorted(swept) == sorted(expected)
     left = set(s3fs.S3FileSystem(skip_instance_cache=True).find(s3_bucket))
-    assert left == {f"{pyramid}/zarr.json", f"{pyramid}/.tmp-note", f"{live}/zarr.json"}
+    assert left == {
+        f"{pyramid}/zarr.json",
+        f"{pyramid}/.tmp-note",
+        f"{live}/zarr.json",
+        f"{unleased_new}/zarr.json",
+    }
