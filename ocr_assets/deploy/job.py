@@ -7,15 +7,17 @@ per-partition check results and retries are Dagster's own, exactly as for a job 
 launched from the UI. What to do is decided by one pure function, :func:`decide`.
 
 1. ``prepare_deployment`` selects the regions (``OCR_REGIONS`` against the inputs' grid and the
-   regions holding data), takes the environment's deployment lease (:attr:`~ocr_assets.storage.
-   Layout.lease`: refused naming the holder while another deployment of the same environment
-   and version runs, or waited for with ``OCR_LEASE_WAIT``; held, renewed, until the run ends,
-   whatever its outcome), sweeps the temporary upload prefixes of killed runs, wipes the environment's outputs when asked (never in production),
-   records the run's start (:attr:`~ocr_assets.storage.Layout.deployment_record`), adds the
-   selected regions to the region partitions, and decides which of them still need
-   processing: the raster store is the source of truth, so a region whose commit is there, was
-   computed from the current inputs and has its per-region outputs is skipped unless wiping or
-   forced (an ephemeral CI runner with no run history skips it too).
+   regions holding data), takes the environment's deployment lease
+   (:attr:`~ocr_assets.storage.Layout.lease`: refused naming the holder while another
+   deployment of the same environment and version runs, or waited for with
+   ``OCR_LEASE_WAIT``; renewed until the run ends and released then, whatever its outcome, by
+   :class:`DeploymentResource`), removes the temporary upload prefixes of killed runs on S3,
+   wipes the environment's outputs when asked (never in production), records the run's start
+   (:attr:`~ocr_assets.storage.Layout.deployment_record`), adds the selected regions to the
+   region partitions, and decides which of them still need processing: the raster store is
+   the source of truth, so a region whose commit is there, was computed from the current
+   inputs and has its per-region outputs is skipped unless wiping or forced (an ephemeral CI
+   runner with no run history skips it too).
 2. ``build_wind`` materializes ``wind_direction_distribution`` through the ``wind`` job when it
    is missing or the deployment wipes or forces.
 3. ``process_regions`` materializes each remaining region through the ``regions`` job, one child
@@ -120,7 +122,6 @@ class DeploymentResource(dg.ConfigurableResource):
 
     _lease: HeldLease | None = PrivateAttr(default=None)
     _storage_config: StorageConfig | None = PrivateAttr(default=None)
-    _log: Any = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeploymentResource":
@@ -138,10 +139,6 @@ class DeploymentResource(dg.ConfigurableResource):
         )
 
     # ------------------------------------------------------------------ the lease
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Log to the run that uses this resource."""
-        self._log = context.log
-
     def take_lease(self, context: dg.OpExecutionContext, storage: OutputStorage) -> HeldLease:
         """Take the deployment lease of ``storage``'s environment and version for this run
         (waiting for it with :attr:`lease_wait`) and renew it until the run ends; name this
