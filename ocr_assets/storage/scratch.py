@@ -76,11 +76,13 @@ def require_space(folder: Path, needed: int, what: str) -> int:
 
 @contextmanager
 def reporting_full_disk(
-    folder: Path, needed: int, available: int, what: str, at_least: bool = False
+    folder: Path, needed: int, available: int | None, what: str, at_least: bool = False
 ) -> Iterator[None]:
     """Re-raise an ``OSError`` of errno ``ENOSPC`` in the block as :class:`ScratchSpaceError`
-    (``available``: the free space when the work started; ``at_least``: ``needed`` is a
-    lower bound)."""
+    (``available``: the free space when the work started, measured now when ``None``;
+    ``at_least``: ``needed`` is a lower bound)."""
+    if available is None:
+        available = free_space(folder)
     try:
         yield
     except OSError as error:
