@@ -27,8 +27,8 @@ import xarray as xr
 
 from ocr_assets import science
 from ocr_assets.catalog import BUILDING_TAGS, InputCatalog
-from ocr_assets.catalog.staleness import region_input_versions
-from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS
+from ocr_assets.catalog.staleness import ASSET_ROW_INPUTS, region_input_versions
+from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS, ROW_INPUT_ASSETS
 from ocr_assets.orchestration.assets.metadata import thumbnail_metadata, variable_summary
 from ocr_assets.orchestration.assets.region_checks import (
     RegionValidationError,
@@ -45,6 +45,7 @@ from ocr_assets.orchestration.types import RegionRasters, RegionTable
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
 from ocr_assets.rollups.schema import RISK_VARIABLES
+from ocr_assets.storage.geoparquet import BUILT_FROM
 from ocr_assets.storage.raster_store import region_attrs, region_of
 
 RASTERS = "region_risk_rasters"
@@ -175,6 +176,8 @@ def region_table(input_root: str, rasters: xr.Dataset) -> gpd.GeoDataFrame:
         bounds=list(grid.bounds(region_id)),
         candidate_rows=len(candidates),
         dropped_nan_rows=dropped,
+        # What the table is built from, stored in its file (staleness of its rows).
+        **{BUILT_FROM: catalog.row_versions(ASSET_ROW_INPUTS[BUILDINGS], region_id)},
     )
     return table
 
@@ -185,6 +188,7 @@ def describe_buildings(table: gpd.GeoDataFrame) -> dict[str, Any]:
         "preview": dg.MetadataValue.url(preview_url(table.attrs.get("bounds"))),
         "dropped_nan_rows": int(table.attrs.get("dropped_nan_rows", 0)),
         "candidate_rows": int(table.attrs.get("candidate_rows", len(table))),
+        "built_from": dg.MetadataValue.json(table.attrs.get(BUILT_FROM, {})),
     }
 
 
@@ -218,6 +222,7 @@ def region_risk_rasters(
 @dg.asset(
     partitions_def=REGION_PARTITIONS,
     ins={"rasters": dg.AssetIn(region_risk_rasters.key)},
+    deps=[ROW_INPUT_ASSETS[name] for name in ASSET_ROW_INPUTS[BUILDINGS]],
     io_manager_key=GEOPARQUET_IO_MANAGER,
     dagster_type=RegionTable,
     group_name=GROUP,

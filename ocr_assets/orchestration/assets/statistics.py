@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ocr_assets.catalog import InputCatalog
+from ocr_assets.catalog.staleness import ASSET_ROW_INPUTS
+from ocr_assets.orchestration.assets.inputs import ROW_INPUT_ASSETS
 from ocr_assets.orchestration.assets.regions import BUILDINGS, region_buildings
 from ocr_assets.orchestration.assets.rollups import (
     census_levels,
@@ -51,8 +53,9 @@ from ocr_assets.rollups import (
     write_summary_statistics,
 )
 from ocr_assets.rollups.schema import ANALYSIS_FOLDERS
-from ocr_assets.rollups.stats import region_partial
+from ocr_assets.rollups.stats import ASSIGNMENTS, region_partial
 from ocr_assets.storage import Layout, Published, join, publish
+from ocr_assets.storage.geoparquet import with_built_from
 from ocr_assets.storage.guard import LossGuard, published_sum
 
 GROUP = "phase02"
@@ -60,6 +63,8 @@ PARTIALS = "region_statistics_partials"
 SUMMARY_STATS = "region_summary_stats"
 ANALYSIS_FILES = "region_analysis_files"
 
+#: The partial's table whose file records what the partial was built from.
+BUILT_FROM_TABLE = ASSIGNMENTS
 #: Census polygons are read for the region's bounds grown by this much (degrees), so polygons
 #: touching a building centroid on the region's edge are included.
 CENSUS_MARGIN_DEG = 1e-6
@@ -89,7 +94,11 @@ def statistics_partial(input_root: str, buildings: Any, region_id: str) -> dict[
     """
     inputs = InputCatalog(input_root)
     census = census_levels(inputs, bbox=grown(inputs.grid.bounds(region_id), CENSUS_MARGIN_DEG))
-    return region_partial(buildings, census).tables
+    tables = dict(region_partial(buildings, census).tables)
+    # What the partial is built from, stored in its assignments file (staleness of its rows).
+    built_from = inputs.row_versions(ASSET_ROW_INPUTS[PARTIALS], region_id)
+    tables[BUILT_FROM_TABLE] = with_built_from(tables[BUILT_FROM_TABLE], built_from)
+    return tables
 
 
 def describe_partial(tables: Mapping[str, pa.Table], bounds: Bounds) -> dict[str, Any]:
@@ -112,6 +121,7 @@ def describe_partial(tables: Mapping[str, pa.Table], bounds: Bounds) -> dict[str
 @dg.asset(
     partitions_def=REGION_PARTITIONS,
     ins={"buildings": dg.AssetIn(region_buildings.key)},
+    deps=[ROW_INPUT_ASSETS[name] for name in ASSET_ROW_INPUTS[PARTIALS]],
     io_manager_key=TABLES_IO_MANAGER,
     dagster_type=Tables,
     group_name=GROUP,
