@@ -138,7 +138,7 @@ def _row_hashes(
     connection: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, columns: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The two 64-bit halves of each row's MD5 over ``columns`` as text (in batch order)."""
-    rows = pa.Table.from_batches([batch.select(columns)])
+    rows = pa.table({column: _plain(batch.column(column)) for column in columns})
     text = ", ".join(
         f"coalesce(CAST({_quoted(column)} AS VARCHAR), '{_NULL}')" for column in columns
     )
@@ -155,6 +155,18 @@ def _row_hashes(
         hashes["upper"].to_numpy().astype(np.uint64),
         hashes["lower"].to_numpy().astype(np.uint64),
     )
+
+
+def _plain(array: pa.Array) -> pa.Array:
+    """``array`` as the plain type writers differ in least: an extension type's storage (a
+    ``geoarrow.wkb`` column is WKB bytes), large strings and binaries as their small kind."""
+    if isinstance(array.type, pa.ExtensionType):
+        array = array.storage
+    if pa.types.is_large_string(array.type):
+        return array.cast(pa.string())
+    if pa.types.is_large_binary(array.type):
+        return array.cast(pa.binary())
+    return array
 
 
 def _quoted(column: str) -> str:
