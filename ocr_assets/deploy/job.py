@@ -12,7 +12,9 @@ launched from the UI. What to do is decided by one pure function, :func:`decide`
    selected regions to the region partitions, and decides which of them still need
    processing: the raster store is the source of truth, so a region whose commit is there, was
    computed from the current inputs and has its per-region outputs is skipped unless wiping or
-   forced (an ephemeral CI runner with no run history skips it too).
+   forced (an ephemeral CI runner with no run history skips it too). Of such a region whose
+   rows of the buildings file or a census level changed since its outputs were built (their
+   files record them), only the region assets reading those rows are recomputed.
 2. ``build_wind`` materializes ``wind_direction_distribution`` through the ``wind`` job when it
    is missing or the deployment wipes or forces.
 3. ``process_regions`` materializes each remaining region through the ``regions`` job, one child
