@@ -16,6 +16,7 @@ The rasters are checked before they are returned (:func:`region_rasters` raises
 region is never committed; the blocking asset checks then record the verdict per partition.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -154,11 +155,15 @@ def describe_rasters(input_root: str, rasters: xr.Dataset) -> dict[str, Any]:
     }
 
 
-def region_table(input_root: str, rasters: xr.Dataset) -> gpd.GeoDataFrame:
+def region_table(
+    input_root: str, rasters: xr.Dataset, built_from: Mapping[str, str]
+) -> gpd.GeoDataFrame:
     """Sample one region's rasters at its buildings (on the region's cluster).
 
     The table's ``attrs`` carry ``bounds``, ``candidate_rows`` and ``dropped_nan_rows`` for the
-    materialization metadata (files never hold them).
+    materialization metadata (files never hold them), and ``built_from`` (the identity of the
+    region's rows of the buildings file, computed where the step runs: once per process, not
+    on every worker), which its file keeps.
 
     Raises:
         RegionValidationError: when every building was dropped for NaN values.
@@ -177,7 +182,7 @@ def region_table(input_root: str, rasters: xr.Dataset) -> gpd.GeoDataFrame:
         candidate_rows=len(candidates),
         dropped_nan_rows=dropped,
         # What the table is built from, stored in its file (staleness of its rows).
-        **{BUILT_FROM: catalog.row_versions(ASSET_ROW_INPUTS[BUILDINGS], region_id)},
+        **{BUILT_FROM: dict(built_from)},
     )
     return table
 
@@ -235,8 +240,13 @@ def region_risk_rasters(
     ),
 )
 def region_buildings(
-    catalog: InputCatalogResource, compute: ComputeResource, rasters: xr.Dataset
+    context: dg.AssetExecutionContext,
+    catalog: InputCatalogResource,
+    compute: ComputeResource,
+    rasters: xr.Dataset,
 ) -> dg.Output[Any]:
     """Sample the region's rasters at its buildings, on the region's cluster."""
-    table = compute.persist(BUILDINGS, region_table, catalog.root, rasters)
+    rows = ASSET_ROW_INPUTS[BUILDINGS]
+    built_from = catalog.catalog().row_versions(rows, context.partition_key)
+    table = compute.persist(BUILDINGS, region_table, catalog.root, rasters, built_from)
     return dg.Output(table, metadata=compute.run(BUILDINGS, describe_buildings, table))

@@ -87,16 +87,18 @@ def statistics_files(folder: str, names: Mapping[str, str]) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- partials
-def statistics_partial(input_root: str, buildings: Any, region_id: str) -> dict[str, pa.Table]:
+def statistics_partial(
+    input_root: str, buildings: Any, region_id: str, built_from: Mapping[str, str]
+) -> dict[str, pa.Table]:
     """Assign one region's buildings to census polygons and aggregate them (region's cluster).
 
-    Returns the partial's tables (``assignments``, ``aggregates``).
+    Returns the partial's tables (``assignments``, ``aggregates``); the assignments carry
+    ``built_from`` (the identities of the region's census rows) in their schema metadata, which
+    their file keeps.
     """
     inputs = InputCatalog(input_root)
     census = census_levels(inputs, bbox=grown(inputs.grid.bounds(region_id), CENSUS_MARGIN_DEG))
     tables = dict(region_partial(buildings, census).tables)
-    # What the partial is built from, stored in its assignments file (staleness of its rows).
-    built_from = inputs.row_versions(ASSET_ROW_INPUTS[PARTIALS], region_id)
     tables[BUILT_FROM_TABLE] = with_built_from(tables[BUILT_FROM_TABLE], built_from)
     return tables
 
@@ -141,7 +143,11 @@ def region_statistics_partials(
 ) -> dg.Output[Any]:
     """The region's building assignments and partial aggregates, on the region's cluster."""
     region_id = context.partition_key
-    tables = compute.persist(PARTIALS, statistics_partial, catalog.root, buildings, region_id)
+    # The rows' identities are computed here (once per process), not on every worker.
+    built_from = catalog.catalog().row_versions(ASSET_ROW_INPUTS[PARTIALS], region_id)
+    tables = compute.persist(
+        PARTIALS, statistics_partial, catalog.root, buildings, region_id, built_from
+    )
     bounds = catalog.catalog().grid.bounds(region_id)
     return dg.Output(tables, metadata=compute.run(PARTIALS, describe_partial, tables, bounds))
 
