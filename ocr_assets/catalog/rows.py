@@ -11,8 +11,9 @@ A region's rows of an input are the rows the region's assets read:
 The identity of a region's rows is ``rows:{count}:{digest}``: their number and the sum modulo
 2**64 of each row's 64-bit hash (DuckDB's ``hash`` of the columns the assets read; MD5 of the
 same was 20 times slower). A sum does not depend on the rows' order, so rewriting a file in
-another order changes nothing; adding, removing, moving (between regions) or changing a row changes the identity of the
-regions it belongs to, and only theirs. A region without rows is :data:`NO_ROWS`.
+another order changes nothing; adding, removing, moving (between regions) or changing a row
+changes the identity of the regions it belongs to, and only theirs. A region without rows is
+:data:`NO_ROWS`.
 
 All regions' identities come from one pass over the file (record batches, the bounding boxes
 from the covering column; a centroid is computed only for footprints whose box crosses a region

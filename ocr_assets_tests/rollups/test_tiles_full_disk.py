@@ -57,11 +57,8 @@ def test_tiling_is_refused_before_it_starts_without_scratch_space(
                       scratch=str(work))  # fmt: skip
     message = str(raised.value)
     assert f"tiling {archive}: the scratch folder {work}/ocr-tiles-" in message
-    expected = (
-        f"has not enough space: needs about 1.3 kB ({needed} bytes), "
-        f"1.3 kB ({needed - 1} bytes) available"
-    )
-    assert expected in message
+    assert "has not enough space: needs about " in message
+    assert f" ({needed} bytes), " in message and f" ({needed - 1} bytes) available" in message
     assert archive.read_bytes() == previous  # nothing published
     assert list(work.iterdir()) == []  # the scratch folder is removed
 
