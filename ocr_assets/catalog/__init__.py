@@ -10,6 +10,7 @@ module                      what
 :mod:`.vectors`             GeoParquet inputs and bounding-box queries
 :mod:`.identity`            identities of inputs (Icechunk snapshots, ETags, hashes)
 :mod:`.staleness`           which committed regions were computed from other inputs
+:mod:`.rows`                per-region identities of the buildings' and census rows
 ==========================  ======================================================================
 
 Imports only the layers below it (``storage``, ``regions``, ``data``); see

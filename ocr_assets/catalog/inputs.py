@@ -60,6 +60,7 @@ from ocr_assets.catalog.layout import (
     conus404_store,
     riley_store,
 )
+from ocr_assets.catalog.rows import NO_ROWS, ROW_SELECTIONS, region_row_identities
 from ocr_assets.catalog.validation import (
     COORD_TOLERANCE_PX,
     check_crs,
@@ -450,6 +451,31 @@ class InputCatalog:
             return folder_identity(fs, path)
 
         return objects.bounded_call("identify input", location, identify)
+
+    def region_row_versions(self, name: str) -> dict[str, str]:
+        """The identity of each region's rows of the vector input ``name`` (the buildings file
+        or a census level; :mod:`ocr_assets.catalog.rows`), for the regions with rows; the
+        others' is :data:`~ocr_assets.catalog.rows.NO_ROWS`. One pass over the file, cached
+        in this process by the file's identity.
+
+        Raises:
+            FileNotFoundError: naming the input, when the file is missing.
+            ValueError: for an input not read per region, or a file lacking a column.
+        """
+        if name not in ROW_SELECTIONS:
+            raise ValueError(
+                f"input {name!r} is not read per region: expected one of {list(ROW_SELECTIONS)}"
+            )
+        fs, path = objects.filesystem(self._location(name))
+        if not fs.exists(path):
+            raise self._missing(name, "a GeoParquet file")
+        return region_row_identities(
+            fs, path, str(self.path(name)), self.grid, ROW_SELECTIONS[name]
+        )
+
+    def row_versions(self, names: Sequence[str], region_id: str) -> dict[str, str]:
+        """The identity of ``region_id``'s rows of each vector input in ``names``."""
+        return {name: self.region_row_versions(name).get(region_id, NO_ROWS) for name in names}
 
     # ------------------------------------------------------------------ regions
     def valid_region_ids(self) -> list[str]:

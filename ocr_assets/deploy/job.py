@@ -17,7 +17,9 @@ launched from the UI. What to do is decided by one pure function, :func:`decide`
    region partitions, and decides which of them still need processing: the raster store is
    the source of truth, so a region whose commit is there, was computed from the current
    inputs and has its per-region outputs is skipped unless wiping or forced (an ephemeral CI
-   runner with no run history skips it too).
+   runner with no run history skips it too). Of such a region whose rows of the buildings
+   file or a census level changed since its outputs were built (their files record them),
+   only the region assets reading those rows are recomputed.
 2. ``build_wind`` materializes ``wind_direction_distribution`` through the ``wind`` job when it
    is missing or the deployment wipes or forces.
 3. ``process_regions`` materializes each remaining region through the ``regions`` job, one child
@@ -47,7 +49,14 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from ocr_assets.catalog.staleness import current_regions
+from ocr_assets.catalog import InputCatalog
+from ocr_assets.catalog.rows import NO_ROWS
+from ocr_assets.catalog.staleness import (
+    ASSET_ROW_INPUTS,
+    current_regions,
+    row_input_names,
+    stale_region_assets,
+)
 from ocr_assets.config.environments import (
     DEPLOYMENT_JOB,
     DEPLOYMENT_RUN_TAG,
@@ -57,6 +66,7 @@ from ocr_assets.config.environments import (
 from ocr_assets.config.naming import DeploymentError
 from ocr_assets.config.settings import Settings
 from ocr_assets.deploy.progress import Progress, duration
+from ocr_assets.orchestration.assets.statistics import BUILT_FROM_TABLE, PARTIALS
 from ocr_assets.orchestration.console import (
     PARENT_RUN_TAG,
     child_console_config,
@@ -75,6 +85,7 @@ from ocr_assets.orchestration.resources import (
 from ocr_assets.storage import Layout, is_remote, objects, write_json
 from ocr_assets.storage.config import StorageConfig, configure, current
 from ocr_assets.storage.errors import StorageError
+from ocr_assets.storage.geoparquet import read_built_from
 from ocr_assets.storage.lease import (
     DEFAULT_LEASE_SECONDS,
     HeldLease,
@@ -83,6 +94,7 @@ from ocr_assets.storage.lease import (
     acquire,
     age_text,
 )
+from ocr_assets.storage.tables import table_file
 
 #: Run tag naming the region of a region's child run.
 REGION_TAG = "ocr/region"
@@ -227,12 +239,16 @@ class Decision:
         skipped: Selected regions already complete in storage.
         build_wind: Whether the wind distribution is (re)computed.
         refusal: Why the deployment must not run (``None``: it may).
+        assets: Remaining regions that recompute only some region assets (their rows of a
+            vector input changed, their rasters are current), with those assets; the other
+            remaining regions recompute every region asset.
     """
 
     remaining: tuple[str, ...]
     skipped: tuple[str, ...]
     build_wind: bool
     refusal: str | None = None
+    assets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def decide(
@@ -244,6 +260,7 @@ def decide(
     wind_present: bool,
     version: str | None,
     published_version: bool,
+    changed_rows: Mapping[str, Sequence[str]] | None = None,
 ) -> Decision:
     """Which regions a deployment processes, whether it computes the wind, whether it may run.
 
@@ -256,11 +273,17 @@ def decide(
         wind_present: The wind distribution is in storage.
         version: The deployment's version (``None``: unversioned).
         published_version: The raster store already carries the tag ``v{version}``.
+        changed_rows: Complete regions whose rows of a vector input changed since their outputs
+            were built, each with the region assets to recompute
+            (:func:`~ocr_assets.catalog.staleness.stale_region_assets`): processed, only those
+            assets (in ``Decision.assets``).
     """
-    done = set() if force or wipe else set(complete)
+    changed = {} if force or wipe else {r: tuple(a) for r, a in (changed_rows or {}).items() if a}
+    done = set() if force or wipe else set(complete) - set(changed)
     selected = list(selected)
     remaining = tuple(region_id for region_id in selected if region_id not in done)
     skipped = tuple(region_id for region_id in selected if region_id in done)
+    assets = {region_id: changed[region_id] for region_id in remaining if region_id in changed}
     refusal = None
     if version and published_version and remaining:
         refusal = (
@@ -268,7 +291,11 @@ def decide(
             f"region(s) {', '.join(remaining)} would change it: publish a new version"
         )
     return Decision(
-        remaining, skipped, build_wind=wipe or force or not wind_present, refusal=refusal
+        remaining,
+        skipped,
+        build_wind=wipe or force or not wind_present,
+        refusal=refusal,
+        assets=assets,
     )
 
 
@@ -297,6 +324,7 @@ class PreparedDeployment:
         wiped: Whether the environment's outputs were deleted first.
         build_wind: Whether the wind distribution is (re)computed.
         branches: Optional asset -> whether it runs.
+        assets: Remaining regions recomputing only some region assets, with those assets.
     """
 
     environment: str
@@ -308,6 +336,7 @@ class PreparedDeployment:
     wiped: bool
     build_wind: bool
     branches: dict[str, bool] = field(default_factory=dict)
+    assets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def listing(items: Sequence[str], limit: int = 6) -> str:
@@ -399,9 +428,11 @@ def child_run(
     environment: str,
     partition_key: str | None = None,
     run_id: str | None = None,
+    assets: Sequence[str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Run the asset job ``job`` as a child run of this deployment, in its instance (its
-    terminal lines as verbose as this run's; every line in its own event log)."""
+    """Run the asset job ``job`` (only its ``assets`` when given) as a child run of this
+    deployment, in its instance (its terminal lines as verbose as this run's; every line in
+    its own event log)."""
     catalog, storage, compute = resources
     definitions = graph_definitions(
         catalog, storage, compute, deployment.branches, deployment.retries
@@ -413,6 +444,7 @@ def child_run(
         tags=child_tags(environment, context.run_id, partition_key),
         run_id=run_id,
         raise_on_error=False,
+        asset_selection=None if assets is None else [dg.AssetKey(a) for a in assets],
     )
 
 
@@ -431,6 +463,33 @@ def sweep_leftovers(
             f"{sum(size for _, size in swept):,} bytes: "
             + listing([location.rsplit("/", 1)[-1] for location, _ in swept])
         )
+
+
+def built_from_location(layout: Layout, asset: str, region_id: str) -> str:
+    """The file whose metadata records what ``asset``'s output of ``region_id`` was built from."""
+    location = layout.location(asset, region_id)
+    return table_file(location, BUILT_FROM_TABLE) if asset == PARTIALS else location
+
+
+def changed_rows(
+    inputs: InputCatalog, layout: Layout, regions: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """The ``regions`` whose rows of a vector input changed since their region assets were
+    built, each with the region assets to recompute (:func:`stale_region_assets`)."""
+    if not regions:
+        return {}
+    current = {name: inputs.region_row_versions(name) for name in row_input_names()}
+    changed = {}
+    for region_id in regions:
+        recorded = {
+            asset: read_built_from(built_from_location(layout, asset, region_id))
+            for asset in ASSET_ROW_INPUTS
+        }
+        rows = {name: versions.get(region_id, NO_ROWS) for name, versions in current.items()}
+        assets = stale_region_assets(recorded, rows)
+        if assets:
+            changed[region_id] = assets
+    return changed
 
 
 @dg.op(
@@ -484,6 +543,7 @@ def prepare_deployment(
         if region_id in committed
         and all(objects.exists(layout.location(asset, region_id)) for asset in REGION_OUTPUTS)
     ]
+    changed = {} if deployment.force else changed_rows(inputs, layout, complete)
     tag = f"v{storage.version}" if storage.version else None
     decision = decide(
         regions,
@@ -493,6 +553,7 @@ def prepare_deployment(
         wind_present=objects.exists(layout.wind_distribution),
         version=storage.version,
         published_version=bool(tag and tag in store.tags()),
+        changed_rows=changed,
     )
     if decision.refusal:
         raise _fail(decision.refusal)
@@ -501,6 +562,10 @@ def prepare_deployment(
         f"{len(decision.skipped)} already in the raster store"
         + (f" ({listing(decision.skipped)})" if decision.skipped else "")
     )
+    for region_id, assets in decision.assets.items():
+        context.log.info(
+            f"{region_id}: its rows of the vector inputs changed, recomputing {', '.join(assets)}"
+        )
     return PreparedDeployment(
         environment=storage.environment,
         version=storage.version,
@@ -511,6 +576,7 @@ def prepare_deployment(
         wiped=deployment.wipe,
         build_wind=decision.build_wind,
         branches=deployment.branches,
+        assets=decision.assets,
     )
 
 
@@ -615,6 +681,7 @@ def process_regions(
                 deployment,
                 prepared.environment,
                 partition_key=region_id,
+                assets=prepared.assets.get(region_id),
             )
             return region_id, time.perf_counter() - started, result
 

@@ -58,6 +58,7 @@ from ocr_assets.rollups.tiles import (
     FEATURE_COLUMNS,
     PMTilesSummary,
     Tileset,
+    features_scratch,
     summarize_pmtiles,
     tile_features,
 )
@@ -73,7 +74,7 @@ from ocr_assets.rollups.zoom_guess import (
 )
 from ocr_assets.storage import objects
 from ocr_assets.storage.atomic import atomic_output
-from ocr_assets.storage.layout import join
+from ocr_assets.storage.layout import is_remote, join
 from ocr_assets.storage.scratch import scratch_dir
 
 #: Margin around a shard's tile, as a share of the tile: tippecanoe's default buffer is 5/256
@@ -362,8 +363,8 @@ def tile_shard(
         stored = _stored(record, identity)
         if stored is not None and objects.exists(archive):
             return ShardTiles(shard, archive, stored["max_zoom"], stored["features"], True)
-        with scratch_dir("ocr-shard-") as work:
-            lines = Path(work) / "features.ndjson"
+        with features_scratch("ocr-shard-", shard.sources, f"the features of {archive}") as work:
+            lines = work / "features.ndjson"
             count = _write_lines(shard_features(shard), lines)
             if not count:
                 return None
@@ -404,8 +405,8 @@ def tile_low_zooms(
     output: str,
 ) -> PMTilesSummary:
     """Every feature tiled at zooms ``min_zoom`` .. ``below - 1`` (the zooms above the shards)."""
-    with scratch_dir("ocr-low-zooms-") as work:
-        lines = Path(work) / "features.ndjson"
+    with features_scratch("ocr-low-zooms-", sources, f"the features of {output}") as work:
+        lines = work / "features.ndjson"
         whole = Shard(0, 0, 0, tuple(sources))
         if not _write_lines(shard_features(whole), lines):
             raise ValueError("no features to tile")
@@ -467,7 +468,8 @@ def merge_shards(
     """
     if not shards:
         raise ValueError("no shard to merge")
-    with scratch_dir("ocr-merge-") as work:
+    copies = [path for t in shards for path in (t.archive, t.deeper) if path and is_remote(path)]
+    with features_scratch("ocr-merge-", copies, f"the shard archives of {output}") as work:
         shards = [
             replace(
                 t,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pyarrow as pa
@@ -17,6 +19,9 @@ from ocr_assets.storage.errors import StorageError
 
 #: Fields of the covering ``bbox`` struct column.
 BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
+#: The key, in a value's ``attrs`` and in its file's Parquet metadata, of what the value was
+#: built from (input name -> identity), the record staleness compares with the inputs.
+BUILT_FROM = "ocr_built_from"
 
 
 def write_geoparquet(frame: gpd.GeoDataFrame, location: str) -> int:
@@ -56,19 +61,51 @@ def geoparquet_bytes(frame: gpd.GeoDataFrame) -> bytes:
 
 
 def _to_geoparquet(frame: gpd.GeoDataFrame, sink: Path | io.BytesIO) -> None:
+    built_from = frame.attrs.get(BUILT_FROM)
     if frame.attrs:
         # ``attrs`` describe a value in memory (provenance for metadata); pandas would write
         # them into the file's metadata.
         frame = frame.copy(deep=False)
         frame.attrs = {}
-    frame.to_parquet(
-        sink,
-        compression="zstd",
-        geometry_encoding="WKB",
-        write_covering_bbox=True,
-        schema_version="1.1.0",
-        index=False,
-    )
+    options: dict[str, Any] = {
+        "compression": "zstd",
+        "geometry_encoding": "WKB",
+        "write_covering_bbox": True,
+        "schema_version": "1.1.0",
+        "index": False,
+    }
+    if built_from is None:
+        frame.to_parquet(sink, **options)
+        return
+    # What the table was built from goes into the file's metadata, written with it.
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, **options)
+    table = pq.read_table(pa.BufferReader(buffer.getvalue()))
+    pq.write_table(with_built_from(table, built_from), sink, compression="zstd")
+
+
+def with_built_from(table: pa.Table, built_from: Mapping[str, str]) -> pa.Table:
+    """``table`` with ``built_from`` (input name -> identity) in its schema metadata."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[BUILT_FROM.encode()] = json.dumps(dict(built_from), sort_keys=True).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def read_built_from(location: str) -> dict[str, str] | None:
+    """What the Parquet file at ``location`` was built from (:func:`with_built_from`); ``None``
+    when it records nothing (or is missing or unreadable: its inputs are unknown)."""
+    fs, path = objects.filesystem(location)
+
+    def read() -> dict[str, str] | None:
+        try:
+            with fs.open(path, "rb") as handle:
+                metadata = pq.read_schema(handle).metadata or {}
+        except (FileNotFoundError, pa.ArrowInvalid, OSError):
+            return None
+        record = metadata.get(BUILT_FROM.encode())
+        return json.loads(record) if record else None
+
+    return objects.bounded_call("read metadata", location, read)
 
 
 def geo_metadata(crs: CRS | str | None, geometries: object | None, *, covering: bool) -> str:

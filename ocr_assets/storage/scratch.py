@@ -5,10 +5,16 @@ never does: tippecanoe's scratch space (gigabytes at full size) then stays in th
 folder for good. :func:`scratch_dir` names its folder after this host and process, removes it on
 every exit path of the block, and first removes the scratch folders that dead processes of this
 host left behind with the same prefix.
+
+A scratch folder on a full disk: :func:`require_space` refuses to start work whose estimated
+needs exceed the folder's free space, and :func:`reporting_full_disk` turns a write that fails
+with ``ENOSPC`` into the same :class:`ScratchSpaceError`, naming the folder, the space needed
+and the space available.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -19,6 +25,71 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ocr_assets.storage.atomic import HOST, process_alive
+from ocr_assets.storage.errors import StorageError
+
+
+class ScratchSpaceError(StorageError):
+    """A scratch folder has not the space a tool needs; the message names the folder, the
+    space needed and the space available (final: a retry would find the same disk)."""
+
+    def __init__(
+        self,
+        what: str,
+        folder: Path,
+        needed: int,
+        available: int,
+        detail: str = "",
+        at_least: bool = False,
+    ) -> None:
+        """``what`` failed or was refused in ``folder`` (``detail``: the error that ran out;
+        ``at_least``: ``needed`` is a lower bound, not an estimate)."""
+        self.folder, self.needed, self.available = folder, needed, available
+        happened = f"ran out of space ({detail})" if detail else "has not enough space"
+        needs = "more than" if at_least else "about"
+        super().__init__(
+            f"{what}: the scratch folder {folder} {happened}: needs {needs} {_size(needed)}, "
+            f"{_size(available)} available; free space there, or point the system temp folder "
+            "(TMPDIR) at a larger disk"
+        )
+
+
+def _size(count: int) -> str:
+    """``1.5 GB (1500000000 bytes)``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit} ({count} bytes)"
+    return f"{count} bytes"
+
+
+def free_space(folder: str | Path) -> int:
+    """Bytes free for this process in the file system holding ``folder``."""
+    return shutil.disk_usage(folder).free
+
+
+def require_space(folder: Path, needed: int, what: str) -> int:
+    """The free space of ``folder``, or :class:`ScratchSpaceError` when under ``needed``."""
+    available = free_space(folder)
+    if available < needed:
+        raise ScratchSpaceError(what, folder, needed, available)
+    return available
+
+
+@contextmanager
+def reporting_full_disk(
+    folder: Path, needed: int, available: int | None, what: str, at_least: bool = False
+) -> Iterator[None]:
+    """Re-raise an ``OSError`` of errno ``ENOSPC`` in the block as :class:`ScratchSpaceError`
+    (``available``: the free space when the work started, measured now when ``None``;
+    ``at_least``: ``needed`` is a lower bound)."""
+    if available is None:
+        available = free_space(folder)
+    try:
+        yield
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        detail = os.strerror(error.errno)
+        raise ScratchSpaceError(what, folder, needed, available, detail, at_least) from error
 
 
 def sweep_scratch(prefix: str, parent: Path) -> list[Path]:

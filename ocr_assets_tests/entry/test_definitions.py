@@ -15,7 +15,7 @@ import ocr_assets
 from ocr_assets.catalog import InputCatalog
 from ocr_assets.code_location import build_definitions
 from ocr_assets.config.settings import Settings, SettingsError
-from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS
+from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS, ROW_INPUT_ASSETS
 from ocr_assets.orchestration.jobs import (
     PHASE01_JOB,
     PHASE02_JOB,
@@ -114,7 +114,8 @@ def test_storage_resource_validates_its_config() -> None:
 def test_definitions_for_inputs(synthetic_root: Path, tmp_path: Path) -> None:
     defs = build_definitions(Settings(storage_root=str(tmp_path), input_root=str(synthetic_root)))
     graph = defs.resolve_asset_graph()
-    assert graph.get_all_asset_keys() == ASSET_KEYS | {asset.key for asset in REGION_INPUT_ASSETS}
+    sources = [*REGION_INPUT_ASSETS, *ROW_INPUT_ASSETS.values()]
+    assert graph.get_all_asset_keys() == ASSET_KEYS | {asset.key for asset in sources}
     rasters = defs.resolve_assets_def("region_risk_rasters")
     partitions = rasters.partitions_def
     assert partitions == REGION_PARTITIONS == dg.DynamicPartitionsDefinition(name="regions")

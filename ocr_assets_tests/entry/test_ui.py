@@ -14,7 +14,7 @@ from PIL import Image
 
 from ocr_assets.code_location import build_definitions
 from ocr_assets.config.settings import Settings
-from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS
+from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS, ROW_INPUT_ASSETS
 from ocr_assets.orchestration.jobs import PHASE01_JOB, WIND_JOB
 from ocr_assets.orchestration.partitions import add_region_partitions
 from ocr_assets.storage.layout import ASSET_KEYS
@@ -51,12 +51,17 @@ def webserver(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) ->
 def test_graphql_shows_the_graph_and_materialized_partitions(webserver: str) -> None:
     graph = ui_smoke.asset_graph(webserver)
     inputs = {asset.key.to_user_string() for asset in REGION_INPUT_ASSETS}
-    assert set(graph) == set(ASSET_KEYS) | inputs and set(ui_smoke.PHASE01_ASSETS) <= set(graph)
+    rows = {asset.key.to_user_string() for asset in ROW_INPUT_ASSETS.values()}
+    assert set(graph) == set(ASSET_KEYS) | inputs | rows
+    assert set(ui_smoke.PHASE01_ASSETS) <= set(graph)
     assert "region_buildings" in graph["buildings_geoparquet"]["depends_on"]
     assert (
         set(graph["region_risk_rasters"]["depends_on"]) == {"wind_direction_distribution"} | inputs
     )
-    assert graph["region_buildings"]["depends_on"] == ["region_risk_rasters"]
+    assert sorted(graph["region_buildings"]["depends_on"]) == [
+        "buildings_rows",
+        "region_risk_rasters",
+    ]
     assert graph["wind_direction_distribution"]["materialized"]
     for key in ("region_risk_rasters", "region_buildings"):
         node = graph[key]

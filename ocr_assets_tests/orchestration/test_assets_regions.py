@@ -45,6 +45,7 @@ from ocr_assets.orchestration.readable import size_text
 from ocr_assets.orchestration.resources import OutputStorage
 from ocr_assets.regions import RegionGrid
 from ocr_assets.storage import RasterStore, RasterStoreConflictError, store_window
+from ocr_assets.storage.geoparquet import BUILT_FROM
 from ocr_assets_tests.helpers import asset_job, materialize, pipeline_resources, region_instance
 
 pytestmark = pytest.mark.integration
@@ -222,8 +223,11 @@ def test_region_tables_from_the_in_memory_buildings_match_those_from_the_file(
 
     stored = OutputStorage(root=str(storage_root)).layout.region_buildings("y0_x1")
     partial = result.output_for_node("region_statistics_partials")
-    from_file = statistics_partial(str(synthetic_root), stored, "y0_x1")
+    built_from = {"census": "rows:0"}
+    from_file = statistics_partial(str(synthetic_root), stored, "y0_x1", built_from)
     assert set(partial) == {"assignments", "aggregates"}
+    recorded = from_file["assignments"].schema.metadata[BUILT_FROM.encode()]
+    assert json.loads(recorded) == built_from
     assert partial["assignments"].num_rows > 0
     assert partial["assignments"].equals(from_file["assignments"])
     pd.testing.assert_frame_equal(

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -58,7 +59,8 @@ from ocr_assets.rollups.analysis_files import CSV_FILE, GEOJSON_FILE, PARQUET_FI
 from ocr_assets.rollups.buildings import COMMON_METADATA
 from ocr_assets.rollups.schema import ANALYSIS_FOLDERS, analysis_columns, statistics_schema
 from ocr_assets.rollups.stats import AGGREGATES, ASSIGNMENTS
-from ocr_assets.storage import Layout, layout, write_geoparquet
+from ocr_assets.storage import Layout, layout, scratch, write_geoparquet
+from ocr_assets.storage.atomic import HOST
 from ocr_assets.storage.tables import table_file
 from ocr_assets_tests.helpers import materialize as materialize_graph
 from ocr_assets_tests.helpers import pipeline_resources
@@ -353,6 +355,32 @@ def test_building_centroid_pmtiles(rollups) -> None:
         assert all(v > 0 and v == round(v, 3) for v in properties.values())
 
 
+def test_tiling_without_scratch_space_fails_the_step_naming_the_folder(
+    rollups, synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(rollups[0], root)
+    archive = Path(paths_of(root).building_centroid_pmtiles)
+    # Control: the same materialization with the disk's real free space succeeds.
+    assert materialize([building_centroid_pmtiles], synthetic_root, root).success
+    previous = archive.read_bytes()
+    mine = f"ocr-*-{HOST}-{os.getpid()}-*"
+    leftovers = set(Path(tempfile.gettempdir()).glob(mine))
+
+    monkeypatch.setattr(scratch, "free_space", lambda folder: 1000)
+    for asset in (building_centroid_pmtiles, building_pmtiles):
+        result = materialize([asset], synthetic_root, root)
+        assert not result.success
+        failure = failure_description(result, asset)
+        # (the building archive's shards are tiled first: their archives under tile-shards)
+        assert f"ScratchSpaceError: tiling {root}/" in failure, failure
+        assert f"the scratch folder {tempfile.gettempdir()}/ocr-tiles-{HOST}-" in failure
+        assert "has not enough space: needs about" in failure
+        assert "1.0 kB (1000 bytes) available" in failure
+    assert archive.read_bytes() == previous  # nothing published
+    assert set(Path(tempfile.gettempdir()).glob(mine)) == leftovers  # scratch removed
+
+
 def test_risk_pyramid(rollups) -> None:
     root, _, result = rollups
     metadata = metadata_of(result, risk_pyramid)
@@ -508,8 +536,9 @@ def test_graph_matches_the_layout(synthetic_root: Path, tmp_path: Path) -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.materializable_asset_keys}
     assert keys == set(layout.ASSET_KEYS)
+    # (the region-partitioned source assets of the input rows are observed, never stored)
     partitioned = {
-        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_partitioned
+        k.to_user_string() for k in graph.materializable_asset_keys if graph.get(k).is_partitioned
     }
     assert partitioned == layout.PARTITIONED_ASSETS
     assert {key.to_user_string() for key in BRANCH_ASSETS} == layout.OPTIONAL_ASSETS

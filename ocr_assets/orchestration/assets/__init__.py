@@ -25,7 +25,7 @@ its work on its own cluster through the ``compute`` resource.
 import dagster as dg
 
 from ocr_assets.orchestration.assets.geoparquet import buildings_geoparquet
-from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS
+from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS, ROW_INPUT_ASSETS
 from ocr_assets.orchestration.assets.pyramid import risk_pyramid
 from ocr_assets.orchestration.assets.region_checks import region_risk_raster_checks
 from ocr_assets.orchestration.assets.regions import region_buildings, region_risk_rasters
@@ -46,6 +46,7 @@ from ocr_assets.orchestration.assets.wind import wind_direction_distribution
 #: Every asset of the code location (the inputs' source assets first), in dependency order.
 ASSETS: list[dg.AssetsDefinition | dg.SourceAsset] = [
     *REGION_INPUT_ASSETS,
+    *ROW_INPUT_ASSETS.values(),
     wind_direction_distribution,
     region_risk_rasters,
     region_buildings,

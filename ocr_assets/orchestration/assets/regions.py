@@ -16,6 +16,7 @@ The rasters are checked before they are returned (:func:`region_rasters` raises
 region is never committed; the blocking asset checks then record the verdict per partition.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -27,8 +28,8 @@ import xarray as xr
 
 from ocr_assets import science
 from ocr_assets.catalog import BUILDING_TAGS, InputCatalog
-from ocr_assets.catalog.staleness import region_input_versions
-from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS
+from ocr_assets.catalog.staleness import ASSET_ROW_INPUTS, region_input_versions
+from ocr_assets.orchestration.assets.inputs import REGION_INPUT_ASSETS, ROW_INPUT_ASSETS
 from ocr_assets.orchestration.assets.metadata import thumbnail_metadata, variable_summary
 from ocr_assets.orchestration.assets.region_checks import (
     RegionValidationError,
@@ -45,6 +46,7 @@ from ocr_assets.orchestration.types import RegionRasters, RegionTable
 from ocr_assets.preview import preview_url
 from ocr_assets.regions import RegionGrid
 from ocr_assets.rollups.schema import RISK_VARIABLES
+from ocr_assets.storage.geoparquet import BUILT_FROM
 from ocr_assets.storage.raster_store import region_attrs, region_of
 
 RASTERS = "region_risk_rasters"
@@ -153,11 +155,15 @@ def describe_rasters(input_root: str, rasters: xr.Dataset) -> dict[str, Any]:
     }
 
 
-def region_table(input_root: str, rasters: xr.Dataset) -> gpd.GeoDataFrame:
+def region_table(
+    input_root: str, rasters: xr.Dataset, built_from: Mapping[str, str]
+) -> gpd.GeoDataFrame:
     """Sample one region's rasters at its buildings (on the region's cluster).
 
     The table's ``attrs`` carry ``bounds``, ``candidate_rows`` and ``dropped_nan_rows`` for the
-    materialization metadata (files never hold them).
+    materialization metadata (files never hold them), and ``built_from`` (the identity of the
+    region's rows of the buildings file, computed where the step runs: once per process, not
+    on every worker), which its file keeps.
 
     Raises:
         RegionValidationError: when every building was dropped for NaN values.
@@ -175,6 +181,8 @@ def region_table(input_root: str, rasters: xr.Dataset) -> gpd.GeoDataFrame:
         bounds=list(grid.bounds(region_id)),
         candidate_rows=len(candidates),
         dropped_nan_rows=dropped,
+        # What the table is built from, stored in its file (staleness of its rows).
+        **{BUILT_FROM: dict(built_from)},
     )
     return table
 
@@ -185,6 +193,7 @@ def describe_buildings(table: gpd.GeoDataFrame) -> dict[str, Any]:
         "preview": dg.MetadataValue.url(preview_url(table.attrs.get("bounds"))),
         "dropped_nan_rows": int(table.attrs.get("dropped_nan_rows", 0)),
         "candidate_rows": int(table.attrs.get("candidate_rows", len(table))),
+        "built_from": dg.MetadataValue.json(table.attrs.get(BUILT_FROM, {})),
     }
 
 
@@ -218,6 +227,7 @@ def region_risk_rasters(
 @dg.asset(
     partitions_def=REGION_PARTITIONS,
     ins={"rasters": dg.AssetIn(region_risk_rasters.key)},
+    deps=[ROW_INPUT_ASSETS[name] for name in ASSET_ROW_INPUTS[BUILDINGS]],
     io_manager_key=GEOPARQUET_IO_MANAGER,
     dagster_type=RegionTable,
     group_name=GROUP,
@@ -230,8 +240,13 @@ def region_risk_rasters(
     ),
 )
 def region_buildings(
-    catalog: InputCatalogResource, compute: ComputeResource, rasters: xr.Dataset
+    context: dg.AssetExecutionContext,
+    catalog: InputCatalogResource,
+    compute: ComputeResource,
+    rasters: xr.Dataset,
 ) -> dg.Output[Any]:
     """Sample the region's rasters at its buildings, on the region's cluster."""
-    table = compute.persist(BUILDINGS, region_table, catalog.root, rasters)
+    rows = ASSET_ROW_INPUTS[BUILDINGS]
+    built_from = catalog.catalog().row_versions(rows, context.partition_key)
+    table = compute.persist(BUILDINGS, region_table, catalog.root, rasters, built_from)
     return dg.Output(table, metadata=compute.run(BUILDINGS, describe_buildings, table))

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ocr_assets.catalog import InputCatalog
+from ocr_assets.catalog.staleness import ASSET_ROW_INPUTS
+from ocr_assets.orchestration.assets.inputs import ROW_INPUT_ASSETS
 from ocr_assets.orchestration.assets.regions import BUILDINGS, region_buildings
 from ocr_assets.orchestration.assets.rollups import (
     census_levels,
@@ -51,8 +53,9 @@ from ocr_assets.rollups import (
     write_summary_statistics,
 )
 from ocr_assets.rollups.schema import ANALYSIS_FOLDERS
-from ocr_assets.rollups.stats import region_partial
+from ocr_assets.rollups.stats import ASSIGNMENTS, region_partial
 from ocr_assets.storage import Layout, Published, join, publish
+from ocr_assets.storage.geoparquet import with_built_from
 from ocr_assets.storage.guard import LossGuard, published_sum
 
 GROUP = "phase02"
@@ -60,6 +63,8 @@ PARTIALS = "region_statistics_partials"
 SUMMARY_STATS = "region_summary_stats"
 ANALYSIS_FILES = "region_analysis_files"
 
+#: The partial's table whose file records what the partial was built from.
+BUILT_FROM_TABLE = ASSIGNMENTS
 #: Census polygons are read for the region's bounds grown by this much (degrees), so polygons
 #: touching a building centroid on the region's edge are included.
 CENSUS_MARGIN_DEG = 1e-6
@@ -82,14 +87,20 @@ def statistics_files(folder: str, names: Mapping[str, str]) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- partials
-def statistics_partial(input_root: str, buildings: Any, region_id: str) -> dict[str, pa.Table]:
+def statistics_partial(
+    input_root: str, buildings: Any, region_id: str, built_from: Mapping[str, str]
+) -> dict[str, pa.Table]:
     """Assign one region's buildings to census polygons and aggregate them (region's cluster).
 
-    Returns the partial's tables (``assignments``, ``aggregates``).
+    Returns the partial's tables (``assignments``, ``aggregates``); the assignments carry
+    ``built_from`` (the identities of the region's census rows) in their schema metadata, which
+    their file keeps.
     """
     inputs = InputCatalog(input_root)
     census = census_levels(inputs, bbox=grown(inputs.grid.bounds(region_id), CENSUS_MARGIN_DEG))
-    return region_partial(buildings, census).tables
+    tables = dict(region_partial(buildings, census).tables)
+    tables[BUILT_FROM_TABLE] = with_built_from(tables[BUILT_FROM_TABLE], built_from)
+    return tables
 
 
 def describe_partial(tables: Mapping[str, pa.Table], bounds: Bounds) -> dict[str, Any]:
@@ -112,6 +123,7 @@ def describe_partial(tables: Mapping[str, pa.Table], bounds: Bounds) -> dict[str
 @dg.asset(
     partitions_def=REGION_PARTITIONS,
     ins={"buildings": dg.AssetIn(region_buildings.key)},
+    deps=[ROW_INPUT_ASSETS[name] for name in ASSET_ROW_INPUTS[PARTIALS]],
     io_manager_key=TABLES_IO_MANAGER,
     dagster_type=Tables,
     group_name=GROUP,
@@ -131,7 +143,11 @@ def region_statistics_partials(
 ) -> dg.Output[Any]:
     """The region's building assignments and partial aggregates, on the region's cluster."""
     region_id = context.partition_key
-    tables = compute.persist(PARTIALS, statistics_partial, catalog.root, buildings, region_id)
+    # The rows' identities are computed here (once per process), not on every worker.
+    built_from = catalog.catalog().row_versions(ASSET_ROW_INPUTS[PARTIALS], region_id)
+    tables = compute.persist(
+        PARTIALS, statistics_partial, catalog.root, buildings, region_id, built_from
+    )
     bounds = catalog.catalog().grid.bounds(region_id)
     return dg.Output(tables, metadata=compute.run(PARTIALS, describe_partial, tables, bounds))
 

@@ -21,7 +21,6 @@ seed's order: phase 03 after phase 02).
 """
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -60,10 +59,10 @@ from ocr_assets.rollups.tiles import (
     BUILDING_LAYER,
     building_features,
     centroid_features,
+    features_scratch,
     write_feature_lines,
 )
 from ocr_assets.storage import Layout, Published, StorageError, publish
-from ocr_assets.storage.scratch import scratch_dir
 from ocr_assets.storage.tables import table_file
 
 GROUP = "phase03"
@@ -175,9 +174,11 @@ def tile_regions(
     """
 
     def write(staged: dict[str, str]) -> PMTilesSummary:
-        with scratch_dir("ocr-features-") as work:
-            lines = str(Path(work) / f"{table}.ndjson")
-            if not write_feature_lines([table_file(f, table) for f in features], lines):
+        tables = [table_file(f, table) for f in features]
+        what = f"the features of {staged['pmtiles']}"
+        with features_scratch("ocr-features-", tables, what) as work:
+            lines = str(work / f"{table}.ndjson")
+            if not write_feature_lines(tables, lines):
                 raise StorageError(
                     f"no features to tile into {tileset.name}: every region's {table} is empty"
                 )
