@@ -7,6 +7,7 @@
 #   make preview  map of the outputs on 127.0.0.1:$(PREVIEW_PORT) (PREVIEW_ENV=local, PREVIEW_ARGS=...)
 #   make lint   ruff check, ruff format --check and the import layers (lint-imports)
 #   make bench-tiles  the building archive at 0.5 % of CONUS: one run vs shards (~20 min)
+#   make bench-conus  every roll-up at 0.25 % and 1 % of CONUS, 1 and 2 workers (about an hour)
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -20,7 +21,7 @@ DEMO_ARGS ?=
 PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 
-.PHONY: demo test test-fast ui preview lint bench-tiles
+.PHONY: demo test test-fast ui preview lint bench-tiles bench-conus
 
 # Created only when missing, so an existing environment (offline machines) is used as it is.
 $(VENV)/bin/dagster:
@@ -58,3 +59,6 @@ lint: $(VENV)/bin/dagster
 
 bench-tiles: $(VENV)/bin/dagster
 	$(VENV)/bin/python -m benchmarks.bench_tiles --fraction 0.005
+
+bench-conus: $(VENV)/bin/dagster
+	$(VENV)/bin/python -m benchmarks.bench_conus --fraction 0.0025 --fraction 0.01

@@ -1,8 +1,11 @@
-"""The building archive at a stated fraction of CONUS: one tippecanoe run against shards.
+"""The building or centroid archive at a stated fraction of CONUS: one tippecanoe run against
+shards.
 
-Not part of CI; run by hand from the repository root (``make bench-tiles`` runs 0.25 %)::
+Not part of CI; run by hand from the repository root (``make bench-tiles`` runs 0.5 % of the
+building archive)::
 
     .venv/bin/python -m benchmarks.bench_tiles --fraction 0.0025
+    .venv/bin/python -m benchmarks.bench_tiles --fraction 0.0025 --archive centroids
 
 A fraction of the real data keeps the real density: CONUS holds about 156 M buildings in 405
 regions of the published grid (about 385,000 each), so a fraction ``F`` is
@@ -29,7 +32,8 @@ Projection to CONUS (printed, and labelled projected): with ``r`` the buildings 
 one single-threaded worker turns into the archive (everything included: the shards'
 margins, shards tiled again deeper, the zoom statistics and the merge), ``e = t1 / (2 t2)``
 the parallel efficiency measured between 1 and 2 workers, and ``C`` the cores of the
-machines the archive is sized for, the archive takes about ``156e6 / (r C e)`` seconds.
+machines the archive is sized for (96 for the building archive, 48 for the centroids), the
+archive takes about ``156e6 / (r C e)`` seconds.
 This holds while every core has shards to tile and no shard takes longer than that on its
 own: the densest zoom-6 tile of CONUS sets a floor (docs/performance.md). The benchmark's two
 regions straddle zoom-6 tile borders (four shards for two regions), so its margins cost more
@@ -55,7 +59,7 @@ import numpy as np
 import shapely
 
 from ocr_assets.regions import CONUS_GRID
-from ocr_assets.rollups import BUILDING_TILES, DatasetMetadata
+from ocr_assets.rollups import BUILDING_TILES, CENTROID_TILES, DatasetMetadata, Tileset
 from ocr_assets.rollups.shards import sharded_archive
 from ocr_assets.rollups.tiles import BUILDING_LAYER, tile_features
 from ocr_assets.rollups.tiles import write_feature_lines as write_lines
@@ -66,8 +70,12 @@ CONUS_REGIONS = 405
 #: Regions of the benchmark, in order: the first two meet at the corner of four zoom-6 tiles
 #: (118.125 W, 40.98 N, northern Nevada), so they make four shards.
 REGIONS = ["y10_x7", "y9_x7", "y10_x6", "y9_x6", "y11_x7", "y11_x6", "y10_x8", "y9_x8"]
-#: Cores of the machines ``building_pmtiles`` is sized for (2 x c8g.12xlarge).
-SIZED_CORES = 96
+#: Per archive: its tippecanoe options and the cores of the machines its asset is sized for
+#: (``building_pmtiles``: 2 x c8g.12xlarge; ``building_centroid_pmtiles``: 1 x c8g.12xlarge).
+ARCHIVES: dict[str, tuple[Tileset, int]] = {
+    "buildings": (BUILDING_TILES, 96),
+    "centroids": (CENTROID_TILES, 48),
+}
 
 
 def region_buildings(region_id: str, count: int, seed: int) -> gpd.GeoDataFrame:
@@ -92,10 +100,15 @@ def region_buildings(region_id: str, count: int, seed: int) -> gpd.GeoDataFrame:
     return region_buildings_table(boxes, seed, "060670001001000", "CA", "Sacramento")
 
 
-def write_inputs(folder: Path, regions: Sequence[str], per_region: int) -> list[str]:
-    """Region building files and their feature tables; the feature tables' paths."""
+def write_inputs(
+    folder: Path, regions: Sequence[str], per_region: int, centroids: bool
+) -> list[str]:
+    """Region building files and their footprint (or centroid) feature tables; the feature
+    tables' paths."""
     return [
-        write_feature_table(region_buildings(region_id, per_region, seed), region_id, folder)
+        write_feature_table(
+            region_buildings(region_id, per_region, seed), region_id, folder, centroids
+        )
         for seed, region_id in enumerate(regions)
     ]
 
@@ -115,7 +128,9 @@ def measured(step: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
     return result, {"wall_s": wall, "cpu_s": cpu, "peak_process_mib": peak}
 
 
-def sharded_on_cluster(workers: int, tables: list[str], folder: Path, shard_zoom: int) -> Any:
+def sharded_on_cluster(
+    workers: int, tables: list[str], folder: Path, shard_zoom: int, tileset: Tileset
+) -> Any:
     """:func:`sharded_archive` with its tasks on a new local cluster of ``workers``
     single-threaded processes (closed before returning, so their CPU time and memory, and
     their tippecanoe processes', count as this process's children)."""
@@ -138,7 +153,7 @@ def sharded_on_cluster(workers: int, tables: list[str], folder: Path, shard_zoom
         return sharded_archive(
             tables,
             str(folder / f"sharded-{workers}.pmtiles"),
-            BUILDING_TILES,
+            tileset,
             DatasetMetadata(),
             str(folder / f"shards-{workers}"),
             shard_zoom,
@@ -150,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fraction", type=float, default=0.0025, help="share of CONUS")
     parser.add_argument("--shard-zoom", type=int, default=6)
+    parser.add_argument("--archive", choices=sorted(ARCHIVES), default="buildings")
     parser.add_argument(
         "--per-region",
         type=int,
@@ -161,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if regions > len(REGIONS):
         parser.error(f"--fraction {args.fraction}: at most {len(REGIONS)} regions are laid out")
     per_region = args.per_region
+    tileset, sized_cores = ARCHIVES[args.archive]
     report: dict[str, Any] = {
+        "archive": args.archive,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "fraction": regions / CONUS_REGIONS,
@@ -172,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{regions} region(s) x {per_region:,} buildings = {regions * per_region:,}")
     with tempfile.TemporaryDirectory(prefix="bench-tiles-") as work:
         folder = Path(work)
-        tables = write_inputs(folder, REGIONS[:regions], per_region)
+        tables = write_inputs(folder, REGIONS[:regions], per_region, args.archive == "centroids")
         lines = folder / "features.ndjson"
         write_lines(tables, str(lines))
 
@@ -180,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             return tile_features(
                 {BUILDING_LAYER: [str(lines)]},
                 str(folder / "single.pmtiles"),
-                BUILDING_TILES,
+                tileset,
                 DatasetMetadata(),
             )
 
@@ -191,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"single run: {numbers}")
         for workers in (1, 2):
             built, numbers = measured(
-                lambda w=workers: sharded_on_cluster(w, tables, folder, args.shard_zoom)
+                lambda w=workers: sharded_on_cluster(w, tables, folder, args.shard_zoom, tileset)
             )
             numbers |= {
                 "bytes": built.summary.bytes,
@@ -208,13 +226,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     features = report["buildings"]
     rate = features / t1
     efficiency = t1 / (2 * t2)
-    projected = CONUS_BUILDINGS / (rate * SIZED_CORES * efficiency)
+    projected = CONUS_BUILDINGS / (rate * sized_cores * efficiency)
     report["projection"] = {
         "label": "projected, not measured",
         "formula": "156e6 / (r C e)",
         "r_buildings_per_s_per_worker": rate,
         "e_parallel_efficiency": efficiency,
-        "C_cores": SIZED_CORES,
+        "C_cores": sized_cores,
         "conus_sharded_minutes": projected / 60,
         "conus_single_run_hours": CONUS_BUILDINGS / (features / steps["single"]["wall_s"]) / 3600,
         "speedup_2_workers": t1 / t2,
@@ -223,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results = Path(__file__).with_name("results")
     results.mkdir(exist_ok=True)
     stamp = report["when"].replace(":", "")
-    (results / f"bench_tiles-{stamp}.json").write_text(json.dumps(report, indent=2))
+    (results / f"bench_tiles-{args.archive}-{stamp}.json").write_text(json.dumps(report, indent=2))
     return report
 
 

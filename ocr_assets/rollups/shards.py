@@ -69,6 +69,7 @@ from ocr_assets.rollups.zoom_guess import (
     combined,
     feature_stats,
     guess_max_zoom,
+    point_stats,
     polygon_stats,
     tile_key,
 )
@@ -256,11 +257,7 @@ def shard_zoom_stats(shard: Shard, folder: str) -> ZoomStats:
             return ZoomStats(**stored["stats"])
         owned = []
         for batch in shard_features(shard, margin=0.0):
-            texts = batch.to_pylist()
-            try:
-                stats = polygon_stats(texts)
-            except ValueError:  # not only polygons: one by one
-                stats = FeatureArrays.of([feature_stats(text) for text in texts])
+            stats = _batch_stats(batch.to_pylist())
             owned.append(stats.select(stats.tiles(shard.zoom) == np.uint64(shard.key)))
         result = ZoomStats()
         if owned:
@@ -276,6 +273,17 @@ def shard_zoom_stats(shard: Shard, folder: str) -> ZoomStats:
 _ARRAYS = ("index", "detail_count", "detail_log_sum", "area")
 
 
+def _batch_stats(texts: Sequence[str]) -> FeatureArrays:
+    """Statistics of a batch of features: all polygons or all points at once (compiled or
+    vectorised), anything else one by one."""
+    for of_kind in (polygon_stats, point_stats):
+        try:
+            return of_kind(texts)
+        except ValueError:
+            continue
+    return FeatureArrays.of([feature_stats(text) for text in texts])
+
+
 def _write_lines(batches: Iterator[pa.Array], path: Path) -> int:
     written = 0
     with path.open("w", encoding="utf-8") as sink:
@@ -286,17 +294,26 @@ def _write_lines(batches: Iterator[pa.Array], path: Path) -> int:
     return written
 
 
-def zoom_band(tileset: Tileset, min_zoom: int, max_zoom: int, extend: bool) -> Tileset:
+def zoom_band(
+    tileset: Tileset, min_zoom: int, max_zoom: int, extend: bool, base_zoom: int | None = None
+) -> Tileset:
     """``tileset`` for zooms ``min_zoom`` .. ``max_zoom`` (no guess), extending its zooms while
-    tiles still drop only when ``extend``."""
+    tiles still drop only when ``extend``.
+
+    ``base_zoom`` (default ``max_zoom``) is the zoom below which tippecanoe thins points by its
+    drop rate (``-B``). One run's base zoom is the maximum zoom it guessed, so every band of a
+    sharded archive passes that zoom: a band that stops shallower (the low zooms) otherwise
+    keeps 2.5 times the points at each of its zooms.
+    """
     options = []
     for option in tileset.options:
-        if option == "-zg" or option.startswith("-Z"):
+        if option == "-zg" or option.startswith(("-Z", "-B")):
             continue
         if option == "--extend-zooms-if-still-dropping" and not extend:
             continue
         options.append(option)
-    return replace(tileset, options=(*options, f"-Z{min_zoom}", f"-z{max_zoom}"))
+    base = max_zoom if base_zoom is None else base_zoom
+    return replace(tileset, options=(*options, f"-Z{min_zoom}", f"-z{max_zoom}", f"-B{base}"))
 
 
 @dataclass(frozen=True)
@@ -341,10 +358,11 @@ def tile_shard(
     folder: str,
     extend: bool = True,
     from_zoom: int | None = None,
+    base_zoom: int | None = None,
 ) -> ShardTiles | None:
     """Tile one shard from ``from_zoom`` (default: its zoom) to ``max_zoom`` into ``folder``;
     ``None`` if it has no feature. The archive of an earlier build with the same inputs and
-    settings is reused.
+    settings is reused. ``base_zoom``: see :func:`zoom_band`.
 
     Raises:
         ShardError: naming the shard's tile and the tables it read.
@@ -356,7 +374,7 @@ def tile_shard(
         if first != shard.zoom or not extend:
             name += f"-z{first}to{max_zoom}"
         archive, record = join(folder, f"{name}.pmtiles"), join(folder, f"{name}.json")
-        band = zoom_band(tileset, first, max_zoom, extend)
+        band = zoom_band(tileset, first, max_zoom, extend, base_zoom)
         if not extend:  # its last zoom as in a run that could go on
             band = replace(band, options=(*band.options, f"--extra-detail={FULL_DETAIL}"))
         identity = shard_identity(shard, band.name, band.options, metadata.vector())
@@ -377,7 +395,12 @@ def tile_shard(
 
 
 def _deeper(
-    tiles: ShardTiles, max_zoom: int, tileset: Tileset, metadata: DatasetMetadata, folder: str
+    tiles: ShardTiles,
+    max_zoom: int,
+    tileset: Tileset,
+    metadata: DatasetMetadata,
+    folder: str,
+    base_zoom: int,
 ) -> ShardTiles:
     """``tiles`` with the zooms after its last one down to ``max_zoom`` (a task).
 
@@ -385,7 +408,9 @@ def _deeper(
     goes deeper has: only the zooms after it are tiled, with the full detail a run that could
     go on gives its last zoom.
     """
-    deeper = tile_shard(tiles.shard, max_zoom, tileset, metadata, folder, False, tiles.max_zoom + 1)
+    deeper = tile_shard(
+        tiles.shard, max_zoom, tileset, metadata, folder, False, tiles.max_zoom + 1, base_zoom
+    )
     assert deeper is not None  # the same features as the first time
     return replace(
         tiles,
@@ -403,8 +428,10 @@ def tile_low_zooms(
     tileset: Tileset,
     metadata: DatasetMetadata,
     output: str,
+    base_zoom: int | None = None,
 ) -> PMTilesSummary:
-    """Every feature tiled at zooms ``min_zoom`` .. ``below - 1`` (the zooms above the shards)."""
+    """Every feature tiled at zooms ``min_zoom`` .. ``below - 1`` (the zooms above the shards);
+    ``base_zoom``: see :func:`zoom_band`."""
     with features_scratch("ocr-low-zooms-", sources, f"the features of {output}") as work:
         lines = work / "features.ndjson"
         whole = Shard(0, 0, 0, tuple(sources))
@@ -412,7 +439,7 @@ def tile_low_zooms(
             raise ValueError("no features to tile")
         # A run's last zoom gets other detail than the zooms it goes on from: the band's last
         # zoom is not the archive's, so it keeps the full detail the one run gives it.
-        band = zoom_band(tileset, min_zoom, below - 1, extend=False)
+        band = zoom_band(tileset, min_zoom, below - 1, extend=False, base_zoom=base_zoom)
         band = replace(band, options=(*band.options, f"--extra-detail={FULL_DETAIL}"))
         return tile_features({BUILDING_LAYER: [str(lines)]}, output, band, metadata)
 
@@ -664,17 +691,18 @@ def sharded_archive(
     shallow = [t for t in built if t.max_zoom < deepest]
     if shallow:
         # Their zooms from the one they stopped at (a run's last zoom differs) to the deepest.
-        again = map_tasks(_deeper, shallow, deepest, tileset, metadata, folder)
+        again = map_tasks(_deeper, shallow, deepest, tileset, metadata, folder, guessed)
         redone = {t.shard: t for t in again}
         built = [redone.get(t.shard, t) for t in built]
     low = None
     with scratch_dir("ocr-low-") as work:
         if zoom > min_zoom:
             low = str(Path(work) / "low.pmtiles")
-            tile_low_zooms(list(extents), min_zoom, zoom, tileset, metadata, low)
+            tile_low_zooms(list(extents), min_zoom, zoom, tileset, metadata, low, guessed)
         options = (
             f"{len(built)} shards at zoom {zoom}, each: tippecanoe -l {BUILDING_LAYER} "
-            f"-n {tileset.name} {' '.join(zoom_band(tileset, zoom, deepest, True).options)}"
+            f"-n {tileset.name} "
+            f"{' '.join(zoom_band(tileset, zoom, deepest, True, guessed).options)}"
         )
         summary = merge_shards(built, low, output, total.features, options)
     reused = sum(t.reused for t in built)

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from ocr_assets.regions import feature_id_base
 from ocr_assets.rollups.schema import RISK_VARIABLES
-from ocr_assets.rollups.tiles import building_features
+from ocr_assets.rollups.tiles import building_features, centroid_features
 
 
 def region_buildings_table(
@@ -41,11 +41,18 @@ def region_buildings_table(
     return gpd.GeoDataFrame(columns, geometry=footprints, crs="EPSG:4326")
 
 
-def write_feature_table(table: gpd.GeoDataFrame, region_id: str, folder: Path) -> str:
+def write_feature_table(
+    table: gpd.GeoDataFrame, region_id: str, folder: Path, centroids: bool = False
+) -> str:
     """Write ``table`` as region ``region_id``'s building GeoParquet and its building tile
-    features (``{region_id}.parquet``) in ``folder``; the features table's path."""
+    features (``{region_id}.parquet``), or its centroid features when ``centroids``
+    (``{region_id}-centroids.parquet``), in ``folder``; the features table's path."""
     buildings = folder / f"{region_id}-buildings.parquet"
     table.to_parquet(buildings, write_covering_bbox=True, schema_version="1.1.0", index=False)
-    features = folder / f"{region_id}.parquet"
-    pq.write_table(building_features(str(buildings), feature_id_base(region_id)), features)
+    if centroids:
+        features = folder / f"{region_id}-centroids.parquet"
+        pq.write_table(centroid_features(str(buildings)), features)
+    else:
+        features = folder / f"{region_id}.parquet"
+        pq.write_table(building_features(str(buildings), feature_id_base(region_id)), features)
     return str(features)

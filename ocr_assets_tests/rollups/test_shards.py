@@ -8,6 +8,7 @@ give a client the same archive: the same tiles, zoom range, bounds and centre.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import time
@@ -21,7 +22,7 @@ import pytest
 import shapely
 from pmtiles.reader import MmapSource, Reader, all_tiles
 
-from ocr_assets.rollups import BUILDING_TILES, DatasetMetadata
+from ocr_assets.rollups import BUILDING_TILES, CENTROID_TILES, DatasetMetadata
 from ocr_assets.rollups import shards as sharding
 from ocr_assets.rollups.shards import ShardError, plan_shards, sharded_archive, table_extent
 from ocr_assets.rollups.tiles import (
@@ -35,6 +36,7 @@ from ocr_assets.rollups.zoom_guess import (
     combined,
     feature_stats,
     guess_max_zoom,
+    point_stats,
     polygon_stats,
 )
 from ocr_assets.synthetic.region_tables import region_buildings_table, write_feature_table
@@ -262,3 +264,67 @@ def test_a_changed_region_rebuilds_only_the_shards_it_touches(
     rebuilt = sharded_archive(tables, str(third), BUILDING_TILES, DatasetMetadata(), folder, 9)
     assert rebuilt.shards - rebuilt.reused == len(touching)
     assert third.read_bytes() == first.read_bytes()
+
+
+def test_sharded_centroids_keep_each_zooms_points_of_the_single_run(tmp_path: Path) -> None:
+    """Centroids are points, thinned by tippecanoe's drop rate below the maximum zoom. Which
+    points a zoom keeps depends on the maximum zoom of the run, so the zooms above the shards
+    (a run stopping at the shard zoom) and inside them pick other points than the one run,
+    about as many: within 1 % (or one point) at every zoom. The deepest zoom keeps every
+    point, byte for byte."""
+    tables = [
+        write_feature_table(region_frame(west, south, seed), region_id, tmp_path, centroids=True)
+        for seed, (region_id, (west, south)) in enumerate(REGIONS.items())
+    ]
+    lines = tmp_path / "centroids.ndjson"
+    points = write_feature_lines(tables, str(lines))
+    single = tmp_path / "single.pmtiles"
+    tile_features({BUILDING_LAYER: [str(lines)]}, str(single), CENTROID_TILES, DatasetMetadata())
+    merged = tmp_path / "sharded.pmtiles"
+    built = sharded_archive(
+        tables, str(merged), CENTROID_TILES, DatasetMetadata(), str(tmp_path / "shards"), 8
+    )
+    assert built.shards >= 2 and built.summary.features == points
+    header_a, tiles_a = archive_tiles(single)
+    header_b, tiles_b = archive_tiles(merged)
+    for field in ("min_zoom", "max_zoom", "center_zoom", "center_lon_e7", "center_lat_e7"):
+        assert header_a[field] == header_b[field], field
+    for field in ("min_lon_e7", "min_lat_e7", "max_lon_e7", "max_lat_e7"):
+        assert header_a[field] == header_b[field], field
+    assert set(tiles_a) == set(tiles_b)
+
+    def points_per_zoom(tiles: dict[tuple[int, int, int], bytes]) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for (z, _, _), data in tiles.items():
+            layer = mapbox_vector_tile.decode(gzip.decompress(data))["risk"]
+            counts[z] = counts.get(z, 0) + len(layer["features"])
+        return counts
+
+    single_counts, sharded_counts = points_per_zoom(tiles_a), points_per_zoom(tiles_b)
+    deepest = header_a["max_zoom"]
+    for zoom, count in single_counts.items():
+        assert abs(sharded_counts[zoom] - count) <= max(1, 0.01 * count), zoom
+    assert single_counts[deepest] >= points  # every point (some in two tiles' buffers)
+    assert all(tiles_a[k] == tiles_b[k] for k in tiles_a if k[0] == deepest)
+
+
+def test_the_vectorised_point_statistics_are_the_reference_ones() -> None:
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(-125, -66, 500), rng.uniform(24, 50, 500)
+    lon[:4], lat[:4] = [0.0, 179.99999, -180.0, 12.5], [0.0, -10.0, -85.0, 89.99]
+    texts = [
+        json.dumps({"type": "Feature", "properties": {}, "geometry": point})
+        for point in (
+            {"type": "Point", "coordinates": [float(x), float(y)]}
+            for x, y in zip(lon, lat, strict=True)
+        )
+    ]
+    fast = point_stats(texts)
+    reference = [feature_stats(text) for text in texts]
+    assert fast.index.tolist() == [r.index for r in reference]
+    assert not fast.detail_count.any() and not fast.area.any()
+    line = {"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]}
+    with pytest.raises(ValueError, match="Point features only"):
+        point_stats(
+            [*texts[:1], json.dumps({"type": "Feature", "properties": {}, "geometry": line})]
+        )

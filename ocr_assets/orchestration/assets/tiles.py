@@ -7,12 +7,13 @@ What is incremental
     The archives are then tiled from every region's features by tippecanoe on their own
     cluster, and published whole.
 
-Sharded building tiles
-    ``building_pmtiles`` is tiled in shards aligned to the tile pyramid
-    (:mod:`ocr_assets.rollups.shards`): the shards' zoom statistics and tiles are tasks in
-    parallel on the archive's cluster (:func:`~ocr_assets.orchestration.clusters.map_here`),
-    the shard archives are kept under ``Layout.tile_shards`` and merged by copying tiles.
-    ``building_centroid_pmtiles`` is still one tippecanoe run.
+Sharded building and centroid tiles
+    ``building_pmtiles`` and ``building_centroid_pmtiles`` are tiled in shards aligned to the
+    tile pyramid (:mod:`ocr_assets.rollups.shards`): the shards' zoom statistics and tiles are
+    tasks in parallel on the archive's cluster
+    (:func:`~ocr_assets.orchestration.clusters.map_here`), the shard archives are kept under
+    ``Layout.tile_shards`` and merged by copying tiles. The zooms above the shard zoom (the
+    centroids' zooms 0-5 for CONUS) are one pass over every feature.
 
 ``building_pmtiles`` and ``building_centroid_pmtiles`` are independent of each other, so an
 executor with more than one process builds them in parallel. Both also depend on
@@ -52,17 +53,13 @@ from ocr_assets.rollups import (
     PMTilesSummary,
     Tileset,
     regional_pmtiles,
-    tile_features,
 )
 from ocr_assets.rollups.shards import ShardedArchive, sharded_archive
 from ocr_assets.rollups.tiles import (
-    BUILDING_LAYER,
     building_features,
     centroid_features,
-    features_scratch,
-    write_feature_lines,
 )
-from ocr_assets.storage import Layout, Published, StorageError, publish
+from ocr_assets.storage import Layout, Published, publish
 from ocr_assets.storage.tables import table_file
 
 GROUP = "phase03"
@@ -156,70 +153,27 @@ def region_tile_features(
 
 
 # --------------------------------------------------------------------------- building archives
-def tile_regions(
-    features: Sequence[str],
-    table: str,
-    tileset: Tileset,
-    asset: str,
-    layout: Layout,
-    metadata: DatasetMetadata,
-) -> Published[PMTilesSummary]:
-    """Tile every region's ``table`` features (layer ``risk``) into ``asset``'s archive.
-
-    ``features`` is every region's features folder. Regions without features contribute
-    nothing. Runs on the archive's cluster; the archive is published once tippecanoe finished.
-
-    Raises:
-        StorageError: no region has any feature.
-    """
-
-    def write(staged: dict[str, str]) -> PMTilesSummary:
-        tables = [table_file(f, table) for f in features]
-        what = f"the features of {staged['pmtiles']}"
-        with features_scratch("ocr-features-", tables, what) as work:
-            lines = str(work / f"{table}.ndjson")
-            if not write_feature_lines(tables, lines):
-                raise StorageError(
-                    f"no features to tile into {tileset.name}: every region's {table} is empty"
-                )
-            return tile_features({BUILDING_LAYER: [lines]}, staged["pmtiles"], tileset, metadata)
-
-    return publish(layout.outputs(asset), write)
-
-
-def _archive(
-    context: dg.AssetExecutionContext,
-    storage: OutputStorage,
-    compute: ComputeResource,
-    table: str,
-    tileset: Tileset,
-) -> dg.MaterializeResult:
-    asset = context.asset_key.to_user_string()
-    regions = rollup_regions(context, storage, BUILDINGS, FEATURES)
-    layout = storage.layout
-    folders = [layout.tile_features(region_id) for region_id in regions]
-    published = compute.run(
-        asset, tile_regions, folders, table, tileset, asset, layout, storage.dataset_metadata
-    )
-    return rollup_result(context, storage, published, regions, pmtiles_metadata(published.result))
-
-
-def sharded_footprints(
+def sharded_tiles(
     sources: Sequence[str],
+    tileset: Tileset,
     asset: str,
     layout: Layout,
     metadata: DatasetMetadata,
     shard_zoom: int,
 ) -> Published[ShardedArchive]:
-    """Tile the footprint features in shards, in parallel on this cluster, then merge and
-    publish the archive (a task on the archive's cluster; the shard archives are kept in
-    :meth:`~ocr_assets.storage.Layout.tile_shards`)."""
+    """Tile feature tables in shards, in parallel on this cluster, then merge and publish the
+    archive (a task on the archive's cluster; the shard archives are kept in
+    :meth:`~ocr_assets.storage.Layout.tile_shards`).
+
+    Raises:
+        ValueError: no region has any feature.
+    """
     return publish(
         layout.outputs(asset),
         lambda staged: sharded_archive(
             sources,
             staged["pmtiles"],
-            BUILDING_TILES,
+            tileset,
             metadata,
             layout.tile_shards(asset),
             shard_zoom,
@@ -229,16 +183,21 @@ def sharded_footprints(
 
 
 def _sharded_archive(
-    context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
+    context: dg.AssetExecutionContext,
+    storage: OutputStorage,
+    compute: ComputeResource,
+    table: str,
+    tileset: Tileset,
 ) -> dg.MaterializeResult:
     asset = context.asset_key.to_user_string()
     regions = rollup_regions(context, storage, BUILDINGS, FEATURES)
     layout = storage.layout
-    sources = [table_file(layout.tile_features(r), BUILDING_FEATURES) for r in regions]
+    sources = [table_file(layout.tile_features(r), table) for r in regions]
     published = compute.run(
         asset,
-        sharded_footprints,
+        sharded_tiles,
         sources,
+        tileset,
         asset,
         layout,
         storage.dataset_metadata,
@@ -274,14 +233,14 @@ def building_pmtiles(
     context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
 ) -> dg.MaterializeResult:
     """Every region's footprint features, tiled in shards and merged."""
-    return _sharded_archive(context, storage, compute)
+    return _sharded_archive(context, storage, compute, BUILDING_FEATURES, BUILDING_TILES)
 
 
 @dg.asset(
     deps=[every_region(FEATURES), region_summary_stats],
     group_name=GROUP,
     kinds={"pmtiles", "tippecanoe"},
-    code_version="2",
+    code_version="3",
     description=(
         "Building centroids with rps_2011 and rps_2047 (properties '0', '1'; 3 decimals, "
         "only where both > 0); one PMTiles archive, layer 'risk'."
@@ -290,5 +249,6 @@ def building_pmtiles(
 def building_centroid_pmtiles(
     context: dg.AssetExecutionContext, storage: OutputStorage, compute: ComputeResource
 ) -> dg.MaterializeResult:
-    """Every region's centroid features, tiled."""
-    return _archive(context, storage, compute, CENTROID_FEATURES, CENTROID_TILES)
+    """Every region's centroid features, tiled in shards (zooms above the shards in one pass
+    over every centroid) and merged."""
+    return _sharded_archive(context, storage, compute, CENTROID_FEATURES, CENTROID_TILES)
