@@ -1,0 +1,190 @@
+"""A Dask worker lost mid-region: the region is retried, nothing is half-committed (fault 13).
+
+A region is materialized the way a deployment runs it on a remote region cluster
+(``ComputeResource`` pointed at the cluster's scheduler, the real raster-store IO manager), on a
+local cluster of two worker *processes*. A worker plugin (``compute_fakes.StopOnce``) holds the
+first worker that reaches a stage, and the test kills that process (SIGKILL): while it computes
+the region, and while it commits it (its Icechunk session has written the region's chunks, it
+holds the commit lock). Dask reschedules the lost work on the other worker (recomputing the
+value the dead worker kept), so the materialization succeeds with no retry of Dagster's, the
+store's ``main`` never shows the region before its one complete commit, and the committed
+rasters equal those of a run without a fault (the control, run first on the same path).
+
+A worker lost more often than ``distributed.scheduler.allowed-failures`` (3) fails the work with
+``KilledWorker``, and a lost connection with ``CommClosedError`` (an ``OSError``); neither is
+bad input, so the step's retry policy tries again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dagster as dg
+import icechunk
+import numpy as np
+import pytest
+import xarray as xr
+from distributed import Client, LocalCluster
+from distributed.comm.core import CommClosedError
+from distributed.scheduler import KilledWorker
+
+from ocr_assets.deploy.job import step_failures
+from ocr_assets.orchestration.assets.regions import region_risk_rasters
+from ocr_assets.orchestration.assets.wind import wind_direction_distribution
+from ocr_assets.orchestration.errors import final_on_bad_input
+from ocr_assets.orchestration.resources import ComputeResource, OutputStorage
+from ocr_assets.storage.raster_store import icechunk_storage
+from ocr_assets_tests.helpers import GRAPH, materialize, materialize_region, pipeline_resources
+from ocr_assets_tests.orchestration.compute_fakes import StopOnce
+
+REGION = "y1_x1"
+#: Seconds the test waits for a worker to reach the stage (two processes start, the region's
+#: inputs are read) and a held worker waits to be killed.
+STAGE_SECONDS = 60.0
+RAN = re.compile(r"^region_risk_rasters: region_rasters ran on cluster .*\(pid (?P<pid>\d+)\)")
+
+
+@pytest.fixture(scope="module")
+def wind_root(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Outputs holding only the wind distribution (copy before use)."""
+    root = tmp_path_factory.mktemp("wind-only")
+    result = materialize_region([wind_direction_distribution], None, synthetic_root, root)
+    assert result.success, step_failures(result)
+    return root
+
+
+@pytest.fixture
+def storage(wind_root: Path, tmp_path: Path) -> OutputStorage:
+    root = tmp_path / "outputs"
+    shutil.copytree(wind_root, root)
+    return OutputStorage(root=str(root))
+
+
+def two_workers() -> LocalCluster:
+    """A cluster of two single-threaded worker processes (each restarted by its nanny when
+    killed)."""
+    return LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address="127.0.0.1:0",
+        memory_limit=0,
+    )
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    with two_workers() as cluster:
+        yield cluster
+
+
+def region_run(
+    synthetic_root: Path, storage: OutputStorage, address: str
+) -> tuple[dg.ExecuteInProcessResult, list[int]]:
+    """Materialize the region's rasters on the cluster at ``address`` (no Dagster retries);
+    the run and the process IDs that computed the region."""
+    compute = ComputeResource().on_cluster(address)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            GRAPH,
+            pipeline_resources(synthetic_root, storage, compute),
+            partition_key=REGION,
+            selection=[region_risk_rasters],
+            instance=instance,
+        )
+        pids = [
+            int(match["pid"])
+            for entry in instance.all_logs(result.run_id)
+            if (match := RAN.match(entry.user_message or "")) is not None
+        ]
+    return result, pids
+
+
+def regions_on_main(storage: OutputStorage) -> list[str]:
+    """The region of every commit on the raster store's ``main``, newest first (read without
+    the store's commit lock)."""
+    location = storage.layout.raster_store
+    if not icechunk.Repository.exists(icechunk_storage(location)):
+        return []
+    repository = icechunk.Repository.open(icechunk_storage(location))
+    return [
+        str(snapshot.metadata["region_id"])
+        for snapshot in repository.ancestry(branch="main")
+        if "region_id" in snapshot.metadata
+    ]
+
+
+def wait_for_marker(marker: Path) -> int:
+    """The process ID a held worker wrote to ``marker``."""
+    deadline = time.monotonic() + STAGE_SECONDS
+    while not (marker.exists() and marker.read_text()):
+        assert time.monotonic() < deadline, f"no worker reached the stage in {STAGE_SECONDS} s"
+        time.sleep(0.1)
+    return int(marker.read_text())
+
+
+@pytest.fixture(scope="module")
+def control_rasters(
+    synthetic_root: Path, wind_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> xr.Dataset:
+    """The region's rasters committed by a run without a fault, on the same path."""
+    root = tmp_path_factory.mktemp("control") / "outputs"
+    shutil.copytree(wind_root, root)
+    storage = OutputStorage(root=str(root))
+    with two_workers() as cluster:
+        result, pids = region_run(synthetic_root, storage, cluster.scheduler_address)
+    assert result.success, step_failures(result)
+    assert pids and os.getpid() not in pids
+    store = storage.raster_store()
+    assert regions_on_main(storage) == [REGION]
+    return store.region(REGION).load()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stage", ["compute", "commit"])
+def test_a_worker_killed_mid_region_is_replaced_and_the_region_committed_once(
+    stage: str,
+    control_rasters: xr.Dataset,
+    cluster: LocalCluster,
+    storage: OutputStorage,
+    synthetic_root: Path,
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "held-worker"
+    with Client(cluster, set_as_default=False) as client:
+        client.register_plugin(StopOnce(stage, str(marker), STAGE_SECONDS))
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(region_run, synthetic_root, storage, cluster.scheduler_address)
+            held = wait_for_marker(marker)
+            # Held mid-stage: the region is not on main yet (at the commit stage its chunks are
+            # written and the held worker has the commit lock, which `RasterStore` would wait
+            # for: the history is read without it).
+            assert REGION not in regions_on_main(storage)
+            os.kill(held, signal.SIGKILL)
+            result, pids = running.result(timeout=120)
+    assert result.success, step_failures(result)
+    if stage == "compute":
+        assert held not in pids
+    assert regions_on_main(storage).count(REGION) == 1
+    committed = storage.raster_store().region(REGION).load()
+    for name, variable in control_rasters.data_vars.items():
+        np.testing.assert_array_equal(committed[name].values, variable.values, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KilledWorker("('region_rasters-1',)", "tcp://127.0.0.1:40000", "worker lost 4 times"),
+        CommClosedError("in <TCP (closed) ConnectionPool.gather>: Stream is closed"),
+    ],
+)
+def test_a_lost_worker_stays_retryable(error: Exception) -> None:
+    with pytest.raises(type(error)), final_on_bad_input():
+        raise error
