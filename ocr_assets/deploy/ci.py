@@ -22,7 +22,8 @@
     variables set), it first checks that the run-history database answers and, when it does
     not, fails in one line naming it (``user@host:port/db``, never the password) without
     starting anything; when the run fails and the database no longer answers, it says so in
-    one line after Dagster's own output.
+    one line after Dagster's own output, and closes the deployment record the run left
+    ``running`` as ``failed`` with that line.
 
 Outside Actions (no ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV``) the ``key=value`` lines are printed.
 """
@@ -30,6 +31,7 @@ Outside Actions (no ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV``) the ``key=value`` line
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import shlex
@@ -327,17 +329,42 @@ def run_deploy(args: argparse.Namespace) -> int:
     if args.tags:
         command += ["--tags", args.tags]
     print(f"running: {shlex.join(command[2:])}", file=sys.stderr, flush=True)
+    started_at = dt.datetime.now(dt.UTC)
     code = subprocess.run(command, check=False).returncode
     if code != 0:
         problem = database_problem(os.environ, args.database_timeout)
         if problem:
-            raise DeploymentError(
+            message = (
                 f"the deployment failed: the run-history database {name} stopped answering "
                 f"during the run ({problem}); regions committed so far stay committed and no "
                 "roll-up was replaced; once the database is back, run the deployment again "
                 "(committed regions are skipped)"
             )
+            close_interrupted_record(message, started_at)
+            raise DeploymentError(message)
     return code
+
+
+def close_interrupted_record(message: str, since: dt.datetime) -> None:
+    """Close the deployment record as ``failed`` with ``message`` when a run started at or
+    after ``since`` left it ``running`` (its run could not close it)."""
+    from ocr_assets.config.settings import Settings
+    from ocr_assets.storage import Layout, objects, write_json
+    from ocr_assets.storage.config import configure
+
+    settings = Settings.from_env()
+    configure(settings.storage)
+    layout = Layout(settings.storage_root, settings.environment, settings.version)
+    record = objects.read_json(layout.deployment_record)
+    if not record or record.get("status") != "running":
+        return
+    if dt.datetime.fromisoformat(record["started_at"]) < since:
+        return
+    completed_at = dt.datetime.now(dt.UTC).isoformat()
+    write_json(
+        layout.deployment_record,
+        {**record, "status": "failed", "error": message, "completed_at": completed_at},
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

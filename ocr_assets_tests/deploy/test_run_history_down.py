@@ -178,9 +178,12 @@ def test_database_lost_during_a_deployment_keeps_the_outputs_and_a_rerun_finishe
     ), output[-1]
     assert "once the database is back, run the deployment again" in output[-1]
     print(f"deployment failed {failed_after:.1f} s after the database stopped")
-    # The outputs stay: the first region's commit, every published roll-up.
+    # The outputs stay: the first region's commit, every published roll-up; the record says
+    # why the deployment failed.
     assert store.committed_regions()[FIRST] == first_commit
     assert published(layout) == rollups
+    interrupted = record(layout)
+    assert (interrupted["status"], interrupted["error"]) == ("failed", output[-1][len("error: ") :])
 
     done = deploy(env, f"{FIRST},{SECOND}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
