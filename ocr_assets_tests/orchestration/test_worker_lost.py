@@ -23,10 +23,11 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
+import dask
 import icechunk
 import numpy as np
 import pytest
@@ -39,9 +40,17 @@ from ocr_assets.deploy.job import step_failures
 from ocr_assets.orchestration.assets.regions import region_risk_rasters
 from ocr_assets.orchestration.assets.wind import wind_direction_distribution
 from ocr_assets.orchestration.errors import final_on_bad_input
+from ocr_assets.orchestration.jobs import PHASE01_JOB
 from ocr_assets.orchestration.resources import ComputeResource, OutputStorage
 from ocr_assets.storage.raster_store import icechunk_storage
-from ocr_assets_tests.helpers import GRAPH, materialize, materialize_region, pipeline_resources
+from ocr_assets_tests.helpers import (
+    GRAPH,
+    asset_job,
+    materialize,
+    materialize_region,
+    pipeline_resources,
+    region_instance,
+)
 from ocr_assets_tests.orchestration.compute_fakes import StopOnce
 
 REGION = "y1_x1"
@@ -123,10 +132,14 @@ def regions_on_main(storage: OutputStorage) -> list[str]:
     ]
 
 
-def wait_for_marker(marker: Path) -> int:
-    """The process ID a held worker wrote to ``marker``."""
+def wait_for_marker(marker: Path, running: Future) -> int:
+    """The process ID a held worker wrote to ``marker`` (the run's error if it ended first)."""
     deadline = time.monotonic() + STAGE_SECONDS
     while not (marker.exists() and marker.read_text()):
+        if running.done():
+            raise AssertionError(
+                f"the run ended before a worker reached the stage: {running.result()}"
+            )
         assert time.monotonic() < deadline, f"no worker reached the stage in {STAGE_SECONDS} s"
         time.sleep(0.1)
     return int(marker.read_text())
@@ -164,7 +177,7 @@ def test_a_worker_killed_mid_region_is_replaced_and_the_region_committed_once(
         client.register_plugin(StopOnce(stage, str(marker), STAGE_SECONDS))
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(region_run, synthetic_root, storage, cluster.scheduler_address)
-            held = wait_for_marker(marker)
+            held = wait_for_marker(marker, running)
             # Held mid-stage: the region is not on main yet (at the commit stage its chunks are
             # written and the held worker has the commit lock, which `RasterStore` would wait
             # for: the history is read without it).
@@ -174,6 +187,48 @@ def test_a_worker_killed_mid_region_is_replaced_and_the_region_committed_once(
     assert result.success, step_failures(result)
     if stage == "compute":
         assert held not in pids
+    assert regions_on_main(storage).count(REGION) == 1
+    committed = storage.raster_store().region(REGION).load()
+    for name, variable in control_rasters.data_vars.items():
+        np.testing.assert_array_equal(committed[name].values, variable.values, err_msg=name)
+
+
+@pytest.mark.integration
+def test_a_worker_lost_on_every_try_fails_the_step_and_its_retry_commits(
+    control_rasters: xr.Dataset,
+    storage: OutputStorage,
+    synthetic_root: Path,
+    tmp_path: Path,
+) -> None:
+    """With no second chance on the cluster (``allowed-failures`` 0), the lost worker fails
+    the step with ``KilledWorker``; the job's retry policy runs it again, and it commits."""
+    marker = tmp_path / "held-worker"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), two_workers() as cluster:
+        compute = ComputeResource().on_cluster(cluster.scheduler_address)
+        job = asset_job(PHASE01_JOB, pipeline_resources(synthetic_root, storage, compute), 1)
+        with (
+            Client(cluster, set_as_default=False) as client,
+            ThreadPoolExecutor(1) as pool,
+            region_instance([REGION]) as instance,
+        ):
+            client.register_plugin(StopOnce("compute", str(marker), STAGE_SECONDS))
+            running = pool.submit(
+                job.execute_in_process,
+                instance=instance,
+                partition_key=REGION,
+                asset_selection=[region_risk_rasters.key],
+                raise_on_error=False,
+            )
+            os.kill(wait_for_marker(marker, running), signal.SIGKILL)
+            result = running.result(timeout=RECOVERY_SECONDS)
+    assert result.success, step_failures(result)
+    retried = [
+        event
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
+    ]
+    assert [event.step_key for event in retried] == ["region_risk_rasters"]
+    assert "KilledWorker" in str(retried[0].event_specific_data.error)
     assert regions_on_main(storage).count(REGION) == 1
     committed = storage.raster_store().region(REGION).load()
     for name, variable in control_rasters.data_vars.items():
