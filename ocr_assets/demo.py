@@ -11,7 +11,9 @@ Steps:
 3. Run the ``deploy`` job (:mod:`ocr_assets.deploy.job`, what CI runs with ``dagster job
    execute -j deploy``) on the local Dask cluster: the wind distribution when missing, one child
    run per region not yet in the raster store (a progress line each), then the roll-ups.
-   ``--force`` sets ``OCR_FORCE`` (every region again).
+   ``--force`` sets ``OCR_FORCE`` (every region again). The deployment takes the local
+   environment's lease: a second ``make demo`` at the same time refuses naming the first (or,
+   with ``--wait``, waits for it); the lease of a demo that was killed is taken over at once.
 4. Print a summary from the deployment record; exit non-zero naming what failed. Afterwards
    ``ocr-assets verify --environment local`` passes.
 """
@@ -183,15 +185,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="reprocess regions already in the raster store (OCR_FORCE=true)",
     )
     parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for another deployment of the environment to end instead of refusing "
+        "(OCR_LEASE_WAIT=true)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="print every run's messages with their run and step, and tracebacks",
     )
     args = parser.parse_args(argv)
-    return run_command("make demo", lambda: deploy_demo(args.force, args.verbose), args.verbose)
+    return run_command(
+        "make demo", lambda: deploy_demo(args.force, args.verbose, args.wait), args.verbose
+    )
 
 
-def deploy_demo(force: bool, verbose: bool) -> int:
+def deploy_demo(force: bool, verbose: bool, wait: bool = False) -> int:
     """Deploy the local environment of the process's settings; print the summary; the exit
     status (1 when an op failed)."""
     environment = Settings.environment_from_env()
@@ -204,6 +214,8 @@ def deploy_demo(force: bool, verbose: bool) -> int:
     settings = Settings.from_env()
     if force:
         settings = settings.with_changes(force=True)
+    if wait:
+        settings = settings.with_changes(lease_wait=True)
     configure(settings.storage)
     ensure_inputs(settings.input_root, print)
     home = ensure_dagster_home(Path(settings.dagster_home or Path.cwd() / ".dagster"))

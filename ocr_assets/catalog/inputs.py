@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import icechunk
@@ -44,6 +44,7 @@ from ocr_assets.catalog.layout import (
     BUILDINGS_FILE,
     CONUS404_CONSTANT_VARIABLES,
     CONUS404_CONSTANTS,
+    CONUS404_QUANTITIES,
     CONUS404_UNITS,
     CONUS404_VARIABLES,
     HOW_TO_GENERATE,
@@ -67,11 +68,11 @@ from ocr_assets.catalog.validation import (
     crs_of,
     data_var,
     lat_lon,
-    normal_units,
 )
 from ocr_assets.catalog.vectors import check_bbox, read_geoparquet
 from ocr_assets.data import published_valid_region_ids
 from ocr_assets.regions import CONUS_GRID, Bounds, RegionGrid
+from ocr_assets.science.units import convert_units
 from ocr_assets.storage import objects
 from ocr_assets.storage.raster_store import icechunk_storage
 
@@ -143,8 +144,16 @@ class InputCatalog:
     def _is_local(self) -> bool:
         return self._root.protocol in ("", "file", "local")
 
-    def _open_zarr(self, name: str) -> xr.Dataset:
+    def _open_zarr(
+        self, name: str, decode_coords: Literal["all", "coordinates"] = "all"
+    ) -> xr.Dataset:
         """The dataset at prefix ``name``: an Icechunk repository (branch ``main``) or Zarr.
+
+        ``decode_coords="all"`` makes each variable's ``grid_mapping`` variable (``spatial_ref``)
+        a coordinate. A CONUS404 hourly repository is opened with ``"coordinates"``, as the
+        published reader opens it: its variables' ``grid_mapping: crs`` names a variable held in
+        the constants repository, which ``"all"`` would drop with a warning on every open; the
+        attribute is kept and resolves once the constants are merged in (:meth:`conus404`).
 
         Raises:
             FileNotFoundError: nothing at the prefix.
@@ -176,7 +185,9 @@ class InputCatalog:
                 else {"storage_options": dict(objects.filesystem(location)[0].storage_options)}
             )
         try:
-            ds = xr.open_dataset(store, engine="zarr", chunks={}, decode_coords="all", **options)
+            ds = xr.open_dataset(
+                store, engine="zarr", chunks={}, decode_coords=decode_coords, **options
+            )
         except (FileNotFoundError, KeyError, ValueError, OSError) as error:
             raise ValueError(
                 f"{self.path(name)}: expected an Icechunk repository (branch {INPUT_BRANCH!r}) "
@@ -289,18 +300,22 @@ class InputCatalog:
         """The hourly CONUS404 variables merged with their spatial constants (lazy).
 
         Like the published ``load_conus404(add_spatial_constants=True)``: ``PSFC, Q2, T2, TD2,
-        U10, V10`` (time, y, x) float32 with their WRF units, ``SINALPHA``, ``COSALPHA`` (y, x)
-        float32; coordinates ``x``, ``y``, ``time``, ``lat``/``lon`` (y, x) from the ``T2``
-        repository and the scalar ``crs`` (its ``crs_wkt`` attribute is the grid's CRS).
+        U10, V10`` (time, y, x) float32 in their WRF units (:data:`CONUS404_UNITS`; other units
+        of the same quantity are converted with pint, lazily, e.g. ``degC``, ``km/h``, ``hPa``,
+        ``g kg-1``), ``SINALPHA``, ``COSALPHA`` (y, x) float32, dimensionless (units ``"1"``,
+        ``""``, ``"dimensionless"`` or none); coordinates ``x``, ``y``, ``time``, ``lat``/``lon``
+        (y, x) from the ``T2`` repository and the scalar ``crs`` (its ``crs_wkt`` attribute is
+        the grid's CRS), which the hourly variables' ``grid_mapping: crs`` points at.
 
         Raises:
             FileNotFoundError: a repository is missing (named).
-            ValueError: naming the repository, for a missing variable, wrong dims, dtype or
-                units, a grid differing from ``T2``'s, or a ``crs`` without a usable WKT.
+            ValueError: naming the repository, for a missing variable, wrong dims or dtype,
+                units that cannot be converted (naming the variable and the unit), a grid
+                differing from ``T2``'s, or a ``crs`` without a usable WKT.
         """
         reference = self._conus404_variable("T2")
         coordinates = lat_lon(
-            self._open_zarr(conus404_store("T2")), self.path(conus404_store("T2"))
+            self._open_zarr(conus404_store("T2"), "coordinates"), self.path(conus404_store("T2"))
         )
         parts = [self._conus404_variable(name) for name in CONUS404_VARIABLES]
         constants = self._conus404_constants(reference)
@@ -311,32 +326,38 @@ class InputCatalog:
         """One hourly variable (lat/lon dropped), validated against the published layout."""
         prefix = conus404_store(name)
         store = self.path(prefix)
-        ds = self._open_zarr(prefix)
+        ds = self._open_zarr(prefix, "coordinates")
         da = data_var(ds, name, store)
         if da.dims != ("time", "y", "x"):
             raise ValueError(f"{store}: {name} dims must be ('time', 'y', 'x'), found {da.dims}")
         if da.dtype != np.float32:
             raise ValueError(f"{store}: {name} must be float32, found {da.dtype}")
-        units = da.attrs.get("units")
-        if normal_units(units) != normal_units(CONUS404_UNITS[name]):
-            raise ValueError(
-                f"{store}: {name} units must be {CONUS404_UNITS[name]!r}, found {units!r}"
-            )
+        try:
+            converted = convert_units(da, CONUS404_UNITS[name], CONUS404_QUANTITIES[name])
+        except ValueError as error:
+            raise ValueError(f"{store}: {error}") from error
         if name != "T2":
             check_same_grid(store, ds, self._conus404_variable("T2"), ("time", "y", "x"))
-        return ds[[name]].drop_vars(["lat", "lon"], errors="ignore").reset_coords(drop=True)
+        out = ds[[name]].drop_vars(["lat", "lon"], errors="ignore").reset_coords(drop=True)
+        return out.assign({name: converted.reset_coords(drop=True)})
 
     def _conus404_constants(self, reference: xr.Dataset) -> xr.Dataset:
-        """``SINALPHA``, ``COSALPHA`` and the scalar coordinate ``crs``, validated."""
+        """``SINALPHA``, ``COSALPHA`` (dimensionless, units ``"1"``) and the scalar coordinate
+        ``crs``, validated."""
         prefix = conus404_store(CONUS404_CONSTANTS)
         store = self.path(prefix)
         ds = self._open_zarr(prefix)
+        dimensionless = {}
         for name in CONUS404_CONSTANT_VARIABLES:
             da = data_var(ds, name, store)
             if da.dims != ("y", "x") or da.dtype != np.float32:
                 raise ValueError(
                     f"{store}: {name} must be float32 on ('y', 'x'), found {da.dtype} on {da.dims}"
                 )
+            try:
+                dimensionless[name] = convert_units(da, "1", CONUS404_QUANTITIES[name], missing="1")
+            except ValueError as error:
+                raise ValueError(f"{store}: {error} (it must be dimensionless)") from error
         check_same_grid(store, ds, reference, ("y", "x"))
         if "crs" not in ds.variables or ds["crs"].ndim != 0:
             raise ValueError(
@@ -354,6 +375,7 @@ class InputCatalog:
         if not crs.is_projected:
             raise ValueError(f"{store}: 'crs' must be a projected CRS, found {crs.name!r}")
         out = ds[list(CONUS404_CONSTANT_VARIABLES)].reset_coords(drop=True)
+        out = out.assign({name: da.reset_coords(drop=True) for name, da in dimensionless.items()})
         return out.assign_coords(crs=ds["crs"].variable)
 
     # ------------------------------------------------------------------ vectors

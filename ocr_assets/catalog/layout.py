@@ -49,6 +49,18 @@ CONUS404_UNITS: Mapping[str, str] = {
 
 CONUS404_VARIABLES: tuple[str, ...] = tuple(CONUS404_UNITS)
 
+#: What each CONUS404 variable is, as error messages name it.
+CONUS404_QUANTITIES: Mapping[str, str] = {
+    "PSFC": "surface pressure",
+    "Q2": "2 m water vapour mixing ratio",
+    "T2": "2 m air temperature",
+    "TD2": "2 m dew point temperature",
+    "U10": "grid-relative eastward wind",
+    "V10": "grid-relative northward wind",
+    "SINALPHA": "sine of the grid rotation",
+    "COSALPHA": "cosine of the grid rotation",
+}
+
 #: The repository of the CONUS404 spatial constants (this project's convention, see the docs).
 CONUS404_CONSTANTS = "constants"
 

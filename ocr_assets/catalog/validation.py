@@ -1,4 +1,4 @@
-"""Checks of what the pipeline relies on in an input: variables, dims, CRSs, spacing, units.
+"""Checks of what the pipeline relies on in an input: variables, dims, CRSs, spacing.
 
 Each raises ``ValueError`` naming the store (or file), what was expected and what was found.
 """
@@ -57,14 +57,6 @@ def check_spacing(store: str, name: str, coord: np.ndarray, expected: float, tol
             f"{store}: coordinate {name!r} spacing must be {expected!r} (within {tol}), "
             f"found a step of {float(worst)!r}"
         )
-
-
-_UNIT_ALIASES = {"m/s": "m s-1", "m s**-1": "m s-1", "kg/kg": "kg kg-1", "kg kg**-1": "kg kg-1"}
-
-
-def normal_units(units: object) -> object:
-    """Units spelled the WRF way (``'m s-1'``) when they are a known equivalent spelling."""
-    return _UNIT_ALIASES.get(units, units) if isinstance(units, str) else units
 
 
 def _describe(values: np.ndarray) -> str:

@@ -63,6 +63,8 @@ DEPLOYMENT_VARIABLES: tuple[str, ...] = (
     "OCR_STORAGE_OPERATION_TIMEOUT",
     "OCR_STORAGE_ATTEMPTS",
     "OCR_UI_URL",
+    "OCR_LEASE_WAIT",
+    "OCR_LEASE_SECONDS",
 )
 
 #: Name of the Dagster job a deployment runs (``dagster job execute -j deploy``).

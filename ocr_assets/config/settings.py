@@ -32,6 +32,9 @@ variable                        meaning (default)
 ``AWS_REGION``                  the buckets' region (also ``AWS_DEFAULT_REGION``)
 ``ICECHUNK_LOG``                Icechunk's own log filter (quiet by default)
 ``OCR_UI_URL``                  the Dagster UI that run links point at (``http://127.0.0.1:3000``)
+``OCR_LEASE_WAIT``              a deployment waits for another one of its environment to end,
+                                instead of refusing (false)
+``OCR_LEASE_SECONDS``           seconds a deployment's lease lives after its last heartbeat (1800)
 ``DAGSTER_HOME``                the Dagster instance of ``make demo`` and ``make ui`` (``./.dagster``)
 ==============================  ===================================================================
 
@@ -61,6 +64,7 @@ from ocr_assets.config.environments import (
 from ocr_assets.config.naming import DeploymentError
 from ocr_assets.storage.config import QUIET_ICECHUNK_LOG, StorageConfig
 from ocr_assets.storage.layout import Layout
+from ocr_assets.storage.lease import DEFAULT_LEASE_SECONDS
 
 __all__ = [
     "DEFAULT_INPUT_ROOT",
@@ -75,6 +79,8 @@ DEFAULT_STORAGE_ROOT = "./data"
 DEFAULT_INPUT_ROOT = "./data/input"
 #: Where ``make ui`` serves the Dagster UI.
 DEFAULT_UI_URL = "http://127.0.0.1:3000"
+#: Bounds of ``OCR_LEASE_SECONDS``: a heartbeat every sixth of it, at least every 10 s.
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 60.0, 86400.0
 #: The shard zooms ``OCR_TILE_SHARD_ZOOM`` may name: from the building archive's first zoom.
 MIN_SHARD_ZOOM, MAX_SHARD_ZOOM = 6, 14
 
@@ -145,6 +151,9 @@ class Settings:
         tile_shard_zoom: Zoom of the building tiles' shards (``None``: the environment's).
         storage: Time-outs, attempts and endpoint of the object-store calls.
         ui_url: The Dagster UI's address, for links to runs (``OCR_UI_URL``).
+        lease_wait: Wait for another deployment's lease instead of refusing (``OCR_LEASE_WAIT``).
+        lease_seconds: Life of a deployment's lease after its last heartbeat
+            (``OCR_LEASE_SECONDS``).
         dagster_home: The Dagster instance's folder (``DAGSTER_HOME``; ``None``: unset).
         names: How the user named each setting, when not by its variable (``--regions``).
         from_environment: The variables whose values were taken from the process environment
@@ -167,6 +176,8 @@ class Settings:
     tile_shard_zoom: int | None = None
     storage: StorageConfig = field(default_factory=StorageConfig)
     ui_url: str = DEFAULT_UI_URL
+    lease_wait: bool = False
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     dagster_home: str | None = None
     names: Mapping[str, str] = field(default_factory=dict, compare=False)
     from_environment: frozenset[str] = field(default_factory=frozenset, compare=False)
@@ -191,6 +202,9 @@ class Settings:
             object.__setattr__(self, "tile_shard_zoom", policy.tile_shard_zoom)
         check_range(
             self.tile_shard_zoom, self.name("OCR_TILE_SHARD_ZOOM"), MIN_SHARD_ZOOM, MAX_SHARD_ZOOM
+        )
+        check_range(
+            self.lease_seconds, self.name("OCR_LEASE_SECONDS"), MIN_LEASE_SECONDS, MAX_LEASE_SECONDS
         )
         if not self.ui_url.startswith(("http://", "https://")):
             raise SettingsError(
@@ -328,6 +342,10 @@ class Settings:
             ),
             storage=storage,
             ui_url=text("OCR_UI_URL") or DEFAULT_UI_URL,
+            lease_wait=bool(flag("OCR_LEASE_WAIT")),
+            lease_seconds=number(
+                "OCR_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, MIN_LEASE_SECONDS, MAX_LEASE_SECONDS
+            ),
             dagster_home=text("DAGSTER_HOME") or None,
             names=names,
         )

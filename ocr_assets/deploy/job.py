@@ -7,12 +7,17 @@ per-partition check results and retries are Dagster's own, exactly as for a job 
 launched from the UI. What to do is decided by one pure function, :func:`decide`.
 
 1. ``prepare_deployment`` selects the regions (``OCR_REGIONS`` against the inputs' grid and the
-   regions holding data), wipes the environment's outputs when asked (never in production),
-   records the run's start (:attr:`~ocr_assets.storage.Layout.deployment_record`), adds the
-   selected regions to the region partitions, and decides which of them still need
-   processing: the raster store is the source of truth, so a region whose commit is there, was
-   computed from the current inputs and has its per-region outputs is skipped unless wiping or
-   forced (an ephemeral CI runner with no run history skips it too).
+   regions holding data), takes the environment's deployment lease
+   (:attr:`~ocr_assets.storage.Layout.lease`: refused naming the holder while another
+   deployment of the same environment and version runs, or waited for with
+   ``OCR_LEASE_WAIT``; renewed until the run ends and released then, whatever its outcome, by
+   :class:`DeploymentResource`), removes the temporary upload prefixes of killed runs on S3,
+   wipes the environment's outputs when asked (never in production), records the run's start
+   (:attr:`~ocr_assets.storage.Layout.deployment_record`), adds the selected regions to the
+   region partitions, and decides which of them still need processing: the raster store is
+   the source of truth, so a region whose commit is there, was computed from the current
+   inputs and has its per-region outputs is skipped unless wiping or forced (an ephemeral CI
+   runner with no run history skips it too).
 2. ``build_wind`` materializes ``wind_direction_distribution`` through the ``wind`` job when it
    is missing or the deployment wipes or forces.
 3. ``process_regions`` materializes each remaining region through the ``regions`` job, one child
@@ -36,11 +41,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from ocr_assets.catalog.staleness import current_regions
 from ocr_assets.config.environments import (
@@ -67,7 +72,17 @@ from ocr_assets.orchestration.resources import (
     InputCatalogResource,
     OutputStorage,
 )
-from ocr_assets.storage import Layout, objects, write_json
+from ocr_assets.storage import Layout, is_remote, objects, write_json
+from ocr_assets.storage.config import StorageConfig, configure, current
+from ocr_assets.storage.errors import StorageError
+from ocr_assets.storage.lease import (
+    DEFAULT_LEASE_SECONDS,
+    HeldLease,
+    LeaseHeldError,
+    LeaseLostError,
+    acquire,
+    age_text,
+)
 
 #: Run tag naming the region of a region's child run.
 REGION_TAG = "ocr/region"
@@ -90,6 +105,9 @@ class DeploymentResource(dg.ConfigurableResource):
         write_regional_stats: Build ``region_analysis_files``.
         retries: Retries of every op of the child runs.
         ui_url: The Dagster UI's address, for the links to the child runs.
+        lease_wait: Wait for another deployment's lease instead of refusing.
+        lease_seconds: Life of the deployment's lease after its last heartbeat (renewed every
+            sixth of it).
     """
 
     regions: str
@@ -99,6 +117,11 @@ class DeploymentResource(dg.ConfigurableResource):
     write_regional_stats: bool = True
     retries: int = 2
     ui_url: str = "http://127.0.0.1:3000"
+    lease_wait: bool = False
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+
+    _lease: HeldLease | None = PrivateAttr(default=None)
+    _storage_config: StorageConfig | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeploymentResource":
@@ -111,7 +134,76 @@ class DeploymentResource(dg.ConfigurableResource):
             write_regional_stats=bool(settings.write_regional_stats),
             retries=settings.retries,
             ui_url=settings.ui_url,
+            lease_wait=settings.lease_wait,
+            lease_seconds=settings.lease_seconds,
         )
+
+    # ------------------------------------------------------------------ the lease
+    def take_lease(self, context: dg.OpExecutionContext, storage: OutputStorage) -> HeldLease:
+        """Take the deployment lease of ``storage``'s environment and version for this run
+        (waiting for it with :attr:`lease_wait`) and renew it until the run ends; name this
+        run's temporary upload prefixes after it.
+
+        Raises:
+            dagster.Failure: naming the holder and its age, when another deployment holds it.
+        """
+        try:
+            held = acquire(
+                storage.layout.lease,
+                run_id=context.run_id,
+                environment=storage.environment,
+                version=storage.version,
+                seconds=self.lease_seconds,
+                wait=self.lease_wait,
+                log=context.log,
+            )
+        except LeaseHeldError as error:
+            raise _fail(
+                f"{error}; wait for it, or set OCR_LEASE_WAIT=true (make demo: --wait) to wait"
+            ) from error
+        self._lease = held
+        held.start_heartbeat(self.lease_seconds / 6, context.log)
+        self._storage_config = current()
+        configure(replace(self._storage_config, writer=held.token))
+        if held.taken_over:
+            context.log.warning(f"{held.taken_over} (lease {held.location})")
+        context.log.info(
+            f"lease {held.token} taken until {held.record.expires_at[:19]} UTC, renewed every "
+            f"{age_text(self.lease_seconds / 6)} ({held.location})"
+        )
+        return held
+
+    def check_lease(self) -> None:
+        """Fail when the heartbeat found this run's lease taken over.
+
+        Raises:
+            dagster.Failure: naming the lease.
+        """
+        if self._lease is not None:
+            try:
+                self._lease.check()
+            except LeaseLostError as error:
+                raise _fail(str(error)) from error
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Release the lease (the run ended: succeeded, failed or interrupted)."""
+        held, self._lease = self._lease, None
+        if held is None:
+            return
+        if self._storage_config is not None:
+            configure(self._storage_config)
+        try:
+            released = held.release()
+        except StorageError as error:
+            context.log.warning(
+                f"could not release the lease {held.location} ({error}); it expires at "
+                f"{held.record.expires_at[:19]} UTC"
+            )
+            return
+        if released:
+            context.log.info(f"lease {held.token} released")
+        else:
+            context.log.warning(f"lease {held.token} was no longer ours at release")
 
     def run_url(self, run_id: str) -> str:
         """The UI page of the run ``run_id``."""
@@ -324,7 +416,29 @@ def child_run(
     )
 
 
-@dg.op(description="Select the regions, wipe if asked, record the start, decide what runs.")
+def sweep_leftovers(
+    context: dg.OpExecutionContext, layout: Layout, writer: str, unleased_age: float
+) -> None:
+    """Delete the temporary upload prefixes that killed runs left in the object store (the
+    caller holds the lease: no other live deployment of this scope writes there; a prefix
+    written outside a deployment goes once older than ``unleased_age`` seconds)."""
+    if not is_remote(layout.root):
+        return  # local temporary files of dead processes go at the next write to their folder
+    swept = objects.sweep_staging(layout.upload_folders, writer, unleased_age)
+    if swept:
+        context.log.warning(
+            f"removed {len(swept)} temporary upload prefix(es) of killed runs, "
+            f"{sum(size for _, size in swept):,} bytes: "
+            + listing([location.rsplit("/", 1)[-1] for location, _ in swept])
+        )
+
+
+@dg.op(
+    description=(
+        "Select the regions, take the deployment lease, wipe if asked, record the start, "
+        "decide what runs."
+    )
+)
 def prepare_deployment(
     context: dg.OpExecutionContext,
     catalog: InputCatalogResource,
@@ -344,6 +458,8 @@ def prepare_deployment(
         f"deployment of {storage.layout.scope} to {storage.root}: run {context.run_id[:8]} "
         f"({deployment.run_url(context.run_id)})"
     )
+    lease = deployment.take_lease(context, storage)
+    sweep_leftovers(context, layout, lease.token, deployment.lease_seconds)
     if deployment.wipe:
         for folder in layout.scope_folders:
             objects.remove(folder)
@@ -470,6 +586,7 @@ def process_regions(
     total = len(prepared.remaining)
     if not total:
         return prepared
+    deployment.check_lease()
     failed: dict[str, str] = {}
     runs: dict[str, tuple[str, str]] = {}
     with ExitStack() as stack:
@@ -595,6 +712,7 @@ def build_rollups(
     deployment: DeploymentResource,
 ) -> None:
     """Run the ``rollups`` job as a child run of this deployment, a progress line each."""
+    deployment.check_lease()
     started = time.perf_counter()
     definitions = graph_definitions(
         catalog, storage, compute, deployment.branches, deployment.retries

@@ -25,7 +25,8 @@ import math
 import numpy as np
 import xarray as xr
 
-from ._checks import KELVIN_UNITS, SPEED_UNITS, require_float, require_units
+from ._checks import require_float
+from .units import convert_units
 from .wind import fire_weather_mask, fosberg_fire_weather_index, wind_direction_distribution
 
 BLOCK_BYTES = 128 * 2**20
@@ -50,16 +51,18 @@ def _saturation_vapour_pressure_pa(temperature_k: xr.DataArray) -> xr.DataArray:
 
 
 def relative_humidity_from_dewpoint(t2: xr.DataArray, td2: xr.DataArray) -> xr.DataArray:
-    """Relative humidity (%) from 2 m temperature and dew point, both in kelvin.
+    """Relative humidity (%) from 2 m temperature and dew point (any temperature units).
 
     ``RH = 100 * e_sat(TD2) / e_sat(T2)`` with the Sonntag (1990) formula over water at every
     temperature (no ice branch). Values outside [0, 100] (e.g. dew point above temperature)
     become NaN, as the published call (xclim's indicator, ``invalid_values='mask'``) does.
-    Named ``hurs``; attrs follow that indicator.
+    Named ``hurs``; attrs follow that indicator. Temperatures in other units (``degC``,
+    ``degF``) are converted to kelvin first (:func:`~ocr_assets.science.units.convert_units`).
     """
     for da, what in ((t2, "temperature"), (td2, "dew point")):
         require_float(da, what)
-        require_units(da, KELVIN_UNITS, what)
+    t2 = convert_units(t2, "K", "temperature")
+    td2 = convert_units(td2, "K", "dew point")
     hurs = 100 * _saturation_vapour_pressure_pa(td2) / _saturation_vapour_pressure_pa(t2)
     hurs = hurs.where((hurs <= 100) & (hurs >= 0))
     hurs.name = "hurs"
@@ -79,14 +82,24 @@ def rotate_winds_to_earth(
 ) -> tuple[xr.DataArray, xr.DataArray]:
     """Rotate grid-relative 10 m winds to earth-relative components (WRF convention).
 
-    ``u_earth = U10 cos(alpha) - V10 sin(alpha)``, ``v_earth = V10 cos(alpha) + U10 sin(alpha)``;
-    the outputs keep the attrs (units) of U10 and V10 and are named ``u10_earth``/``v10_earth``.
+    ``u_earth = U10 cos(alpha) - V10 sin(alpha)``, ``v_earth = V10 cos(alpha) + U10 sin(alpha)``,
+    named ``u10_earth``/``v10_earth``. The winds are converted to m s-1 first (any speed unit
+    pint knows); SINALPHA and COSALPHA must be dimensionless (``"1"``, ``""``,
+    ``"dimensionless"`` or no ``units`` at all, as WRF output has them). The outputs keep the
+    attrs of U10 and V10 (``grid_mapping`` included) with ``units: m s-1`` and an earth-relative
+    ``long_name``: the constants' attrs never replace or drop them.
     """
     for da, what in ((u10, "U10"), (v10, "V10"), (sinalpha, "SINALPHA"), (cosalpha, "COSALPHA")):
         require_float(da, what)
-    with xr.set_options(keep_attrs=True):
-        earth_u = u10 * cosalpha - v10 * sinalpha
-        earth_v = v10 * cosalpha + u10 * sinalpha
+    u10 = convert_units(u10, "m s-1", "grid-relative eastward wind")
+    v10 = convert_units(v10, "m s-1", "grid-relative northward wind")
+    sinalpha = convert_units(sinalpha, "1", "sine of the grid rotation", missing="1")
+    cosalpha = convert_units(cosalpha, "1", "cosine of the grid rotation", missing="1")
+    earth_u = u10 * cosalpha - v10 * sinalpha
+    earth_v = v10 * cosalpha + u10 * sinalpha
+    for earth, grid, direction in ((earth_u, u10, "eastward"), (earth_v, v10, "northward")):
+        earth.attrs = {k: v for k, v in grid.attrs.items() if k != "description"}
+        earth.attrs["long_name"] = f"10 m {direction} wind (earth-relative)"
     earth_u.name = "u10_earth"
     earth_v.name = "v10_earth"
     return earth_u, earth_v
@@ -95,6 +108,8 @@ def rotate_winds_to_earth(
 def wind_speed_and_direction(u: xr.DataArray, v: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     """Wind speed (m s-1) and the direction it blows FROM (degrees), the meteorological way.
 
+    ``u`` and ``v`` may be in any speed unit pint knows (converted to m s-1 first).
+
     Speed is ``hypot(u, v)``. Direction is ``(270 - degrees(atan2(v, u))) mod 360``; values that
     round to 0 become 360 (northerly winds are 360, not 0), and winds slower than 0.5 m/s get
     direction 0 (calm). So directions are 0 for calm, otherwise in [0.5, 360]. Computed in the
@@ -102,7 +117,8 @@ def wind_speed_and_direction(u: xr.DataArray, v: xr.DataArray) -> tuple[xr.DataA
     """
     for da, what in ((u, "eastward wind"), (v, "northward wind")):
         require_float(da, what)
-        require_units(da, SPEED_UNITS, what)
+    u = convert_units(u, "m s-1", "eastward wind")
+    v = convert_units(v, "m s-1", "northward wind")
     speed = np.hypot(u, v)
     speed.name = "sfcWind"
     speed.attrs = {

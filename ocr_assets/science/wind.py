@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._checks import KELVIN_UNITS, PERCENT_UNITS, SPEED_UNITS, require_float, require_units
+from ._checks import require_float
 from .kernels import DIRECTION_DIM, DIRECTIONS
+from .units import convert_units
 
 N_CLASSES = len(DIRECTIONS)
 _BIN_EDGES = np.arange(22.5, 360.0, 45.0)  # 22.5, 67.5, ..., 337.5 (8 edges)
@@ -24,7 +25,7 @@ _FAHRENHEIT_SCALE = 5 / 9
 
 
 def _kelvin_to_fahrenheit(temperature: xr.DataArray) -> xr.DataArray:
-    require_units(temperature, KELVIN_UNITS, "temperature")
+    temperature = convert_units(temperature, "K", "temperature")
     return (temperature - _FAHRENHEIT_OFFSET_K) / _FAHRENHEIT_SCALE
 
 
@@ -37,14 +38,15 @@ def fosberg_fire_weather_index(
     ``sfc_wind`` wind speed in m/s. The published code uses the wind in m/s (the standard index
     uses mph) and has no 1/0.3002 normalisation: reproduced. Equilibrium moisture content by
     humidity range [0, 10), [10, 50), [50, 100]; humidity outside [0, 100] or NaN gives NaN.
-    Evaluated in the inputs' dtype in the published order (float32 in, float32 out). The
-    ``units`` attributes must say %, K and m/s (the published code converts with pint; here any
-    other unit is refused).
+    Evaluated in the inputs' dtype in the published order (float32 in, float32 out). Like the
+    published code, the inputs are converted with pint first: humidity to % (a fraction, units
+    ``"1"``, is multiplied by 100), temperature to kelvin (then to degrees F, as above), wind to
+    m/s (from km/h, knots, mph, ...); units that cannot be converted are refused, named.
     """
     for da, what in ((hurs, "relative humidity"), (t2, "temperature"), (sfc_wind, "wind speed")):
         require_float(da, what)
-    require_units(hurs, PERCENT_UNITS, "relative humidity")
-    require_units(sfc_wind, SPEED_UNITS, "wind speed")
+    hurs = convert_units(hurs, "%", "relative humidity")
+    sfc_wind = convert_units(sfc_wind, "m s-1", "wind speed")
     h = hurs
     t = _kelvin_to_fahrenheit(t2)
     emc = xr.where(

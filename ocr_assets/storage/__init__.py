@@ -16,6 +16,7 @@ module                      what
 :mod:`.tables`              named Parquet tables in one folder
 :mod:`.raster_store`        the Icechunk raster store, one commit per region
 :mod:`.scratch`             scratch folders that do not outlive their process
+:mod:`.lease`               the deployment lease: one deployment of an environment at a time
 ==========================  ======================================================================
 
 Imports only the layers below it (``regions``); see ``docs/architecture.md``.

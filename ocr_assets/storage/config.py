@@ -38,6 +38,10 @@ class StorageConfig:
         region: The AWS region of the buckets (``AWS_REGION`` / ``AWS_DEFAULT_REGION``).
         icechunk_log: Icechunk's log filter (``ICECHUNK_LOG``; quiet by default; ``None``:
             leave Icechunk's own).
+        writer: Who writes: the deployment lease's token while a deployment holds it (set by
+            the deploy job, not a setting); it names the run's temporary upload prefixes, so
+            the next deployment can tell them from its own
+            (:func:`~ocr_assets.storage.objects.sweep_staging`).
     """
 
     connect_timeout: float = 10.0
@@ -47,6 +51,7 @@ class StorageConfig:
     endpoint_url: str | None = None
     region: str | None = None
     icechunk_log: str | None = QUIET_ICECHUNK_LOG
+    writer: str | None = None
 
 
 _process_config = StorageConfig()

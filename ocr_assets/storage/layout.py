@@ -16,6 +16,7 @@ The layout follows the published Open Climate Risk buckets. Every output sits un
     output/fire-risk/vector/{scope}/pmtiles/{regions,buildings,building_centroids}.pmtiles
     output/fire-risk/pyramid/{scope}/pyramid.zarr
     output/fire-risk/deployment/{scope}/deployment.json                            run record
+    output/fire-risk/deployment/{scope}/lease.json                     the deployment lease
 
 Locations are strings, a local path or an ``s3://`` URI, so one layout serves both. Folders are
 given without a trailing separator. Methods taking a region ID or level return the pattern
@@ -139,6 +140,22 @@ class Layout:
     def deployment_record(self) -> str:
         """The record of the latest deployment run (JSON: run, start, regions, completion)."""
         return join(self._scoped("output", "fire-risk", "deployment"), "deployment.json")
+
+    @property
+    def lease(self) -> str:
+        """The deployment lease: which deployment of this scope is writing now
+        (:mod:`ocr_assets.storage.lease`)."""
+        return join(self._scoped("output", "fire-risk", "deployment"), "lease.json")
+
+    @property
+    def upload_folders(self) -> tuple[str, ...]:
+        """Every folder an output folder is uploaded into under a temporary prefix (the parent
+        of each output, and each output that holds folder outputs): where a killed upload's
+        temporary prefix can be left (:func:`~ocr_assets.storage.objects.sweep_staging`)."""
+        locations = {location for asset in ASSET_KEYS for location in self.outputs(asset).values()}
+        parents = {posixpath.dirname(location.rstrip("/")) for location in locations}
+        holders = {location for location in locations if "{" not in location}
+        return tuple(sorted(parents | holders))
 
     def rollup_record(self, asset: str) -> str:
         """What the roll-up ``asset`` was last published from (JSON: regions, run, time); the

@@ -23,10 +23,12 @@ file, access denied, bad data) are raised at once, unchanged.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import errno
 import itertools
 import json
 import posixpath
+import re
 import threading
 import time
 import uuid
@@ -70,6 +72,14 @@ _TRANSIENT_CODES = {
     "503",
     "504",
 }
+#: A folder upload's temporary prefix: ``.{name}.tmp-{writer}-{UTC time}-{token}`` (``writer``:
+#: the deployment lease's token, :attr:`StorageConfig.writer`), or the older ``.{name}.tmp-{token}``.
+STAGING = re.compile(
+    r"^\.(?P<name>.+)\.tmp-(?:(?P<writer>[0-9a-z]+)-(?P<stamp>\d{8}T\d{6}Z)-)?[0-9a-f]{12}$"
+)
+#: The writer named by uploads made outside a deployment's lease.
+NO_WRITER = "nolease"
+
 #: Fragments of Icechunk's (Rust) error messages that mean the store did not answer properly.
 _TRANSIENT_TEXT = ("timed out", "timeout", "dispatch failure", "connection", "io error", "503")
 
@@ -332,7 +342,7 @@ def upload(source: Path, location: str) -> None:
     """Publish the local file or folder ``source`` at the remote ``location``.
 
     A file goes up in one PUT (atomic on S3). A folder goes up under a temporary sibling prefix
-    ``.{name}.tmp-{token}``; only when every file is there are the new files copied over the
+    (:func:`staging_name`: it names the writing deployment and the time); only when every file is there are the new files copied over the
     published folder server-side (each object is replaced whole), then the published files the
     new folder does not have are deleted, then the temporary prefix. A failed upload leaves the
     published folder as it was, and the published folder is never empty: during the copy
@@ -343,7 +353,7 @@ def upload(source: Path, location: str) -> None:
         bounded_call("upload", location, lambda: fs.put_file(str(source), target))
         return
     parent, name = posixpath.split(target)
-    staging = posixpath.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
+    staging = posixpath.join(parent, staging_name(name))
     relative = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
     try:
         _in_batches(
@@ -373,6 +383,56 @@ def upload(source: Path, location: str) -> None:
         )
     finally:
         _remove_path(fs, staging, location, "delete staging")
+
+
+def staging_name(name: str) -> str:
+    """The temporary prefix a folder ``name`` is uploaded under: ``.{name}.tmp-{writer}-{UTC
+    time}-{token}``, the writer being the deployment lease's token (:data:`NO_WRITER` outside
+    a deployment)."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f".{name}.tmp-{current().writer or NO_WRITER}-{stamp}-{uuid.uuid4().hex[:12]}"
+
+
+def sweep_staging(
+    folders: Iterable[str], keep: str, unleased_age: float = 3600.0
+) -> list[tuple[str, int]]:
+    """Delete the temporary upload prefixes (:data:`STAGING`) directly under ``folders``,
+    except those of the writer ``keep``; return each removed prefix and its bytes.
+
+    Only for a caller that holds the deployment lease of these folders: no other live
+    deployment writes there, so another deployment's temporary prefix is a killed upload's.
+    A prefix written outside a deployment (:data:`NO_WRITER`: an asset materialized from the
+    UI, which takes no lease) is removed only when older than ``unleased_age`` seconds.
+    Published outputs never match the pattern and are never touched.
+    """
+    now = dt.datetime.now(dt.UTC)
+
+    def dead(match: re.Match[str]) -> bool:
+        if match["writer"] == keep:
+            return False
+        if match["writer"] != NO_WRITER:
+            return True
+        started = dt.datetime.strptime(match["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        return (now - started).total_seconds() > unleased_age
+
+    swept: list[tuple[str, int]] = []
+    for folder in folders:
+        fs, path = filesystem(folder)
+
+        def entries(fs: fsspec.AbstractFileSystem = fs, path: str = path) -> list[str]:
+            try:
+                return list(fs.ls(path, detail=False, refresh=True))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+
+        for entry in bounded_call("list", folder, entries):
+            match = STAGING.match(posixpath.basename(entry.rstrip("/")))
+            if not match or not dead(match):
+                continue
+            location = posixpath.join(folder, posixpath.basename(entry.rstrip("/")))
+            swept.append((location, size(location)))
+            remove(location)
+    return swept
 
 
 def _files_under(fs: fsspec.AbstractFileSystem, path: str, location: str) -> list[str]:

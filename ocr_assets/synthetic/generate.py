@@ -53,6 +53,9 @@ SYNTHETIC_DEFAULTS: Mapping[str, int] = MappingProxyType(
 
 #: Parameters of the inputs under a root, written before anything else.
 MANIFEST_FILE = "synthetic-inputs.json"
+#: The layout of what the generator writes; raised when it changes (2: the real stores'
+#: attributes on every input). Inputs of an older format are regenerated.
+GENERATOR_FORMAT = 2
 
 # One independent random stream per component, so that which files are (re)written and in
 # what order never changes the values.
@@ -159,6 +162,18 @@ def _write_json(doc: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2) + "\n")
 
 
+def _older_format(manifest_path: Path, manifest: dict) -> bool:
+    """Whether ``manifest_path`` records the same parameters written by an older format."""
+    if not manifest_path.exists():
+        return False
+    found = json.loads(manifest_path.read_text())
+    older = found.get("format", 1) < GENERATOR_FORMAT
+    same = {k: v for k, v in found.items() if k != "format"} == {
+        k: v for k, v in manifest.items() if k != "format"
+    }
+    return older and same
+
+
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
@@ -197,11 +212,19 @@ def _writers(s: _Synthesis) -> dict[str, Callable[[Path], None]]:
             # The published store is sorted ascending in y (south-up).
             da = s.riley_270m[year].sortby("y")
             chunks = _capped(da.shape, (6000, 4500))
-            _to_icechunk(da.to_dataset(), path, {"BP": chunks}, "Processed dataset")
+            ds = da.to_dataset().assign_attrs(rasters.RILEY_ATTRS, climate_run_year=str(year))
+            _to_icechunk(ds, path, {"BP": chunks}, "Processed dataset")
 
         def write_30m(path: Path, year: int = year) -> None:
             ds = s.riley_30m[year].to_dataset()
-            ds.attrs = {"crs": "EPSG:4326", **grid.to_dict()}
+            ds.attrs = {
+                **rasters.RILEY_ATTRS,
+                "EPSG": "4326",
+                "resolution": "30m",
+                "climate_run_year": str(year),
+                "crs": "EPSG:4326",
+                **grid.to_dict(),
+            }
             _to_icechunk(ds, path, {"BP": region_chunks}, "Processed dataset")
 
         out[riley_store(year, "270m-5070")] = write_270m
@@ -298,12 +321,19 @@ def generate_inputs(
     writers = _writers(synthesis)
     manifest = {
         "generator": "ocr_assets.synthetic",
+        "format": GENERATOR_FORMAT,
         "seed": seed,
         "n_buildings": n_buildings,
         "hours": hours,
         "grid": grid.to_dict(),
     }
     manifest_path = root / MANIFEST_FILE
+    if not force and _older_format(manifest_path, manifest):
+        _log(
+            f"{root}: inputs of an older generator format (now {GENERATOR_FORMAT}); "
+            "writing them again"
+        )
+        force = True
     if force:
         for name in [MANIFEST_FILE, *writers]:
             _remove(root / name)

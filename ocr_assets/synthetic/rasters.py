@@ -7,9 +7,17 @@
   published 30 m reference variables are.
 - Scott: CRPS smooth in 0..100 (NaN over water at 30 m), BP = Riley 2011 30 m x noise,
   RPS = BP x CRPS.
+
+Each carries the attributes of the real stores: float32 with NaN as ``_FillValue`` (nodata),
+``units``, ``long_name`` and ``description`` per variable, the CRS as the scalar coordinate
+``spatial_ref`` (CF grid mapping and ``crs_wkt``, odc-geo's) named by ``grid_mapping``, CF
+coordinate attributes, and the published dataset attributes (``title``, ``version``,
+``data_source``, ``EPSG``, ``resolution``).
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 import numpy as np
 import xarray as xr
@@ -28,6 +36,63 @@ from ocr_assets.synthetic.landscape import Landscape
 COVERAGE_MARGIN_DEG = 0.45
 
 BP_DESCRIPTION = "annual burn probability (synthetic stand-in for Riley et al. 2025, {} climate)"
+
+_XarrayT = TypeVar("_XarrayT", xr.DataArray, xr.Dataset)
+
+#: CF attributes of the raster coordinates.
+COORDINATE_ATTRS: dict[str, dict[str, str]] = {
+    "latitude": {
+        "units": "degrees_north",
+        "standard_name": "latitude",
+        "long_name": "latitude",
+        "axis": "Y",
+    },
+    "longitude": {
+        "units": "degrees_east",
+        "standard_name": "longitude",
+        "long_name": "longitude",
+        "axis": "X",
+    },
+    "x": {
+        "units": "m",
+        "standard_name": "projection_x_coordinate",
+        "long_name": "x coordinate of projection",
+        "axis": "X",
+    },
+    "y": {
+        "units": "m",
+        "standard_name": "projection_y_coordinate",
+        "long_name": "y coordinate of projection",
+        "axis": "Y",
+    },
+}
+
+#: The published stores' dataset attributes (the synthetic ones say they are stand-ins).
+SCOTT_ATTRS: dict[str, str] = {
+    "title": "RDS-2020-0016-02",
+    "version": "2024-V2",
+    "data_source": "https://www.fs.usda.gov/rds/archive/catalog/RDS-2020-0016-2",
+    "description": "synthetic stand-in for Scott et al. 2024, wildfire risk to communities",
+    "EPSG": "4326",
+    "resolution": "30m",
+}
+RILEY_ATTRS: dict[str, str] = {
+    "title": "RDS-2025-0006",
+    "version": "2025",
+    "data_source": "https://www.fs.usda.gov/rds/archive/catalog/RDS-2025-0006",
+    "description": "synthetic stand-in for Riley et al. 2025, wildfire hazard under climate runs",
+}
+
+
+def with_coordinate_attrs(obj: _XarrayT) -> _XarrayT:
+    """``obj`` with the CF attributes of its ``latitude``/``longitude`` or ``x``/``y``."""
+    return obj.assign_coords(
+        {
+            name: obj[name].assign_attrs(COORDINATE_ATTRS[name])
+            for name in COORDINATE_ATTRS
+            if name in obj.coords
+        }
+    )
 
 
 def albers_geobox(grid: RegionGrid, resolution: float, margin: float) -> GeoBox:
@@ -107,9 +172,13 @@ def riley_270m(landscape: Landscape, rng: np.random.Generator) -> dict[int, xr.D
             coords={"y": geobox.coordinates["y"].values, "x": geobox.coordinates["x"].values},
             dims=("y", "x"),
             name="BP",
-            attrs={"units": "1", "description": BP_DESCRIPTION.format(year)},
+            attrs={
+                "units": "1",
+                "long_name": "annual burn probability",
+                "description": BP_DESCRIPTION.format(year),
+            },
         )
-        out[year] = assign_crs(da, "EPSG:5070")
+        out[year] = assign_crs(with_coordinate_attrs(da), "EPSG:5070")
     return out
 
 
@@ -125,7 +194,7 @@ def riley_30m(bp_270m: xr.DataArray, grid: RegionGrid) -> xr.DataArray:
         raise ValueError("odc-geo returned 30 m coordinates that differ from the region grid")
     warped = warped.assign_coords(latitude=lat, longitude=lon).astype(np.float32)
     warped.attrs = dict(bp_270m.attrs)
-    return warped.rename("BP")
+    return assign_crs(with_coordinate_attrs(warped.rename("BP")), "EPSG:4326")
 
 
 def _upsampled_field(
@@ -161,13 +230,14 @@ def scott(
 
     coords = {"latitude": lat, "longitude": lon}
     dims = ("latitude", "longitude")
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "CRPS": (
                 dims,
                 crps,
                 {
                     "units": "%",
+                    "long_name": "conditional risk to potential structures",
                     "description": "conditional risk to potential structures "
                     "(synthetic stand-in for Scott et al. 2024)",
                 },
@@ -177,6 +247,7 @@ def scott(
                 rps,
                 {
                     "units": "%",
+                    "long_name": "risk to potential structures",
                     "description": "risk to potential structures, BP x CRPS "
                     "(synthetic stand-in for Scott et al. 2024)",
                 },
@@ -186,10 +257,12 @@ def scott(
                 bp,
                 {
                     "units": "1",
+                    "long_name": "annual burn probability",
                     "description": "annual burn probability (synthetic stand-in for Scott et al. 2024)",
                 },
             ),
         },
         coords=coords,
-        attrs={"crs": "EPSG:4326", **grid.to_dict()},
+        attrs={**SCOTT_ATTRS, "crs": "EPSG:4326", **grid.to_dict()},
     )
+    return assign_crs(with_coordinate_attrs(ds), "EPSG:4326")

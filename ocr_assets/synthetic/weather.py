@@ -12,7 +12,13 @@ then written the way CONUS404 holds it: ``T2`` and dew point ``TD2`` (K; ``TD2``
 Sonntag (1990) saturation vapour pressure so that ``100 e_sat(TD2) / e_sat(T2)`` is the drawn
 humidity), surface pressure ``PSFC`` (Pa), mixing ratio ``Q2`` (kg kg-1) and grid-relative winds
 ``U10``/``V10`` (m s-1), rotated by the grid's local angle whose sine and cosine are the spatial
-constants ``SINALPHA``/``COSALPHA``; ``crs`` carries the projection as ``crs_wkt``.
+constants ``SINALPHA``/``COSALPHA``; ``crs`` carries the projection as ``crs_wkt`` and the CF
+grid-mapping attributes.
+
+Every variable has the attributes of the real stores (:data:`VARIABLE_ATTRS`): WRF's ``units``
+(the constants ``"1"``, as WRF writes them) and upper-case ``description``, a ``long_name`` and
+``grid_mapping: crs``, which in an hourly repository names a variable held only by the
+constants repository, as in the real data.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from pyproj import CRS, Transformer
 
+from ocr_assets.catalog.layout import CONUS404_UNITS
 from ocr_assets.regions import RegionGrid
 from ocr_assets.synthetic.landscape import smoothstep
 from ocr_assets.synthetic.rasters import COVERAGE_MARGIN_DEG
@@ -38,6 +45,44 @@ CONUS404_CRS = CRS.from_proj4(
 )
 #: Chunks of the spatial constants (the CONUS404 Zarr's).
 CONSTANT_CHUNK = 175
+
+_WRF = {
+    "PSFC": ("SFC PRESSURE", "Surface pressure"),
+    "Q2": ("QV at 2 M", "Water vapour mixing ratio at 2 m"),
+    "T2": ("TEMP at 2 M", "Air temperature at 2 m"),
+    "TD2": ("DEWPOINT TEMP at 2 M", "Dew point temperature at 2 m"),
+    "U10": ("U at 10 M", "Grid-relative x component of the wind at 10 m"),
+    "V10": ("V at 10 M", "Grid-relative y component of the wind at 10 m"),
+    "SINALPHA": ("LOCAL SINE OF MAP ROTATION", "Sine of the local map rotation"),
+    "COSALPHA": ("LOCAL COSINE OF MAP ROTATION", "Cosine of the local map rotation"),
+}
+#: The attributes of each CONUS404 variable, as the real stores carry them.
+VARIABLE_ATTRS: dict[str, dict[str, str]] = {
+    name: {
+        "units": CONUS404_UNITS.get(name, "1"),
+        "description": description,
+        "long_name": long_name,
+        "grid_mapping": "crs",
+    }
+    for name, (description, long_name) in _WRF.items()
+}
+#: The attributes of the CONUS404 coordinates (CF).
+COORDINATE_ATTRS: dict[str, dict[str, str]] = {
+    "x": {
+        "units": "m",
+        "standard_name": "projection_x_coordinate",
+        "long_name": "x coordinate of projection",
+        "axis": "X",
+    },
+    "y": {
+        "units": "m",
+        "standard_name": "projection_y_coordinate",
+        "long_name": "y coordinate of projection",
+        "axis": "Y",
+    },
+    "lat": {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude"},
+    "lon": {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude"},
+}
 
 # Sonntag (1990) saturation vapour pressure over water: ln(e / 100 Pa) coefficients.
 _SONNTAG = (-6096.9385, 16.635794, -2.711193e-2, 1.673952e-5, 2.433502)
@@ -127,8 +172,10 @@ def conus404(grid: RegionGrid, rng: np.random.Generator, hours: int) -> xr.Datas
     """The hourly cube as CONUS404 holds it, with its spatial constants (see module docs).
 
     Variables ``PSFC, Q2, T2, TD2, U10, V10`` (time, y, x) float32 with WRF units,
-    ``SINALPHA``, ``COSALPHA`` (y, x) float32; coordinates ``x``, ``y`` (metres), ``time``,
-    ``lat``, ``lon`` (y, x) float32 and the scalar ``crs`` with ``crs_wkt``.
+    ``SINALPHA``, ``COSALPHA`` (y, x) float32 (units ``"1"``), each with the real stores'
+    attributes (:data:`VARIABLE_ATTRS`); coordinates ``x``, ``y`` (metres), ``time``, ``lat``,
+    ``lon`` (y, x) float32 with CF attributes and the scalar ``crs`` (CF grid mapping and
+    ``crs_wkt``).
     """
     geobox = _geobox(grid)
     x, y = geobox.coordinates["x"].values, geobox.coordinates["y"].values
@@ -152,36 +199,28 @@ def conus404(grid: RegionGrid, rng: np.random.Generator, hours: int) -> xr.Datas
     v10 = earth_v * cos_alpha - earth_u * sin_alpha
 
     hourly = ("time", "y", "x")
-
-    def var(values: np.ndarray, units: str, description: str) -> tuple:
-        return hourly, values.astype(np.float32), {"units": units, "description": description}
-
+    values = {
+        "PSFC": (hourly, psfc),
+        "Q2": (hourly, q2),
+        "T2": (hourly, t2_32),
+        "TD2": (hourly, td2_32),
+        "U10": (hourly, u10),
+        "V10": (hourly, v10),
+        "SINALPHA": (("y", "x"), sin_alpha),
+        "COSALPHA": (("y", "x"), cos_alpha),
+    }
     ds = xr.Dataset(
         {
-            "PSFC": var(psfc, "Pa", "surface pressure"),
-            "Q2": var(q2, "kg kg-1", "2 m water vapour mixing ratio"),
-            "T2": var(t2_32, "K", "2 m temperature"),
-            "TD2": var(td2_32, "K", "2 m dew point temperature"),
-            "U10": var(u10, "m s-1", "10 m wind, grid x component"),
-            "V10": var(v10, "m s-1", "10 m wind, grid y component"),
-            "SINALPHA": (
-                ("y", "x"),
-                sin_alpha.astype(np.float32),
-                {"description": "sine of the grid rotation"},
-            ),
-            "COSALPHA": (
-                ("y", "x"),
-                cos_alpha.astype(np.float32),
-                {"description": "cosine of the grid rotation"},
-            ),
+            name: (dims, array.astype(np.float32), dict(VARIABLE_ATTRS[name]))
+            for name, (dims, array) in values.items()
         },
         coords={
             "time": pd.date_range(START, periods=hours, freq="h"),
-            "y": y.astype(np.float64),
-            "x": x.astype(np.float64),
-            "lat": (("y", "x"), lat.astype(np.float32), {"units": "degrees_north"}),
-            "lon": (("y", "x"), lon.astype(np.float32), {"units": "degrees_east"}),
-            "crs": ((), np.int64(0), {"crs_wkt": CONUS404_CRS.to_wkt()}),
+            "y": ("y", y.astype(np.float64), dict(COORDINATE_ATTRS["y"])),
+            "x": ("x", x.astype(np.float64), dict(COORDINATE_ATTRS["x"])),
+            "lat": (("y", "x"), lat.astype(np.float32), dict(COORDINATE_ATTRS["lat"])),
+            "lon": (("y", "x"), lon.astype(np.float32), dict(COORDINATE_ATTRS["lon"])),
+            "crs": ((), np.int64(0), CONUS404_CRS.to_cf()),
         },
         attrs={"title": "synthetic stand-in for CONUS404 (Rasmussen et al. 2023), hourly"},
     )

@@ -64,9 +64,17 @@ def _commit(ds: xr.Dataset, path: Path, branch: str = "main") -> None:
 
 
 def _open_input(root: Path, name: str) -> xr.Dataset:
+    """An input as written. An hourly CONUS404 repository keeps ``grid_mapping: crs`` as an
+    attribute (its ``crs`` is in the constants repository)."""
     storage = icechunk.local_filesystem_storage(str(root / name))
     session = icechunk.Repository.open(storage).readonly_session("main")
-    return xr.open_dataset(session.store, engine="zarr", consolidated=False, decode_coords="all")
+    hourly = name in {conus404_store(variable) for variable in CONUS404_UNITS}
+    return xr.open_dataset(
+        session.store,
+        engine="zarr",
+        consolidated=False,
+        decode_coords="coordinates" if hourly else "all",
+    )
 
 
 def _replace(root: Path, name: str, ds: xr.Dataset) -> None:
@@ -322,9 +330,21 @@ def test_conus404_is_the_published_merged_dataset(synthetic_catalog: InputCatalo
     ("name", "change", "expected"),
     [
         (
+            "U10",
+            lambda ds: ds.assign(U10=ds["U10"].assign_attrs(units="kg")),
+            r"grid-relative eastward wind \('U10'\): units 'kg' cannot be converted to m s-1",
+        ),
+        (
             "TD2",
-            lambda ds: ds.assign(TD2=ds["TD2"].assign_attrs(units="degC")),
-            r"TD2 units must be 'K', found 'degC'",
+            lambda ds: ds.assign(TD2=ds["TD2"].drop_attrs()),
+            r"2 m dew point temperature \('TD2'\): no 'units' attribute, expected units "
+            "convertible to K",
+        ),
+        (
+            "constants",
+            lambda ds: ds.assign(SINALPHA=ds["SINALPHA"].assign_attrs(units="m")),
+            r"sine of the grid rotation \('SINALPHA'\): units 'm' cannot be converted to 1 "
+            r".*\(it must be dimensionless\)",
         ),
         (
             "U10",
@@ -361,6 +381,63 @@ def test_malformed_conus404_names_the_repository(
     with pytest.raises(ValueError, match=expected) as err:
         InputCatalog(inputs_copy).conus404()
     assert str(inputs_copy / prefix) in str(err.value)
+
+
+def _convert(ds: xr.Dataset, name: str, units: str, scale: float, offset: float = 0.0) -> None:
+    ds[name] = (ds[name] * np.float32(scale) + np.float32(offset)).assign_attrs(
+        ds[name].attrs, units=units
+    )
+
+
+def test_conus404_converts_other_units_of_the_same_quantity(inputs_copy: Path) -> None:
+    control = InputCatalog(inputs_copy).conus404().load()
+    changes = {
+        "TD2": ("degC", 1.0, -273.15),
+        "T2": ("degF", 1.8, -459.67),
+        "U10": ("km/h", 3.6),
+        "V10": ("knots", 3600 / 1852),
+        "PSFC": ("hPa", 0.01),
+        "Q2": ("g kg-1", 1000.0),
+    }
+    for name, change in changes.items():
+        prefix = conus404_store(name)
+        ds = _open_input(inputs_copy, prefix).load()
+        _convert(ds, name, *change)
+        _replace(inputs_copy, prefix, ds)
+    constants = _open_input(inputs_copy, conus404_store("constants")).load()
+    constants["SINALPHA"].attrs["units"] = "dimensionless"
+    del constants["COSALPHA"].attrs["units"]
+    _replace(inputs_copy, conus404_store("constants"), constants)
+
+    weather = InputCatalog(inputs_copy).conus404()
+    assert weather["U10"].chunks is not None  # still lazy
+    for name in changes:
+        da = weather[name]
+        assert da.dtype == np.float32 and da.attrs["units"] == CONUS404_UNITS[name], name
+        np.testing.assert_allclose(da.values, control[name].values, rtol=2e-6, err_msg=name)
+    for name in ("SINALPHA", "COSALPHA"):
+        assert weather[name].attrs["units"] == "1"
+        np.testing.assert_array_equal(weather[name].values, control[name].values)
+
+
+def test_conus404_grid_mapping_in_the_constants_opens_without_a_warning(
+    synthetic_root: Path,
+) -> None:
+    # Control: the hourly variables name a grid mapping held by another repository, which a
+    # reader decoding every coordinate warns about (the fault is present in the inputs).
+    t2_store = conus404_store("T2")
+    assert _open_input(synthetic_root, t2_store)["T2"].attrs["grid_mapping"] == "crs"
+    storage = icechunk.local_filesystem_storage(str(synthetic_root / t2_store))
+    session = icechunk.Repository.open(storage).readonly_session("main")
+    with pytest.warns(UserWarning, match=r"referenced in grid_mapping not in variables: \['crs'\]"):
+        xr.open_dataset(session.store, engine="zarr", consolidated=False, decode_coords="all")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        weather = InputCatalog(synthetic_root).conus404()
+    for name in CONUS404_UNITS:
+        assert weather[name].attrs["grid_mapping"] == "crs"  # resolves to the constants' crs
+    assert "crs" in weather.coords and "crs_wkt" in weather["crs"].attrs
 
 
 def test_missing_conus404_repository_is_named(inputs_copy: Path) -> None:

@@ -32,6 +32,12 @@ S3 = {"OCR_STORAGE_ROOT": "s3://carbonplan-ocr/output"}
         ),
         ({"OCR_TILE_SHARD_ZOOM": "5"}, "OCR_TILE_SHARD_ZOOM='5' is out of range"),
         ({"OCR_TILE_SHARD_ZOOM": "ten"}, "OCR_TILE_SHARD_ZOOM='ten'"),
+        (
+            {"OCR_LEASE_SECONDS": "5"},
+            "OCR_LEASE_SECONDS='5.0' is out of range; use a number from 60 to 86400",
+        ),
+        ({"OCR_LEASE_SECONDS": "soon"}, "OCR_LEASE_SECONDS='soon' is not a number"),
+        ({"OCR_LEASE_WAIT": "maybe"}, "OCR_LEASE_WAIT"),
     ],
 )
 def test_bad_settings_fail_naming_the_setting(environ: dict[str, str], message: str) -> None:
@@ -99,3 +105,12 @@ def test_tile_shard_zoom_defaults_to_the_environment_and_can_be_set() -> None:
     qa = {"OCR_ENVIRONMENT": "qa", "OCR_STORAGE_ROOT": "/tmp/qa"}
     assert Settings.from_env(qa).tile_shard_zoom == 6  # CONUS: the archive's first zoom
     assert Settings.from_env({**qa, "OCR_TILE_SHARD_ZOOM": "8"}).tile_shard_zoom == 8
+
+
+def test_lease_settings_default_and_reach_the_deploy_job() -> None:
+    from ocr_assets.deploy.job import DeploymentResource
+
+    assert (Settings.from_env({}).lease_wait, Settings.from_env({}).lease_seconds) == (False, 1800)
+    settings = Settings.from_env({"OCR_LEASE_WAIT": "true", "OCR_LEASE_SECONDS": "600"})
+    deployment = DeploymentResource.from_settings(settings)
+    assert (deployment.lease_wait, deployment.lease_seconds) == (True, 600.0)

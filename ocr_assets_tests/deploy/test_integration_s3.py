@@ -42,12 +42,23 @@ def test_deploy_to_s3_and_read_everything_back(
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
     )
-    instance = persistent_instance(tmp_path)
-    assert run_deploy(instance, settings).success
-    assert partitions_materialized(instance, "region_buildings") == {"y0_x1": 1, "y1_x1": 1}
-
     layout = Layout(root, "local")
     fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    # A folder upload of a killed run left its temporary prefix: the deployment sweeps it.
+    killed = layout.risk_pyramid.rsplit("/", 1)[0] + (
+        "/.pyramid.zarr.tmp-0badc0de0000-20260101T000000Z-0123456789ab"
+    )
+    fs.pipe(f"{killed}/zarr.json", b"{}")
+    instance = persistent_instance(tmp_path)
+    result = run_deploy(instance, settings)
+    assert result.success
+    assert not fs.exists(killed) and not fs.exists(layout.lease)
+    assert any(
+        "removed 1 temporary upload prefix(es) of killed runs, 2 bytes" in (entry.message or "")
+        for entry in instance.all_logs(result.run_id)
+    )
+    assert partitions_materialized(instance, "region_buildings") == {"y0_x1": 1, "y1_x1": 1}
+
     assert not list(Path(tmp_path).glob("**/ocr.icechunk"))  # nothing landed on local disk
 
     store = RasterStore(layout.raster_store)

@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import icechunk
 import numpy as np
 import pytest
 import xarray as xr
@@ -99,3 +100,42 @@ def test_the_chain_runs_lazily_in_the_repositories_pixel_blocks(
     for name in ("T2", "TD2", "U10", "V10", "SINALPHA", "COSALPHA"):
         assert ds[name].chunks is not None  # dask, not loaded
         assert ds[name].chunks[-2:] == native[1:], name  # the 10 x 10 pixel blocks
+
+
+def _with_constant_units(root: Path, units: str) -> None:
+    """Rewrite the constants repository under ``root`` with SINALPHA/COSALPHA ``units``."""
+    storage = icechunk.local_filesystem_storage(str(root / conus404_store("constants")))
+    repo = icechunk.Repository.open(storage)
+    ds = xr.open_dataset(
+        repo.readonly_session("main").store, engine="zarr", consolidated=False
+    ).load()
+    for name in ("SINALPHA", "COSALPHA"):
+        ds[name].attrs["units"] = units
+    session = repo.writable_session("main")
+    ds.to_zarr(session.store, mode="w", zarr_format=3, consolidated=False)
+    session.commit(f"constants with units {units!r}")
+
+
+def test_rotation_constants_with_wrf_units_keep_the_wind_units(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    """Issue 17: SINALPHA/COSALPHA with ``units: "1"`` (as WRF writes them) made the rotation
+    drop the winds' units, and the asset refused its own earth-relative winds."""
+    inputs = tmp_path / "inputs"
+    shutil.copytree(synthetic_root, inputs)
+    control = InputCatalog(inputs).conus404().load()
+    _with_constant_units(inputs, "1")
+    weather = InputCatalog(inputs).conus404()
+    assert weather["SINALPHA"].attrs["units"] == "1"  # the fault is in place
+    result = dg.materialize(
+        [wind_direction_distribution],
+        resources=resources(inputs, tmp_path / "out"),
+        raise_on_error=False,
+    )
+    failure = result.failure_data_for_node("wind_direction_distribution")
+    assert result.success, failure and failure.user_failure_data.description
+    distribution = read_zarr_array(
+        OutputStorage(root=str(tmp_path / "out")).layout.wind_distribution
+    ).load()
+    expected = science.fire_weather_wind_distribution(control)
+    np.testing.assert_array_equal(distribution.values, expected.values)

@@ -54,12 +54,34 @@ def test_humidity_follows_sonntag90_over_water_and_masks_values_above_100() -> N
     assert np.isnan(hurs[~valid]).all()
 
 
-@pytest.mark.parametrize("units", ["degC", None])
-def test_humidity_refuses_temperatures_not_in_kelvin(units: str | None) -> None:
+@pytest.mark.parametrize(
+    ("units", "offset", "scale"), [("degC", 273.15, 1.0), ("degF", 459.67, 5 / 9), ("Kelvin", 0, 1)]
+)
+def test_humidity_converts_temperatures_to_kelvin(units: str, offset: float, scale: float) -> None:
+    t_k, td_k = np.float32([283.15, 300.0]), np.float32([282.15, 280.0])
+    expected = relative_humidity_from_dewpoint(kelvin(t_k), kelvin(td_k))
+
+    def other(values: np.ndarray) -> xr.DataArray:
+        return kelvin(values / scale - offset).assign_attrs(units=units)
+
+    hurs = relative_humidity_from_dewpoint(other(t_k), other(td_k))
+    assert hurs.dtype == np.float32
+    np.testing.assert_allclose(hurs.values, expected.values, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("units", "expected"),
+    [
+        ("m", r"temperature \(None\): units 'm' cannot be converted to K"),
+        ("kelvinz", r"units 'kelvinz' cannot be converted to K \('kelvinz' is not a unit"),
+        (None, r"temperature \(None\): no 'units' attribute, expected units convertible to K"),
+    ],
+)
+def test_humidity_refuses_temperatures_it_cannot_convert(units: str | None, expected: str) -> None:
     t = kelvin([290.0])
     bad = t.copy()
     bad.attrs = {} if units is None else {"units": units}
-    with pytest.raises(ValueError, match=f"got {units!r}"):
+    with pytest.raises(ValueError, match=expected):
         relative_humidity_from_dewpoint(bad, t)
 
 
@@ -101,10 +123,50 @@ def test_speed_and_from_direction_with_the_calm_and_north_rules() -> None:
     assert direction.values[3] == 0.0  # calm: 0.32 m/s < 0.5 m/s
 
 
-def test_speed_and_direction_refuse_unknown_wind_units() -> None:
-    u = wind([1.0]).assign_attrs(units="knots")
-    with pytest.raises(ValueError, match="'knots'"):
+@pytest.mark.parametrize(
+    ("units", "per_m_s"),
+    [("km/h", 3.6), ("km h-1", 3.6), ("knots", 3600 / 1852), ("mph", 2.236936)],
+)
+def test_speed_and_direction_convert_wind_units_to_m_s(units: str, per_m_s: float) -> None:
+    u_ms, v_ms = np.float32([3.0, -4.0]), np.float32([4.0, 0.0])
+    u = wind(u_ms * per_m_s).assign_attrs(units=units)
+    v = wind(v_ms * per_m_s).assign_attrs(units=units)
+    speed, direction = wind_speed_and_direction(u, v)
+    assert speed.dtype == np.float32 and speed.attrs["units"] == "m s-1"
+    np.testing.assert_allclose(speed.values, [5.0, 4.0], rtol=1e-5)
+    np.testing.assert_allclose(direction.values, [216.87, 90.0], atol=5e-3)
+
+
+def test_speed_and_direction_refuse_units_that_are_not_a_speed() -> None:
+    u = wind([1.0]).rename("U10").assign_attrs(units="kg")
+    with pytest.raises(
+        ValueError, match=r"eastward wind \('U10'\): units 'kg' cannot be converted to m s-1"
+    ):
         wind_speed_and_direction(u, wind([1.0]))
+
+
+@pytest.mark.parametrize("units", ["1", "", "dimensionless", None])
+def test_rotation_with_dimensionless_constants_keeps_the_wind_units(units: str | None) -> None:
+    u = wind([1.0]).assign_attrs(long_name="U at 10 M", grid_mapping="crs")
+    sin, cos = xr.DataArray(np.float32(0.5)), xr.DataArray(np.float32(np.sqrt(0.75)))
+    if units is not None:
+        sin.attrs["units"] = cos.attrs["units"] = units
+    eu, ev = rotate_winds_to_earth(u, wind([2.0]), sin, cos)
+    assert eu.attrs["units"] == ev.attrs["units"] == "m s-1"
+    assert eu.attrs["grid_mapping"] == "crs"
+    assert eu.attrs["long_name"] == "10 m eastward wind (earth-relative)"
+    speed, _ = wind_speed_and_direction(eu, ev)  # the next step accepts them
+    np.testing.assert_allclose(speed.values, [np.sqrt(5.0)], rtol=1e-6)
+
+
+def test_rotation_converts_winds_and_refuses_constants_with_a_dimension() -> None:
+    knots = wind([3600 / 1852]).assign_attrs(units="knots")
+    eu, _ = rotate_winds_to_earth(knots, knots, xr.DataArray(0.0), xr.DataArray(1.0))
+    np.testing.assert_allclose(eu.values, [1.0], rtol=1e-6)
+    assert eu.attrs["units"] == "m s-1"
+    sin = xr.DataArray(0.0, name="SINALPHA", attrs={"units": "m"})
+    with pytest.raises(ValueError, match=r"\('SINALPHA'\): units 'm' cannot be converted to 1"):
+        rotate_winds_to_earth(knots, knots, sin, xr.DataArray(1.0))
 
 
 HOURS = 300  # p99 of 300 distinct values lies between the 3rd and 4th largest: 3 hours exceed it

@@ -78,14 +78,39 @@ def test_ffwi_invalid_humidity_is_nan() -> None:
 
 
 @pytest.mark.parametrize(
-    ("units", "bad"),
+    ("h", "t", "u"),
     [
-        (("%", "degC", "m s-1"), "'degC'"),
-        (("1", "K", "m s-1"), "'1'"),
-        (("%", "K", "mph"), "'mph'"),
+        ((0.2, "1"), (290.0, "K"), (3.0, "m s-1")),  # humidity as a fraction
+        ((0.2, ""), (290.0, "K"), (3.0, "m s-1")),
+        ((20.0, "percent"), (16.85, "degC"), (3.0, "m/s")),
+        ((20.0, "%"), (62.33, "degF"), (10.8, "km/h")),
+        ((20.0, "%"), (290.0, "K"), (3.0 / 0.44704, "mph")),
     ],
 )
-def test_ffwi_refuses_other_units(units: tuple[str, str, str], bad: str) -> None:
+def test_ffwi_converts_the_published_units(
+    h: tuple[float, str], t: tuple[float, str], u: tuple[float, str]
+) -> None:
+    out = fosberg_fire_weather_index(arr(*h), arr(*t), arr(*u))
+    np.testing.assert_allclose(out, ffwi_by_hand(20.0, 290.0, 3.0), rtol=1e-6)
+
+
+def test_ffwi_float32_in_other_units_stays_float32() -> None:
+    out = fosberg_fire_weather_index(
+        arr(0.2, "1", np.float32), arr(16.85, "degC", np.float32), arr(10.8, "km/h", np.float32)
+    )
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ffwi_by_hand(20.0, 290.0, 3.0), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("units", "bad"),
+    [
+        (("%", "m", "m s-1"), r"temperature \(None\): units 'm' cannot be converted to K"),
+        (("K", "K", "m s-1"), r"relative humidity \(None\): units 'K' cannot be converted to %"),
+        (("%", "K", "kg"), r"wind speed \(None\): units 'kg' cannot be converted to m s-1"),
+    ],
+)
+def test_ffwi_refuses_units_it_cannot_convert(units: tuple[str, str, str], bad: str) -> None:
     h, t, u = units
     with pytest.raises(ValueError, match=bad):
         fosberg_fire_weather_index(arr(20.0, h), arr(290.0, t), arr(3.0, u))

@@ -32,7 +32,7 @@ from ocr_assets.data import demo_valid_region_ids
 from ocr_assets.regions import RegionGrid, demo_grid
 from ocr_assets.synthetic import MANIFEST_FILE, SYNTHETIC_DEFAULTS, generate_inputs, input_names
 from ocr_assets.synthetic.__main__ import main
-from ocr_assets.synthetic.generate import _Synthesis
+from ocr_assets.synthetic.generate import GENERATOR_FORMAT, _Synthesis
 from ocr_assets.synthetic.landscape import make_landscape
 from ocr_assets.synthetic.vectors import EMPTY_COUNTY, empty_county_bounds
 from ocr_assets.synthetic.weather import saturation_vapour_pressure
@@ -40,11 +40,17 @@ from ocr_assets_tests.conftest import TINY_BUILDINGS, TINY_HOURS, TINY_VALID_REG
 
 
 def _open(root: Path, name: str) -> xr.Dataset:
-    """An input repository as the published readers open it: Icechunk, branch main."""
+    """An input repository as the published readers open it: Icechunk, branch main (an hourly
+    CONUS404 repository without decoding ``grid_mapping``: its ``crs`` is in the constants)."""
     storage = icechunk.local_filesystem_storage(str(root / name))
     session = icechunk.Repository.open(storage).readonly_session("main")
+    hourly = name in {conus404_store(variable) for variable in CONUS404_UNITS}
     return xr.open_dataset(
-        session.store, engine="zarr", consolidated=False, chunks={}, decode_coords="all"
+        session.store,
+        engine="zarr",
+        consolidated=False,
+        chunks={},
+        decode_coords="coordinates" if hourly else "all",
     )
 
 
@@ -80,6 +86,20 @@ def test_other_parameters_on_same_root_are_refused(
         generate_inputs(
             synthetic_root, grid=tiny_grid, seed=1, n_buildings=TINY_BUILDINGS, hours=TINY_HOURS
         )
+
+
+def test_inputs_of_an_older_generator_format_are_written_again(
+    synthetic_root: Path, tiny_grid: RegionGrid, tmp_path: Path
+) -> None:
+    root = tmp_path / "inputs"
+    shutil.copytree(synthetic_root, root)
+    manifest = json.loads((root / MANIFEST_FILE).read_text())
+    assert manifest["format"] == GENERATOR_FORMAT
+    del manifest["format"]  # as written before the format was recorded
+    (root / MANIFEST_FILE).write_text(json.dumps(manifest))
+    summary = generate_inputs(root, grid=tiny_grid, n_buildings=TINY_BUILDINGS, hours=TINY_HOURS)
+    assert summary["written"] == input_names() and summary["kept"] == []
+    assert json.loads((root / MANIFEST_FILE).read_text())["format"] == GENERATOR_FORMAT
 
 
 def test_interrupted_run_is_completed(
@@ -339,6 +359,40 @@ def test_conus404_repositories(synthetic_root: Path, tiny_grid: RegionGrid) -> N
         windy = column_speed >= np.quantile(column_speed, 0.98)
         directions.append(np.median(column_dir[windy]))
     assert 20 <= directions[0] <= 70 and 200 <= directions[1] <= 250
+
+
+def test_every_raster_input_has_the_real_stores_attributes(synthetic_root: Path) -> None:
+    constants = _open(synthetic_root, conus404_store(CONUS404_CONSTANTS))
+    stores = [SCOTT_STORE]
+    stores += [riley_store(year, res) for year in (2011, 2047) for res in ("270m-5070", "30m-4326")]
+    stores += [conus404_store(name) for name in (*CONUS404_UNITS, CONUS404_CONSTANTS)]
+    for store in stores:
+        ds = _open(synthetic_root, store)
+        for name, da in ds.data_vars.items():
+            where = f"{store}: {name}"
+            assert da.dtype == np.float32, where
+            assert {"units", "long_name", "description"} <= set(da.attrs), where
+            assert np.isnan(da.encoding["_FillValue"]), where  # nodata is NaN
+            # The grid mapping: decoded to a coordinate of the store, or (hourly CONUS404)
+            # the attribute naming the constants' ``crs``.
+            mapping = da.encoding.get("grid_mapping") or da.attrs["grid_mapping"]
+            holder = constants if mapping not in ds.variables else ds
+            assert mapping in holder.coords, where
+            assert CRS.from_wkt(holder[mapping].attrs["crs_wkt"]).name, where
+            assert holder[mapping].attrs["grid_mapping_name"], where
+            for coord in da.dims:
+                if coord != "time":
+                    assert {"units", "standard_name", "axis"} <= set(ds[coord].attrs), where
+    for name in ("SINALPHA", "COSALPHA"):
+        assert constants[name].attrs["units"] == "1"  # as WRF writes them
+    hourly = _open(synthetic_root, conus404_store("T2"))
+    assert "crs" not in hourly.variables and hourly["T2"].attrs["grid_mapping"] == "crs"
+    assert hourly["lat"].attrs["units"] == "degrees_north"
+    scott = _open(synthetic_root, SCOTT_STORE)
+    assert scott.odc.crs.epsg == 4326 and "spatial_ref" in scott.coords
+    assert (scott.attrs["EPSG"], scott.attrs["resolution"]) == ("4326", "30m")
+    riley = _open(synthetic_root, riley_store(2047, "30m-4326"))
+    assert riley.attrs["climate_run_year"] == "2047" and riley.odc.crs.epsg == 4326
 
 
 # ---------------------------------------------------------------------- census and buildings
