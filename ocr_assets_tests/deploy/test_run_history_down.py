@@ -9,7 +9,8 @@ logs on a local S3 server) with a real PostgreSQL server, and the workflow's dep
   naming the database, and starts nothing;
 - the database is stopped while a second region's run starts: the run fails, its last line
   names the database, the first region's commit and the published roll-ups are as they were,
-  and once the database is back a plain re-run processes the second region only and succeeds.
+  the deployment record says why it failed and the deployment's lease is released; once the
+  database is back a plain re-run processes the second region only and succeeds.
 
 Skipped without PostgreSQL. The roll-ups' optional branches are off to keep the runs short.
 """
@@ -184,6 +185,7 @@ def test_database_lost_during_a_deployment_keeps_the_outputs_and_a_rerun_finishe
     assert published(layout) == rollups
     interrupted = record(layout)
     assert (interrupted["status"], interrupted["error"]) == ("failed", output[-1][len("error: ") :])
+    assert not Path(layout.lease).exists()  # released: the re-run does not wait for it
 
     done = deploy(env, f"{FIRST},{SECOND}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
