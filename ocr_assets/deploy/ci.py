@@ -16,6 +16,14 @@
     webserver shows the deployment's runs, materializations and check results. Without any of
     them it warns and leaves ``DAGSTER_HOME`` unset (an ephemeral instance); with only some of
     them it fails, naming the missing ones.
+``deploy`` (needs the installed package)
+    Runs the deployment: ``dagster job execute -m ocr_assets.definitions -j deploy`` with the
+    given run tags. With the deployed instance (``DAGSTER_HOME`` and the ``DAGSTER_PG_*``
+    variables set), it first checks that the run-history database answers and, when it does
+    not, fails in one line naming it (``user@host:port/db``, never the password) without
+    starting anything; when the run fails and the database no longer answers, it says so in
+    one line after Dagster's own output, and closes the deployment record the run left
+    ``running`` as ``failed`` with that line.
 
 Outside Actions (no ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV``) the ``key=value`` lines are printed.
 """
@@ -23,9 +31,12 @@ Outside Actions (no ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV``) the ``key=value`` line
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +64,8 @@ INSTANCE_VARIABLES: tuple[str, ...] = (
 )
 #: Postgres port used when ``DAGSTER_PG_PORT`` is not set.
 DEFAULT_PG_PORT = "5432"
+#: Seconds ``deploy`` waits for the run-history database to accept a connection.
+DATABASE_TIMEOUT_SECONDS = 10
 #: What a deployment without the run-history secrets prints (a GitHub Actions warning).
 EPHEMERAL_WARNING = (
     "::warning title=Ephemeral Dagster instance::{missing} not set: this deployment's run "
@@ -249,6 +262,111 @@ def run_instance(args: argparse.Namespace) -> int:
     return 0
 
 
+def database_name(environ: Mapping[str, str]) -> str:
+    """``user@host:port/db`` of the run-history database (never the password)."""
+    port = environ.get("DAGSTER_PG_PORT") or DEFAULT_PG_PORT
+    return (
+        f"{environ.get('DAGSTER_PG_USERNAME', '')}@{environ.get('DAGSTER_PG_HOST', '')}:"
+        f"{port}/{environ.get('DAGSTER_PG_DB', '')}"
+    )
+
+
+def database_problem(
+    environ: Mapping[str, str], timeout: float = DATABASE_TIMEOUT_SECONDS
+) -> str | None:
+    """Why the run-history database of ``environ`` does not answer; ``None`` when it answers,
+    or when there is none to check (no ``DAGSTER_HOME`` or ``DAGSTER_PG_HOST``: another
+    instance, or an ephemeral one)."""
+    if not environ.get("DAGSTER_HOME") or not environ.get("DAGSTER_PG_HOST"):
+        return None
+    import psycopg2  # installed with dagster-postgres, after ``context`` ran
+
+    try:
+        connection = psycopg2.connect(
+            host=environ["DAGSTER_PG_HOST"],
+            port=environ.get("DAGSTER_PG_PORT") or DEFAULT_PG_PORT,
+            user=environ.get("DAGSTER_PG_USERNAME", ""),
+            password=environ.get("DAGSTER_PG_PASSWORD", ""),
+            dbname=environ.get("DAGSTER_PG_DB", ""),
+            connect_timeout=max(1, round(timeout)),
+        )
+    except psycopg2.Error as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        return lines[0] if lines else type(error).__name__
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except psycopg2.Error as error:
+        return str(error).strip().splitlines()[0]
+    finally:
+        connection.close()
+    return None
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    """``deploy``: run the deploy job, failing in one line while the run history is down."""
+    from ocr_assets.config.environments import DEPLOYMENT_JOB
+
+    name = database_name(os.environ)
+    problem = database_problem(os.environ, args.database_timeout)
+    if problem:
+        raise DeploymentError(
+            f"the run-history database {name} does not answer ({problem}); nothing was "
+            "started: start the database (or correct DAGSTER_PG_HOST, DAGSTER_PG_PORT, "
+            "DAGSTER_PG_DB) and run the deployment again"
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "ocr_assets.definitions",
+        "-j",
+        DEPLOYMENT_JOB,
+    ]
+    if args.tags:
+        command += ["--tags", args.tags]
+    print(f"running: {shlex.join(command[2:])}", file=sys.stderr, flush=True)
+    started_at = dt.datetime.now(dt.UTC)
+    code = subprocess.run(command, check=False).returncode
+    if code != 0:
+        problem = database_problem(os.environ, args.database_timeout)
+        if problem:
+            message = (
+                f"the deployment failed: the run-history database {name} stopped answering "
+                f"during the run ({problem}); regions committed so far stay committed and no "
+                "roll-up was replaced; once the database is back, run the deployment again "
+                "(committed regions are skipped)"
+            )
+            close_interrupted_record(message, started_at)
+            raise DeploymentError(message)
+    return code
+
+
+def close_interrupted_record(message: str, since: dt.datetime) -> None:
+    """Close the deployment record as ``failed`` with ``message`` when a run started at or
+    after ``since`` left it ``running`` (its run could not close it)."""
+    from ocr_assets.config.settings import Settings
+    from ocr_assets.storage import Layout, objects, write_json
+    from ocr_assets.storage.config import configure
+
+    settings = Settings.from_env()
+    configure(settings.storage)
+    layout = Layout(settings.storage_root, settings.environment, settings.version)
+    record = objects.read_json(layout.deployment_record)
+    if not record or record.get("status") != "running":
+        return
+    if dt.datetime.fromisoformat(record["started_at"]) < since:
+        return
+    completed_at = dt.datetime.now(dt.UTC).isoformat()
+    write_json(
+        layout.deployment_record,
+        {**record, "status": "failed", "error": message, "completed_at": completed_at},
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m ocr_assets.deploy.ci``."""
     parser = argparse.ArgumentParser(prog="python -m ocr_assets.deploy.ci")
@@ -268,6 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
     instance.add_argument("--home", required=True, help="folder to use as DAGSTER_HOME")
     instance.add_argument("--config", default="docker/dagster.yaml", help="instance config")
     instance.set_defaults(handler=run_instance)
+    deploy = subparsers.add_parser("deploy", help="run the deploy job (dagster job execute)")
+    deploy.add_argument("--tags", default="", help="run tags (JSON), the configure step's")
+    deploy.add_argument(
+        "--database-timeout",
+        type=float,
+        default=DATABASE_TIMEOUT_SECONDS,
+        help="seconds to wait for the run-history database to accept a connection",
+    )
+    deploy.set_defaults(handler=run_deploy)
     return parser
 
 

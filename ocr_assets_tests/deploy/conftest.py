@@ -6,17 +6,32 @@ The deployments run through :func:`ocr_assets_tests.helpers.run_deploy` (or ``ma
 (:func:`~ocr_assets_tests.helpers.persistent_instance`), with the shared ``clean_env``,
 ``synthetic_root`` and ``s3_bucket`` fixtures of ``ocr_assets_tests/conftest.py``.
 
+- ``postgres`` (module): a real PostgreSQL server for the deployed instance's run history
+  (:class:`~ocr_assets_tests.deploy.deployed_instance.PostgresServer`; skipped without
+  PostgreSQL), stopped and removed after the module.
 - ``ui_smoke`` (session): ``scripts/ui_smoke.py`` (the UI smoke script the README names), loaded
   as a module: it starts ``dagster-webserver`` and queries it over GraphQL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 
+from ocr_assets_tests.deploy.deployed_instance import PostgresServer
 from ocr_assets_tests.helpers import load_script
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 with a ``dagster`` database."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ocr_assets.config.environments import DEPLOYMENT_JOB
 from ocr_assets.config.naming import DeploymentError
 from ocr_assets.deploy.ci import deploy_context, main, wants_qa
 from ocr_assets_tests.helpers import REPO_ROOT
@@ -232,3 +233,49 @@ def test_instance_with_some_secrets_names_the_missing_ones(
     assert main(["instance", "--home", str(tmp_path / "home")]) == 2
     err = capsys.readouterr().err
     assert "DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD" in err and "not set" in err
+
+
+def test_deploy_with_the_database_down_fails_in_one_line_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing listens on the port: the run-history database is down (fault 14)."""
+    from ocr_assets.deploy import ci
+    from ocr_assets_tests.deploy.deployed_instance import free_port
+
+    for name, value in {**INSTANCE_SECRETS, "DAGSTER_PG_HOST": "127.0.0.1"}.items():
+        monkeypatch.setenv(name, value)
+    port = free_port()
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(port))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    started: list[list[str]] = []
+    monkeypatch.setattr(ci.subprocess, "run", lambda command, **_: started.append(command))
+    assert main(["deploy", "--tags", "{}"]) == 2
+    err = capsys.readouterr().err
+    user, db = INSTANCE_SECRETS["DAGSTER_PG_USERNAME"], INSTANCE_SECRETS["DAGSTER_PG_DB"]
+    assert err.startswith(f"error: the run-history database {user}@127.0.0.1:{port}/{db} ")
+    assert "does not answer" in err and "Connection refused" in err
+    assert len(err.strip().splitlines()) == 1
+    assert INSTANCE_SECRETS["DAGSTER_PG_PASSWORD"] not in err
+    assert started == []
+
+
+def test_deploy_without_a_deployed_instance_runs_the_deploy_job(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No ``DAGSTER_HOME``: nothing to check; the job runs, its exit status is the helper's."""
+    from ocr_assets.deploy import ci
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    started: list[list[str]] = []
+
+    def run(command: list[str], **_: object) -> subprocess.CompletedProcess:
+        started.append(command)
+        return subprocess.CompletedProcess(command, 3)
+
+    monkeypatch.setattr(ci.subprocess, "run", run)
+    assert main(["deploy", "--tags", '{"ocr/deployment": "qa"}']) == 3
+    assert started == [
+        [sys.executable, "-m", "dagster", "job", "execute", "-m", "ocr_assets.definitions",
+         "-j", DEPLOYMENT_JOB, "--tags", '{"ocr/deployment": "qa"}'],
+    ]  # fmt: skip
+    assert "running: dagster job execute" in capsys.readouterr().err

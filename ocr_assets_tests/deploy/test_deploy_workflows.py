@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ocr_assets.config.environments import DEPLOYMENT_JOB, POLICIES
+from ocr_assets.config.environments import POLICIES
 from ocr_assets.deploy.ci import INSTANCE_VARIABLES
 from ocr_assets_tests.helpers import REPO_ROOT
 
@@ -117,7 +117,8 @@ def test_one_environment_deployment() -> None:
     assert instance < len(runs) - 2
     for name in INSTANCE_VARIABLES:
         assert job["env"][name] == f"${{{{ secrets.{name} }}}}"
-    assert f"dagster job execute -m ocr_assets.definitions -j {DEPLOYMENT_JOB}" in runs[-2]
+    # The deploy job, through the helper that checks the run-history database first.
+    assert runs[-2] == 'python -m ocr_assets.deploy.ci deploy --tags "$RUN_TAGS"'
     assert runs[-1] == 'ocr-assets verify --environment "$OCR_ENVIRONMENT"'
     oidc = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))
     assert oidc["with"]["aws-region"] == "us-west-2"

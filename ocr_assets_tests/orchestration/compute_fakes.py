@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import xarray as xr
 from distributed import LocalCluster
 from distributed.core import Status
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from ocr_assets.storage import StorageError
 from ocr_assets.storage.config import StorageConfig, current
@@ -126,3 +128,66 @@ def worker_address() -> str:
     from distributed import get_worker
 
     return get_worker().address
+
+
+class StopOnce(WorkerPlugin):
+    """A Dask worker plugin that holds the first worker to reach a stage until it is killed.
+
+    Registered with ``client.register_plugin``, it patches, in each worker process, the product
+    call the stage names: ``compute`` holds the region's work as it reads its inputs
+    (``InputCatalog.region_inputs``), ``commit`` holds the raster store's commit after the
+    session has written the region's chunks (``RasterStore._call`` for ``commit region ...``,
+    inside the commit lock). The first worker to get there creates ``marker`` holding its
+    process ID and waits; every later call (another worker, a restarted one) passes through.
+    A worker never killed gives up after ``hold_seconds`` with an error, so a broken test fails
+    rather than hangs.
+
+    Attributes:
+        stage: ``compute`` or ``commit``.
+        marker: File the held worker writes its process ID to.
+        hold_seconds: How long the held worker waits to be killed.
+    """
+
+    name = "ocr-stop-once"
+
+    def __init__(self, stage: str, marker: str, hold_seconds: float = 60.0) -> None:
+        if stage not in ("compute", "commit"):
+            raise ValueError(f"stage must be 'compute' or 'commit', got {stage!r}")
+        self.stage = stage
+        self.marker = marker
+        self.hold_seconds = hold_seconds
+
+    def _hold(self) -> None:
+        """Wait to be killed, the first time any worker gets here."""
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        time.sleep(self.hold_seconds)
+        raise RuntimeError(f"worker {os.getpid()} held at {self.stage} was never killed")
+
+    def setup(self, worker: Any) -> None:
+        """Patch the stage's call in this worker process."""
+        from ocr_assets.catalog import InputCatalog
+        from ocr_assets.storage.raster_store import RasterStore
+
+        hold = self._hold
+        if self.stage == "compute":
+            region_inputs = InputCatalog.region_inputs
+
+            def held_inputs(catalog: InputCatalog, region_id: str) -> Any:
+                hold()
+                return region_inputs(catalog, region_id)
+
+            InputCatalog.region_inputs = held_inputs  # type: ignore[method-assign]
+        else:
+            call = RasterStore._call
+
+            def held_call(store: RasterStore, operation: str, *args: Any, **kwargs: Any) -> Any:
+                if operation.startswith("commit region"):
+                    hold()
+                return call(store, operation, *args, **kwargs)
+
+            RasterStore._call = held_call  # type: ignore[method-assign]
