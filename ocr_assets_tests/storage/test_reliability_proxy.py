@@ -25,8 +25,8 @@ import xarray as xr
 
 from ocr_assets.regions import RegionGrid
 from ocr_assets.storage import RasterStore, StorageUnavailableError, objects
-from ocr_assets.storage.raster_store import region_attrs
 from ocr_assets.storage.config import StorageConfig
+from ocr_assets.storage.raster_store import region_attrs
 from ocr_assets_tests.faultproxy import Fault, FaultProxy
 from ocr_assets_tests.storage.storage_cases import region_dataset
 from ocr_assets_tests.storage.storage_fakes import point_at
