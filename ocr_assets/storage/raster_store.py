@@ -69,6 +69,7 @@ from ocr_assets.storage.config import QUIET_ICECHUNK_LOG, current
 from ocr_assets.storage.errors import StorageError
 from ocr_assets.storage.layout import is_remote, local_path
 from ocr_assets.storage.objects import Progress
+from ocr_assets.storage.reads import bounded_reads
 
 BRANCH = "main"
 DIMS = ("latitude", "longitude")
@@ -532,8 +533,12 @@ class RasterStore:
                 f"region {region_id} is not in the raster store {self.location}: "
                 "materialize region_risk_rasters for it first"
             )
-        session = self.repository.readonly_session(branch=BRANCH)
-        whole = xr.open_zarr(session.store, consolidated=False, chunks={})
+        session = self._call(
+            "open raster store session", lambda: self.repository.readonly_session(branch=BRANCH)
+        )
+        whole = xr.open_zarr(
+            bounded_reads(session.store, self.location), consolidated=False, chunks={}
+        )
         grid = RegionGrid(**stored_grid(whole.attrs))
         latitude, longitude = store_window(grid, region_id)
         region = whole.isel(latitude=latitude, longitude=longitude)
@@ -542,12 +547,17 @@ class RasterStore:
 
     def open(self, tag: str | None = None) -> xr.Dataset:
         """The whole store as a lazily loaded dataset (latest commit, or the commit of ``tag``)."""
-        session = (
-            self.repository.readonly_session(tag=tag)
-            if tag
-            else self.repository.readonly_session(branch=BRANCH)
+        session = self._call(
+            "open raster store session",
+            lambda: (
+                self.repository.readonly_session(tag=tag)
+                if tag
+                else self.repository.readonly_session(branch=BRANCH)
+            ),
         )
-        return xr.open_zarr(session.store, consolidated=False, chunks=None)
+        return xr.open_zarr(
+            bounded_reads(session.store, self.location), consolidated=False, chunks=None
+        )
 
     def read_region(self, grid: RegionGrid, region_id: str) -> xr.Dataset:
         """The region's window of every variable (lazily loaded)."""

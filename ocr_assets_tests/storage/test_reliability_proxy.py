@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import s3fs
 import xarray as xr
 
+from ocr_assets.orchestration.io_managers import read_zarr_array, write_zarr_array
 from ocr_assets.regions import RegionGrid
 from ocr_assets.storage import RasterStore, StorageUnavailableError, objects
 from ocr_assets.storage.config import StorageConfig
@@ -63,9 +65,14 @@ def bucket(moto_endpoint: str) -> str:
     return name
 
 
-def _region(grid: RegionGrid, region_id: str, value: float) -> xr.Dataset:
-    """A region's rasters filled with ``value``, placed by their region attributes."""
+def _region(grid: RegionGrid, region_id: str, value: float, noise: bool = False) -> xr.Dataset:
+    """A region's rasters filled with ``value`` (plus noise: chunks too big to be inlined in
+    Icechunk's manifest, so each is a PUT of its own), placed by their region attributes."""
     data = region_dataset(grid, region_id, value)
+    if noise:
+        rng = np.random.default_rng(1)
+        for variable in data.data_vars.values():
+            variable.values += rng.random(variable.shape, dtype=np.float32) * 1e-3
     data.attrs = region_attrs(grid, region_id, {"riley": "sha256:test"})
     return data
 
@@ -266,3 +273,68 @@ def test_waits_are_reported_and_a_slow_transfer_that_progresses_is_not_cut_off(
         f"still waiting: upload {location} at endpoint {proxy.url}" in line for line in lines
     )
     assert seen and any(location in line and proxy.url in line for line in seen[0]), seen
+
+
+def test_silent_endpoint_fails_a_region_commit_by_progress(
+    proxy: FaultProxy, bucket: str, tiny_grid: RegionGrid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, proxy.url, replace(PROXY_CONFIG, stall_timeout=3))
+    store = RasterStore(f"s3://{bucket}/store/ocr.icechunk")
+    # Control: a region with chunks of their own goes up through the proxy.
+    store.commit_region(_region(tiny_grid, "y0_x0", 1.0, noise=True), {}, {"title": "t"})
+    assert proxy.counts["held"] == 0
+    before = store.committed_regions()
+    # The endpoint stops answering chunk uploads: the region's write makes no progress.
+    proxy.set(Fault("silent", match=lambda method, path: method == "PUT" and "/chunks/" in path))
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailableError) as caught:
+        store.commit_region(_region(tiny_grid, "y0_x1", 2.0, noise=True), {}, {"title": "t"})
+    seconds = time.monotonic() - started
+    assert str(caught.value).startswith(f"write region y0_x1 {store.location} failed at endpoint")
+    assert proxy.url in str(caught.value) and "no progress for 3 s" in str(caught.value)
+    assert seconds < 3 + 5, seconds
+    assert proxy.counts["held"] >= 1
+    proxy.set(Fault())
+    assert RasterStore(store.location).committed_regions() == before
+
+
+def test_default_limits_fail_a_silent_endpoint_within_about_a_minute(
+    proxy: FaultProxy, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's bound with the default settings: the worst case, a transfer (60 s)."""
+    point_at(monkeypatch, proxy.url, StorageConfig(region="us-east-1"))
+    rollup = f"s3://{bucket}/output/pyramid"
+    # Control: the upload with the fault off, under the default limits.
+    objects.upload(_folder(tmp_path, "v1", _rollup("v1")), rollup)
+    proxy.set(Fault("silent"))
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailableError) as caught:
+        objects.upload(_folder(tmp_path, "v2", _rollup("v2")), rollup)
+    seconds = time.monotonic() - started
+    assert f"upload {rollup} failed at endpoint {proxy.url}" in str(caught.value)
+    assert "no progress for 60 s" in str(caught.value)
+    assert 60 <= seconds < 75, seconds
+
+
+def test_lazy_reads_of_a_silent_endpoint_fail_naming_it(
+    proxy: FaultProxy, bucket: str, tiny_grid: RegionGrid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored array or a region opened lazily reads long after it was opened (issue 17.2: a
+    deployment hung opening the wind distribution)."""
+    point_at(monkeypatch, proxy.url, replace(PROXY_CONFIG, stall_timeout=3))
+    store = RasterStore(f"s3://{bucket}/store/ocr.icechunk")
+    store.commit_region(_region(tiny_grid, "y0_x0", 1.0, noise=True), {}, {"title": "t"})
+    array = f"s3://{bucket}/output/wind.zarr"
+    write_zarr_array(region_dataset(tiny_grid, "y0_x0", 3.0)["bp_2011"].rename("wind"), array)
+    # Control: both read back through the proxy.
+    assert float(read_zarr_array(array).mean()) == 3.0
+    region = store.region("y0_x0")
+    assert float(region["bp_2011"].mean()) > 1.0
+    lazy = RasterStore(store.location).region("y0_x0")  # opened, chunks not read yet
+    proxy.set(Fault("silent"))
+    for read in (lambda: read_zarr_array(array), lambda: lazy["bp_2011"].values):
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailableError) as caught:
+            read()
+        assert proxy.url in str(caught.value) and "no answer within 3 s" in str(caught.value)
+        assert time.monotonic() - started < 3 + 5
