@@ -33,6 +33,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,8 @@ logger = logging.getLogger(__name__)
 TRANSFER_BATCH = 64
 #: Bytes per part of an upload: a file over twice this goes up in parts, each one progress.
 PART_BYTES = 8 * 2**20
+#: Bytes of a file sent in one small request, bounded like a probe (a record, a JSON document).
+SMALL_FILE_BYTES = 2**20
 #: Seconds between the "still waiting" lines of a storage call (the first after this long).
 WAIT_REPORT_SECONDS = 15.0
 #: Seconds between two looks at a running storage call.
@@ -199,14 +202,21 @@ class Progress:
 
 
 class ProgressCallback(fsspec.callbacks.Callback):
-    """An fsspec callback ticking ``progress`` on every update of a transfer and its files."""
+    """An fsspec callback ticking ``progress`` whenever bytes or files of a transfer are done
+    (not when a size is announced)."""
 
     def __init__(self, progress: Progress) -> None:
         super().__init__()
         self.progress = progress
 
-    def call(self, hook_name: str | None = None, **kwargs: Any) -> None:
-        """Called by fsspec on every update (a file's size known, bytes or files done)."""
+    def relative_update(self, inc: int = 1) -> None:
+        """Bytes (or files, for a batch) done: progress."""
+        super().relative_update(inc)
+        self.progress.tick()
+
+    def absolute_update(self, value: int) -> None:
+        """Bytes (or files) done so far: progress."""
+        super().absolute_update(value)
         self.progress.tick()
 
     def branched(self, path_1: str, path_2: str, **kwargs: Any) -> ProgressCallback:
@@ -261,6 +271,18 @@ def pending() -> list[str]:
     return [wait.describe(now) for wait in waits]
 
 
+@contextmanager
+def waiting(wait: Wait) -> Iterator[Wait]:
+    """List ``wait`` in :func:`pending` while the block runs."""
+    with _waits_lock:
+        _waits.add(wait)
+    try:
+        yield wait
+    finally:
+        with _waits_lock:
+            _waits.discard(wait)
+
+
 def _within(
     wait: Wait, fn: Callable[[], T], deadline: float | None, stall: float | None = None
 ) -> T:
@@ -284,9 +306,7 @@ def _within(
     worker = threading.Thread(target=target, name="ocr-storage-call", daemon=True)
     worker.start()
     next_report = wait.started + WAIT_REPORT_SECONDS
-    with _waits_lock:
-        _waits.add(wait)
-    try:
+    with waiting(wait):
         while True:
             worker.join(_POLL_SECONDS)
             if not worker.is_alive():
@@ -310,9 +330,6 @@ def _within(
             if now >= next_report:
                 next_report = now + WAIT_REPORT_SECONDS
                 logger.warning("storage: still waiting: %s", wait.describe(now))
-    finally:
-        with _waits_lock:
-            _waits.discard(wait)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
@@ -496,13 +513,13 @@ def read_json(location: str) -> Any:
     """
     fs, path = filesystem(location)
 
-    def read(progress: Progress) -> bytes | None:
+    def read() -> bytes | None:
         try:
-            return _transfer(fs, progress, "cat_file", path)
+            return fs.cat_file(path)
         except FileNotFoundError:
             return None
 
-    text = bounded_transfer("read", location, read)
+    text = bounded_call("read", location, read)
     if text is None:
         return None
     try:
@@ -550,14 +567,20 @@ def ensure_writable_remote(location: str) -> None:
 def upload(source: Path, location: str) -> None:
     """Publish the local file or folder ``source`` at the remote ``location``.
 
-    A file goes up in one PUT (atomic on S3). A folder goes up under a temporary sibling prefix
-    ``.{name}.tmp-{token}``; only when every file is there are the new files copied over the
-    published folder server-side (each object is replaced whole), then the published files the
-    new folder does not have are deleted, then the temporary prefix. A failed upload leaves the
+    A file goes up in one PUT, or in parts over :data:`PART_BYTES` (either way atomic on S3: the
+    object appears when complete); a file up to :data:`SMALL_FILE_BYTES` is one small request,
+    bounded like a probe, a larger one a transfer judged by its progress. A folder goes up
+    under a temporary sibling prefix ``.{name}.tmp-{token}``; only when every file is there are
+    the new files copied over the published folder server-side (each object is replaced
+    whole), then the published files the new folder does not have are deleted, then the
+    temporary prefix. A failed upload leaves the
     published folder as it was, and the published folder is never empty: during the copy
     readers can see old and new files side by side, never no files.
     """
     fs, target = filesystem(location)
+    if source.is_file() and source.stat().st_size <= SMALL_FILE_BYTES:
+        bounded_call("upload", location, lambda: fs.put_file(str(source), target))
+        return
     if source.is_file():
         bounded_transfer(
             "upload",
