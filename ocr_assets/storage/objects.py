@@ -11,11 +11,15 @@ prefix and only then copied into place, so a failing writer never touches the pu
 folder.
 
 Faults. Every remote call is bounded (:class:`~ocr_assets.storage.config.StorageConfig`, the
-configuration in effect: :func:`~ocr_assets.storage.config.current`): the S3 client gets connect and read time-outs and the
-standard retry mode, each operation runs under a deadline (an endpoint that accepts connections
-but never answers cannot block a step forever), and transient failures (network errors,
-time-outs, throttling, 5xx answers) are retried a bounded number of times with exponential
-backoff. What is left raises :class:`~ocr_assets.storage.errors.StorageUnavailableError` naming
+configuration in effect: :func:`~ocr_assets.storage.config.current`): the S3 client gets connect
+and read time-outs and the standard retry mode, and each operation runs in a watched thread, so
+an endpoint that accepts connections but never answers cannot block a step. A probe, listing
+or lookup (:func:`bounded_call`) must answer within the probe deadline; a transfer
+(:func:`bounded_transfer`) fails once it made no progress (an answer, a part, a file) for the
+stall time-out, however long it runs. While a call waits, a warning says every
+:data:`WAIT_REPORT_SECONDS` what is waited for and where (:func:`pending` lists the waits).
+Transient failures (network errors, time-outs, throttling, 5xx answers) are retried a bounded
+number of times with exponential backoff. What is left raises :class:`~ocr_assets.storage.errors.StorageUnavailableError` naming
 the endpoint, the operation and the location. Errors that another attempt cannot fix (missing
 file, access denied, bad data) are raised at once, unchanged.
 """
