@@ -26,7 +26,10 @@ variable                        meaning (default)
 ``OCR_MAX_OUTPUT_LOSS``         largest share of a published roll-up a new one may lose (0.5)
 ``OCR_STORAGE_CONNECT_TIMEOUT`` seconds to connect to the object store (10)
 ``OCR_STORAGE_READ_TIMEOUT``    seconds to wait for an answer (60)
-``OCR_STORAGE_OPERATION_TIMEOUT``  seconds one attempt of one storage operation may take (600)
+``OCR_STORAGE_PROBE_TIMEOUT``   seconds a probe, listing or lookup may take (20)
+``OCR_STORAGE_STALL_TIMEOUT``   seconds a transfer may make no progress (60)
+``OCR_STORAGE_OPERATION_TIMEOUT``  seconds one attempt of any storage operation may take in all
+                                (no limit)
 ``OCR_STORAGE_ATTEMPTS``        tries of a transiently failing storage operation (3)
 ``AWS_ENDPOINT_URL``            an S3-compatible endpoint (MinIO, Ceph, a local test server)
 ``AWS_REGION``                  the buckets' region (also ``AWS_DEFAULT_REGION``)
@@ -313,7 +316,9 @@ class Settings:
         storage = StorageConfig(
             connect_timeout=number("OCR_STORAGE_CONNECT_TIMEOUT", 10.0, 0.1, 600),
             read_timeout=number("OCR_STORAGE_READ_TIMEOUT", 60.0, 0.1, 3600),
-            operation_timeout=number("OCR_STORAGE_OPERATION_TIMEOUT", 600.0, 0.5, 86400),
+            probe_timeout=number("OCR_STORAGE_PROBE_TIMEOUT", 20.0, 0.5, 3600),
+            stall_timeout=number("OCR_STORAGE_STALL_TIMEOUT", 60.0, 0.5, 3600),
+            operation_timeout=number("OCR_STORAGE_OPERATION_TIMEOUT", 0.0, 0.5, 604800) or None,
             attempts=int(_number(attempts, "OCR_STORAGE_ATTEMPTS", 1, 20, integer=True))
             if attempts
             else 3,

@@ -12,7 +12,9 @@
   keeps it (a value an asset kept there, see ``ComputeResource.persist``), or here for a value
   in this process. The IO managers store values with it.
 - :func:`wait_for` waits for a cluster's answer the way an operator would: it says every
-  :data:`WAIT_REPORT_SECONDS` what it is waiting for and where, and fails with
+  :data:`WAIT_REPORT_SECONDS` what it is waiting for and where (with the storage calls this
+  process's workers wait on: a worker blocked in I/O still counts as running; those fail by
+  themselves, see :mod:`ocr_assets.storage.objects`), and fails with
   :class:`ClusterStalledError` once no worker of the cluster has been able to run for the
   backend's :data:`STALL_SECONDS` (all lost, or all paused), instead of waiting forever.
 """
@@ -39,6 +41,7 @@ from ocr_assets.config.compute import (
     local_cluster_kwargs,
 )
 from ocr_assets.storage.config import StorageConfig, current, using
+from ocr_assets.storage.objects import pending
 
 logger = logging.getLogger(__name__)
 
@@ -252,11 +255,13 @@ def wait_for(
             )
         if now - last_report >= report_seconds:
             last_report = now
+            storage = pending()
             logger.warning(
-                "%s: still waiting for cluster %s after %.0f s (workers: %s)",
+                "%s: still waiting for cluster %s after %.0f s (workers: %s)%s",
                 what,
                 cluster,
                 now - started,
                 dict(states) or "none",
+                f"; waiting on storage: {'; '.join(storage)}" if storage else "",
             )
     return future.result()

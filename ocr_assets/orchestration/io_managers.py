@@ -38,6 +38,7 @@ import geopandas as gpd
 import pyarrow as pa
 import xarray as xr
 from dask.delayed import Delayed
+from zarr.storage import FsspecStore
 
 from ocr_assets.orchestration.clusters import run_where_it_lives
 from ocr_assets.orchestration.errors import final_on_bad_input
@@ -45,7 +46,9 @@ from ocr_assets.orchestration.readable import size_text
 from ocr_assets.orchestration.resources import OutputStorage
 from ocr_assets.storage import RasterStore, StorageError, atomic_output, objects, write_geoparquet
 from ocr_assets.storage.geoparquet import read_geoparquet
+from ocr_assets.storage.layout import is_remote
 from ocr_assets.storage.raster_store import REGION_ID
+from ocr_assets.storage.reads import BoundedReads
 from ocr_assets.storage.tables import read_tables, write_tables
 
 ZARR_IO_MANAGER = "zarr_io_manager"
@@ -135,9 +138,13 @@ def _zarr_name(array: xr.DataArray) -> str:
 
 
 def read_zarr_array(location: str) -> xr.DataArray:
-    """The array written by :func:`write_zarr_array`, lazily (dask, in its stored chunks)."""
+    """The array written by :func:`write_zarr_array`, lazily (dask, in its stored chunks); every
+    read of a remote one is bounded (:func:`~ocr_assets.storage.reads.bounded_reads`)."""
     fs, path = objects.filesystem(location)
-    dataset = xr.open_zarr(fs.get_mapper(path), consolidated=False, chunks={}, decode_coords="all")
+    store: Any = fs.get_mapper(path)
+    if is_remote(location):
+        store = BoundedReads(FsspecStore.from_mapper(store, read_only=True), location)
+    dataset = xr.open_zarr(store, consolidated=False, chunks={}, decode_coords="all")
     (name,) = dataset.data_vars
     return dataset[name]
 

@@ -30,8 +30,13 @@ class StorageConfig:
         connect_timeout: Seconds to open a connection (``OCR_STORAGE_CONNECT_TIMEOUT``).
         read_timeout: Seconds to wait for any answer on an open connection
             (``OCR_STORAGE_READ_TIMEOUT``).
-        operation_timeout: Seconds one attempt of one operation may take in all
-            (``OCR_STORAGE_OPERATION_TIMEOUT``).
+        probe_timeout: Seconds one attempt of a probe, listing, lookup or stat may take in all
+            (``OCR_STORAGE_PROBE_TIMEOUT``).
+        stall_timeout: Seconds one attempt of a transfer (upload, download, copy, delete, an
+            Icechunk write or commit) may make no progress; a transfer that progresses runs on
+            (``OCR_STORAGE_STALL_TIMEOUT``).
+        operation_timeout: Seconds one attempt of any operation may take in all, progress or
+            not (``OCR_STORAGE_OPERATION_TIMEOUT``; ``None``: no total limit).
         attempts: Tries of an operation that failed transiently, the first included
             (``OCR_STORAGE_ATTEMPTS``).
         endpoint_url: An S3-compatible endpoint (``AWS_ENDPOINT_URL``; ``None``: AWS itself).
@@ -46,7 +51,9 @@ class StorageConfig:
 
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    operation_timeout: float = 600.0
+    probe_timeout: float = 20.0
+    stall_timeout: float = 60.0
+    operation_timeout: float | None = None
     attempts: int = 3
     endpoint_url: str | None = None
     region: str | None = None

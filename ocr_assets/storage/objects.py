@@ -11,11 +11,15 @@ prefix and only then copied into place, so a failing writer never touches the pu
 folder.
 
 Faults. Every remote call is bounded (:class:`~ocr_assets.storage.config.StorageConfig`, the
-configuration in effect: :func:`~ocr_assets.storage.config.current`): the S3 client gets connect and read time-outs and the
-standard retry mode, each operation runs under a deadline (an endpoint that accepts connections
-but never answers cannot block a step forever), and transient failures (network errors,
-time-outs, throttling, 5xx answers) are retried a bounded number of times with exponential
-backoff. What is left raises :class:`~ocr_assets.storage.errors.StorageUnavailableError` naming
+configuration in effect: :func:`~ocr_assets.storage.config.current`): the S3 client gets connect
+and read time-outs and the standard retry mode, and each operation runs in a watched thread, so
+an endpoint that accepts connections but never answers cannot block a step. A probe, listing
+or lookup (:func:`bounded_call`) must answer within the probe deadline; a transfer
+(:func:`bounded_transfer`) fails once it made no progress (an answer, a part, a file) for the
+stall time-out, however long it runs. While a call waits, a warning says every
+:data:`WAIT_REPORT_SECONDS` what is waited for and where (:func:`pending` lists the waits).
+Transient failures (network errors, time-outs, throttling, 5xx answers) are retried a bounded
+number of times with exponential backoff. What is left raises :class:`~ocr_assets.storage.errors.StorageUnavailableError` naming
 the endpoint, the operation and the location. Errors that another attempt cannot fix (missing
 file, access denied, bad data) are raised at once, unchanged.
 """
@@ -27,17 +31,24 @@ import datetime as dt
 import errno
 import itertools
 import json
+import logging
 import posixpath
 import re
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import botocore.exceptions
 import fsspec
+import fsspec.asyn
+import fsspec.callbacks
 import stamina
 from fsspec.implementations.local import LocalFileSystem
 
@@ -47,8 +58,18 @@ from ocr_assets.storage.layout import is_remote
 
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
+
 #: Files sent or fetched per bounded call when a folder is transferred.
 TRANSFER_BATCH = 64
+#: Bytes per part of an upload: a file over twice this goes up in parts, each one progress.
+PART_BYTES = 8 * 2**20
+#: Bytes of a file sent in one small request, bounded like a probe (a record, a JSON document).
+SMALL_FILE_BYTES = 2**20
+#: Seconds between the "still waiting" lines of a storage call (the first after this long).
+WAIT_REPORT_SECONDS = 15.0
+#: Seconds between two looks at a running storage call.
+_POLL_SECONDS = 0.1
 
 _TRANSIENT_ERRNOS = {
     errno.ECONNREFUSED,
@@ -129,6 +150,10 @@ def is_transient(error: BaseException) -> bool:
     """True when another attempt may succeed: network errors, time-outs, throttling, 5xx."""
     if isinstance(error, StorageError):
         return isinstance(error, StorageUnavailableError)
+    if isinstance(error.__cause__, botocore.exceptions.ClientError):
+        # s3fs turns an S3 error answer into an OSError (SlowDown: EBUSY, InternalError:
+        # EREMOTEIO, unknown codes: EIO) caused by the client's error: judge by the answer.
+        return is_transient(error.__cause__)
     if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
         return False
     if isinstance(error, TimeoutError | ConnectionError):
@@ -170,15 +195,119 @@ atexit.register(join_abandoned)
 
 
 class DeadlineExceeded(TimeoutError):
-    """One attempt of a storage operation did not finish within its deadline."""
+    """One attempt of a storage operation got no answer, or made no progress, in time."""
 
 
-def _within(seconds: float, fn: Callable[[], T]) -> T:
-    """``fn()`` run in a daemon thread; :class:`DeadlineExceeded` if it takes over ``seconds``.
+class Progress:
+    """When a transfer last moved: ticked on every part, file or chunk that completed.
+
+    Shared between the thread that runs the transfer (and the client's event loop) and the
+    thread that watches it; a float assignment is atomic, so no lock is needed.
+    """
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.steps = 0
+
+    def tick(self) -> None:
+        """Something moved: a part or file was sent or received, a request was answered."""
+        self.last = time.monotonic()
+        self.steps += 1
+
+
+class ProgressCallback(fsspec.callbacks.Callback):
+    """An fsspec callback ticking ``progress`` whenever bytes or files of a transfer are done
+    (not when a size is announced)."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def relative_update(self, inc: int = 1) -> None:
+        """Bytes (or files, for a batch) done: progress."""
+        super().relative_update(inc)
+        self.progress.tick()
+
+    def absolute_update(self, value: int) -> None:
+        """Bytes (or files) done so far: progress."""
+        super().absolute_update(value)
+        self.progress.tick()
+
+    def branched(self, path_1: str, path_2: str, **kwargs: Any) -> ProgressCallback:
+        """The callback of one file of a batch: it ticks the same progress."""
+        return ProgressCallback(self.progress)
+
+
+@dataclass(frozen=True, eq=False)
+class Wait:
+    """A storage call someone is waiting for, as the "still waiting" lines describe it.
+
+    Attributes:
+        operation: What is done (``upload``, ``write probe``, ``commit region y1_x2``).
+        location: Where (the output location).
+        endpoint: The endpoint serving it.
+        started: ``time.monotonic()`` when the attempt began.
+        progress: The transfer's progress (``None``: a probe, which only has a deadline).
+    """
+
+    operation: str
+    location: str
+    endpoint: str
+    started: float
+    progress: Progress | None
+
+    def describe(self, now: float | None = None) -> str:
+        """``upload s3://b/x at endpoint http://e for 31 s, no progress for 31 s``."""
+        now = time.monotonic() if now is None else now
+        text = (
+            f"{self.operation} {self.location} at endpoint {self.endpoint} "
+            f"for {now - self.started:.0f} s"
+        )
+        if self.progress is not None:
+            text += f", no progress for {now - self.progress.last:.0f} s"
+        return text
+
+
+#: The storage calls waited for right now, in this process (see :func:`pending`).
+_waits: set[Wait] = set()
+_waits_lock = threading.Lock()
+
+
+def pending() -> list[str]:
+    """What this process's storage calls are waiting for now, longest wait first.
+
+    The cluster waits (:func:`ocr_assets.orchestration.clusters.wait_for`) add it to their
+    "still waiting" lines: a worker blocked in I/O still counts as running.
+    """
+    now = time.monotonic()
+    with _waits_lock:
+        waits = sorted(_waits, key=lambda wait: wait.started)
+    return [wait.describe(now) for wait in waits]
+
+
+@contextmanager
+def waiting(wait: Wait) -> Iterator[Wait]:
+    """List ``wait`` in :func:`pending` while the block runs."""
+    with _waits_lock:
+        _waits.add(wait)
+    try:
+        yield wait
+    finally:
+        with _waits_lock:
+            _waits.discard(wait)
+
+
+def _within(
+    wait: Wait, fn: Callable[[], T], deadline: float | None, stall: float | None = None
+) -> T:
+    """``fn()`` run in a daemon thread, watched: :class:`DeadlineExceeded` when it takes over
+    ``deadline`` seconds in all, or (a transfer: ``wait.progress``) when it makes no progress
+    for ``stall`` seconds.
 
     The clients' own time-outs do not cover every wait (a PUT to an endpoint that accepted the
     connection and never answers waits forever; Icechunk's S3 client has no read time-out), so
     the caller stops waiting instead. An abandoned call keeps its thread until it returns.
+    Every :data:`WAIT_REPORT_SECONDS` of waiting a warning says what is waited for and where.
     """
     outcome: dict[str, object] = {}
 
@@ -190,31 +319,46 @@ def _within(seconds: float, fn: Callable[[], T]) -> T:
 
     worker = threading.Thread(target=target, name="ocr-storage-call", daemon=True)
     worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        _abandoned.append(worker)
-        raise DeadlineExceeded(f"no answer within {seconds:g} s")
+    next_report = wait.started + WAIT_REPORT_SECONDS
+    with waiting(wait):
+        while True:
+            worker.join(_POLL_SECONDS)
+            if not worker.is_alive():
+                break
+            now = time.monotonic()
+            failure = None
+            if deadline is not None and now - wait.started >= deadline:
+                failure = f"no answer within {deadline:g} s"
+            elif (
+                wait.progress is not None
+                and stall is not None
+                and now - wait.progress.last >= stall
+            ):
+                failure = (
+                    f"no progress for {stall:g} s ({wait.progress.steps} step(s) done in "
+                    f"{now - wait.started:.0f} s)"
+                )
+            if failure is not None:
+                _abandoned.append(worker)
+                raise DeadlineExceeded(failure)
+            if now >= next_report:
+                next_report = now + WAIT_REPORT_SECONDS
+                logger.warning("storage: still waiting: %s", wait.describe(now))
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
 
 
-def bounded_call(operation: str, location: str, fn: Callable[[], T], retry: bool = True) -> T:
-    """Run the storage call ``fn`` for ``operation`` on ``location`` within the storage limits.
-
-    Local locations run ``fn`` directly. Remote ones run it under the operation deadline and
-    retry transient errors (``retry=False``: once, for calls that must not be repeated blindly);
-    a deadline that passed is not retried (the endpoint already had the whole deadline).
-
-    Raises:
-        StorageUnavailableError: naming the endpoint, the operation and the location, when the
-            store did not answer in time or still failed transiently after the attempts.
-        Exception: any other error of ``fn``, unchanged.
-    """
-    if not is_remote(location):
-        return fn()
+def _attempts(
+    operation: str,
+    location: str,
+    run: Callable[[Wait], T],
+    retry: bool,
+) -> T:
+    """``run(wait)`` for each attempt, transient errors retried; see :func:`bounded_call`."""
     limits = current()
     attempts = limits.attempts if retry else 1
+    endpoint = endpoint_name(location)
 
     def retried(error: Exception) -> bool:
         return is_transient(error) and not isinstance(error, DeadlineExceeded)
@@ -226,15 +370,67 @@ def bounded_call(operation: str, location: str, fn: Callable[[], T], retry: bool
         ):
             tried = attempt.num
             with attempt:
-                return _within(limits.operation_timeout, fn)
+                return run(Wait(operation, location, endpoint, time.monotonic(), None))
     except Exception as error:
         if not is_transient(error):
             raise
         raise StorageUnavailableError(
-            f"{operation} {location} failed at endpoint {endpoint_name(location)} after "
+            f"{operation} {location} failed at endpoint {endpoint} after "
             f"{tried} attempt(s): {type(error).__name__}: {error}"
         ) from error
     raise AssertionError("unreachable: stamina either returns or raises")
+
+
+def _total(limit: float, cap: float | None) -> float:
+    return limit if cap is None else min(limit, cap)
+
+
+def bounded_call(operation: str, location: str, fn: Callable[[], T], retry: bool = True) -> T:
+    """Run the storage call ``fn`` (a probe, a listing, a lookup) for ``operation`` on
+    ``location`` within the storage limits.
+
+    Local locations run ``fn`` directly. Remote ones run it under the probe deadline
+    (``probe_timeout``: such a call is one or a few small answers) and retry transient errors
+    (``retry=False``: once, for calls that must not be repeated blindly); a deadline that
+    passed is not retried (the endpoint already had the whole deadline).
+
+    Raises:
+        StorageUnavailableError: naming the endpoint, the operation and the location, when the
+            store did not answer in time or still failed transiently after the attempts.
+        Exception: any other error of ``fn``, unchanged.
+    """
+    if not is_remote(location):
+        return fn()
+    limits = current()
+    deadline = _total(limits.probe_timeout, limits.operation_timeout)
+    return _attempts(operation, location, lambda wait: _within(wait, fn, deadline), retry)
+
+
+def bounded_transfer(
+    operation: str, location: str, fn: Callable[[Progress], T], retry: bool = True
+) -> T:
+    """Run the transfer ``fn(progress)`` for ``operation`` on ``location``, failing when it
+    stalls.
+
+    ``fn`` ticks ``progress`` whenever something moved (s3fs calls: pass
+    ``ProgressCallback(progress)`` as their ``callback``); the attempt fails once it made no
+    progress for ``stall_timeout`` seconds, however long it has run (a healthy many-gigabyte
+    upload is never cut off; ``operation_timeout``, when set, caps one attempt in all). A call
+    that cannot report progress is one answer: then ``stall_timeout`` bounds it in all.
+    Otherwise as :func:`bounded_call`.
+    """
+    if not is_remote(location):
+        return fn(Progress())
+    limits = current()
+
+    def run(wait: Wait) -> T:
+        progress = Progress()
+        watched = Wait(wait.operation, wait.location, wait.endpoint, wait.started, progress)
+        return _within(
+            watched, lambda: fn(progress), limits.operation_timeout, limits.stall_timeout
+        )
+
+    return _attempts(operation, location, run, retry)
 
 
 def _batches(items: Iterable[T], size: int = TRANSFER_BATCH) -> Iterator[list[T]]:
@@ -244,14 +440,55 @@ def _batches(items: Iterable[T], size: int = TRANSFER_BATCH) -> Iterator[list[T]
 
 
 def _in_batches(
-    operation: str, location: str, items: Iterable[str], transfer: Callable[[list[str]], Any]
+    operation: str,
+    location: str,
+    items: Iterable[str],
+    transfer: Callable[[list[str], Progress], Any],
 ) -> None:
-    """``transfer(batch)`` for every batch of ``items``, each one a bounded call.
+    """``transfer(batch, progress)`` for every batch of ``items``, each one a bounded transfer.
 
-    Lists of paths: s3fs sends the requests of a batch concurrently.
+    Lists of paths: s3fs sends the requests of a batch concurrently; each file done is progress.
     """
     for batch in _batches(items):
-        bounded_call(operation, location, lambda batch=batch: transfer(batch))
+        bounded_transfer(
+            operation, location, lambda progress, batch=batch: transfer(batch, progress)
+        )
+
+
+#: The transfer whose requests the running task makes (see :func:`_transfer`).
+_transfer_progress: ContextVar[Progress | None] = ContextVar("ocr_transfer", default=None)
+#: S3 clients whose answers tick the progress of the transfer that asked.
+_hooked_clients: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _answered(http_response: Any = None, **kwargs: Any) -> None:
+    """botocore's ``after-call`` event: a successful answer is progress of its transfer."""
+    progress = _transfer_progress.get()
+    if progress is not None and http_response is not None and http_response.status_code < 400:
+        progress.tick()
+
+
+def _transfer(
+    fs: fsspec.AbstractFileSystem, progress: Progress, method: str, *args: Any, **kwargs: Any
+) -> Any:
+    """``fs.{method}(*args, **kwargs)``, every successful answer of the store ticking
+    ``progress`` (with the bytes an fsspec ``callback`` reports).
+
+    On s3fs the request's task runs in the client's event loop, so the transfer it belongs to
+    travels in a context variable, which the tasks the call starts inherit.
+    """
+    if not (getattr(fs, "async_impl", False) and hasattr(fs, "set_session")):
+        return getattr(fs, method)(*args, **kwargs)
+
+    async def run() -> Any:
+        client = await fs.set_session()
+        if client not in _hooked_clients:
+            client.meta.events.register("after-call.s3", _answered)
+            _hooked_clients.add(client)
+        _transfer_progress.set(progress)
+        return await getattr(fs, f"_{method}")(*args, **kwargs)
+
+    return fsspec.asyn.sync(fs.loop, run)
 
 
 def exists(location: str) -> bool:
@@ -312,11 +549,14 @@ def remove(location: str) -> None:
 
 
 def _remove_path(fs: fsspec.AbstractFileSystem, path: str, location: str, operation: str) -> None:
-    def delete() -> None:
+    if not is_remote(location):
         if fs.exists(path):
             fs.rm(path, recursive=True)
-
-    bounded_call(operation, location, delete)
+        return
+    found = bounded_call("list", location, lambda: fs.find(path))
+    _in_batches(
+        operation, location, found, lambda batch, progress: _transfer(fs, progress, "rm", batch)
+    )
 
 
 def ensure_writable_remote(location: str) -> None:
@@ -341,16 +581,34 @@ def ensure_writable_remote(location: str) -> None:
 def upload(source: Path, location: str) -> None:
     """Publish the local file or folder ``source`` at the remote ``location``.
 
-    A file goes up in one PUT (atomic on S3). A folder goes up under a temporary sibling prefix
-    (:func:`staging_name`: it names the writing deployment and the time); only when every file is there are the new files copied over the
-    published folder server-side (each object is replaced whole), then the published files the
-    new folder does not have are deleted, then the temporary prefix. A failed upload leaves the
+    A file goes up in one PUT, or in parts over :data:`PART_BYTES` (either way atomic on S3: the
+    object appears when complete); a file up to :data:`SMALL_FILE_BYTES` is one small request,
+    bounded like a probe, a larger one a transfer judged by its progress. A folder goes up
+    under a temporary sibling prefix (:func:`staging_name`: it names the writing deployment and
+    the time); only when every file is there are the new files copied over the published
+    folder server-side (each object is replaced whole), then the published files the new
+    folder does not have are deleted, then the temporary prefix. A failed upload leaves the
     published folder as it was, and the published folder is never empty: during the copy
     readers can see old and new files side by side, never no files.
     """
     fs, target = filesystem(location)
-    if source.is_file():
+    if source.is_file() and source.stat().st_size <= SMALL_FILE_BYTES:
         bounded_call("upload", location, lambda: fs.put_file(str(source), target))
+        return
+    if source.is_file():
+        bounded_transfer(
+            "upload",
+            location,
+            lambda progress: _transfer(
+                fs,
+                progress,
+                "put_file",
+                str(source),
+                target,
+                callback=ProgressCallback(progress),
+                chunksize=PART_BYTES,
+            ),
+        )
         return
     parent, name = posixpath.split(target)
     staging = posixpath.join(parent, staging_name(name))
@@ -360,9 +618,14 @@ def upload(source: Path, location: str) -> None:
             "upload",
             location,
             relative,
-            lambda batch: fs.put(
+            lambda batch, progress: _transfer(
+                fs,
+                progress,
+                "put",
                 [str(source / item) for item in batch],
                 [posixpath.join(staging, item) for item in batch],
+                callback=ProgressCallback(progress),
+                chunksize=PART_BYTES,
             ),
         )
         old = _files_under(fs, target, location)
@@ -370,7 +633,10 @@ def upload(source: Path, location: str) -> None:
             "copy into place",
             location,
             relative,
-            lambda batch: fs.copy(
+            lambda batch, progress: _transfer(
+                fs,
+                progress,
+                "copy",
                 [posixpath.join(staging, item) for item in batch],
                 [posixpath.join(target, item) for item in batch],
             ),
@@ -379,10 +645,18 @@ def upload(source: Path, location: str) -> None:
             "delete stale files",
             location,
             sorted(set(old) - set(relative)),
-            lambda batch: fs.rm([posixpath.join(target, item) for item in batch]),
+            lambda batch, progress: _transfer(
+                fs, progress, "rm", [posixpath.join(target, item) for item in batch]
+            ),
         )
-    finally:
+    except StorageUnavailableError:
+        # The endpoint does not answer: do not wait for it once more to delete the staging
+        # prefix (readers ignore it; see docs/reliability.md, "Not covered here").
+        raise
+    except BaseException:
         _remove_path(fs, staging, location, "delete staging")
+        raise
+    _remove_path(fs, staging, location, "delete staging")
 
 
 def staging_name(name: str) -> str:
@@ -447,7 +721,18 @@ def download(location: str, destination: Path) -> Path:
     fs, path = filesystem(location)
     destination.parent.mkdir(parents=True, exist_ok=True)
     if not bounded_call("stat", location, lambda: fs.isdir(path)):
-        bounded_call("download", location, lambda: fs.get_file(path, str(destination)))
+        bounded_transfer(
+            "download",
+            location,
+            lambda progress: _transfer(
+                fs,
+                progress,
+                "get_file",
+                path,
+                str(destination),
+                callback=ProgressCallback(progress),
+            ),
+        )
         return destination
     destination.mkdir(parents=True, exist_ok=True)
     files = _files_under(fs, path, location)
@@ -457,9 +742,13 @@ def download(location: str, destination: Path) -> Path:
         "download",
         location,
         files,
-        lambda batch: fs.get(
+        lambda batch, progress: _transfer(
+            fs,
+            progress,
+            "get",
             [posixpath.join(path, item) for item in batch],
             [str(destination / item) for item in batch],
+            callback=ProgressCallback(progress),
         ),
     )
     return destination

@@ -22,9 +22,14 @@ Remote repositories (``s3://bucket/prefix``) use Icechunk's S3 storage with cred
 environment; the configured endpoint (``AWS_ENDPOINT_URL``) selects an S3-compatible server
 (path-style addressing, plain HTTP allowed for ``http://`` endpoints), Icechunk's retry budget
 set to the configured attempts
-and every call to the repository bounded by the storage deadline
-(:func:`ocr_assets.storage.objects.bounded_call`): Icechunk's S3 client waits forever on an
-endpoint that accepts connections and never answers. There concurrency is Icechunk's
+and every call to the repository bounded (:mod:`ocr_assets.storage.objects`): Icechunk's S3
+client waits forever on an endpoint that accepts connections and never answers. Lookups (the
+repository, its history, tags) get the probe deadline. Icechunk reports no bytes, so a write
+is watched by its chunks: the session's store is wrapped (:class:`ProgressStore`) and every
+chunk stored is progress, so a region write fails once no chunk was stored for the stall
+time-out, however big the region. A commit writes a handful of small objects (manifests, the
+snapshot, the branch reference) and reports nothing: it is one answer, bounded in all by the
+stall time-out. There concurrency is Icechunk's
 optimistic kind alone: a commit that lost the race rebases or is redone by the same bounded
 loops.
 
@@ -63,6 +68,8 @@ from ocr_assets.storage.atomic import ensure_writable
 from ocr_assets.storage.config import QUIET_ICECHUNK_LOG, current
 from ocr_assets.storage.errors import StorageError
 from ocr_assets.storage.layout import is_remote, local_path
+from ocr_assets.storage.objects import Progress
+from ocr_assets.storage.reads import bounded_reads
 
 BRANCH = "main"
 DIMS = ("latitude", "longitude")
@@ -92,6 +99,19 @@ icechunk.set_logs_filter(QUIET_ICECHUNK_LOG)
 
 class RasterStoreConflictError(RuntimeError):
     """A commit kept conflicting with concurrent writers after the allowed attempts."""
+
+
+class ProgressStore(zarr.storage.WrapperStore[Any]):
+    """A Zarr store that ticks ``progress`` whenever a key (a chunk, metadata) was stored."""
+
+    def __init__(self, store: Any, progress: Progress) -> None:
+        super().__init__(store)
+        self.progress = progress
+
+    async def set(self, key: str, value: Any) -> None:
+        """Store ``value`` at ``key``, then tick the progress."""
+        await super().set(key, value)
+        self.progress.tick()
 
 
 def icechunk_storage(location: str) -> icechunk.Storage:
@@ -310,24 +330,36 @@ class RasterStore:
         return bool(self._call("check raster store", lambda: icechunk.Repository.exists(storage)))
 
     # ------------------------------------------------------------------ committing
+    def _transfer(self, operation: str, fn: Callable[[Progress], Any], retry: bool = True) -> Any:
+        """``fn(progress)`` as a transfer (stall time-out) for a remote store."""
+        return objects.bounded_transfer(operation, self.location, fn, retry=retry)
+
     def _commit(
-        self, message: str, metadata: Mapping[str, Any], write: Callable[[icechunk.Session], None]
+        self,
+        message: str,
+        metadata: Mapping[str, Any],
+        write: Callable[[zarr.abc.store.Store], None],
     ) -> str:
-        """Run ``write`` on a fresh session and commit it, retrying on conflicts (bounded)."""
+        """Run ``write`` on the store of a fresh session (each key stored is progress) and
+        commit it, retrying on conflicts (bounded)."""
         last_error: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 time.sleep(self.retry_delay * (attempt - 1))
             session = self._call("open session", lambda: self.repository.writable_session(BRANCH))
-            self._call(f"write {message}", lambda session=session: write(session), retry=False)
+            self._transfer(
+                f"write {message}",
+                lambda progress, session=session: write(ProgressStore(session.store, progress)),
+                retry=False,
+            )
             if not session.has_uncommitted_changes:
                 return session.snapshot_id
             try:
                 with self._commit_lock():
                     # Not retried blindly: a commit that timed out may have landed.
-                    return self._call(
+                    return self._transfer(
                         f"commit {message}",
-                        lambda session=session: session.commit(
+                        lambda _progress, session=session: session.commit(
                             message,
                             metadata=dict(metadata),
                             rebase_with=icechunk.ConflictDetector(),
@@ -364,8 +396,8 @@ class RasterStore:
             for name, variable in prototype.data_vars.items()
         }
 
-        def write(session: icechunk.Session) -> None:
-            root = zarr.open_group(session.store, mode="a", zarr_format=3)
+        def write(store: zarr.abc.store.Store) -> None:
+            root = zarr.open_group(store, mode="a", zarr_format=3)
             stored = stored_grid(root.attrs)
             if not stored:
                 if list(root.array_keys()):
@@ -459,9 +491,9 @@ class RasterStore:
             }
         )
 
-        def write(session: icechunk.Session) -> None:
+        def write(store: zarr.abc.store.Store) -> None:
             payload.to_zarr(
-                session.store,
+                store,
                 region={"latitude": lat_slice, "longitude": lon_slice},
                 mode="r+",
                 consolidated=False,
@@ -501,8 +533,12 @@ class RasterStore:
                 f"region {region_id} is not in the raster store {self.location}: "
                 "materialize region_risk_rasters for it first"
             )
-        session = self.repository.readonly_session(branch=BRANCH)
-        whole = xr.open_zarr(session.store, consolidated=False, chunks={})
+        session = self._call(
+            "open raster store session", lambda: self.repository.readonly_session(branch=BRANCH)
+        )
+        whole = xr.open_zarr(
+            bounded_reads(session.store, self.location), consolidated=False, chunks={}
+        )
         grid = RegionGrid(**stored_grid(whole.attrs))
         latitude, longitude = store_window(grid, region_id)
         region = whole.isel(latitude=latitude, longitude=longitude)
@@ -511,12 +547,17 @@ class RasterStore:
 
     def open(self, tag: str | None = None) -> xr.Dataset:
         """The whole store as a lazily loaded dataset (latest commit, or the commit of ``tag``)."""
-        session = (
-            self.repository.readonly_session(tag=tag)
-            if tag
-            else self.repository.readonly_session(branch=BRANCH)
+        session = self._call(
+            "open raster store session",
+            lambda: (
+                self.repository.readonly_session(tag=tag)
+                if tag
+                else self.repository.readonly_session(branch=BRANCH)
+            ),
         )
-        return xr.open_zarr(session.store, consolidated=False, chunks=None)
+        return xr.open_zarr(
+            bounded_reads(session.store, self.location), consolidated=False, chunks=None
+        )
 
     def read_region(self, grid: RegionGrid, region_id: str) -> xr.Dataset:
         """The region's window of every variable (lazily loaded)."""

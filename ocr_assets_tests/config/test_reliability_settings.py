@@ -69,6 +69,9 @@ def test_wipe_refused_in_production_at_load() -> None:
         ({"OCR_STORAGE_ATTEMPTS": "0"}, "OCR_STORAGE_ATTEMPTS='0' is out of range"),
         ({"OCR_STORAGE_ATTEMPTS": "2.5"}, "OCR_STORAGE_ATTEMPTS='2.5' is not an integer"),
         ({"OCR_STORAGE_READ_TIMEOUT": "soon"}, "OCR_STORAGE_READ_TIMEOUT='soon' is not a number"),
+        ({"OCR_STORAGE_PROBE_TIMEOUT": "0"}, "OCR_STORAGE_PROBE_TIMEOUT='0.0' is out of range"),
+        ({"OCR_STORAGE_STALL_TIMEOUT": "-5"}, "OCR_STORAGE_STALL_TIMEOUT='-5.0' is out of range"),
+        ({"OCR_STORAGE_OPERATION_TIMEOUT": "0"}, "OCR_STORAGE_OPERATION_TIMEOUT='0.0' is out of"),
         ({"OCR_MAX_OUTPUT_LOSS": "1.5"}, "OCR_MAX_OUTPUT_LOSS='1.5' is out of range"),
     ],
 )
@@ -79,7 +82,7 @@ def test_reliability_settings_are_validated(bad: dict[str, str], message: str) -
 
 def test_reliability_settings_defaults_and_values() -> None:
     defaults = Settings.from_variables({})
-    assert defaults.storage == StorageConfig(10.0, 60.0, 600.0, 3) == StorageConfig()
+    assert defaults.storage == StorageConfig(10.0, 60.0, 20.0, 60.0, None, 3) == StorageConfig()
     assert Settings.from_variables({"OCR_STORAGE_ATTEMPTS": "5"}).storage.attempts == 5
     assert OutputStorage.from_settings(defaults).guard == LossGuard(0.5, False)
     settings = Settings.from_env({"OCR_MAX_OUTPUT_LOSS": "0.2", "OCR_FORCE": "true"})
@@ -92,7 +95,9 @@ def test_storage_settings_are_parsed_into_the_storage_configuration() -> None:
         {
             "OCR_STORAGE_CONNECT_TIMEOUT": "2",
             "OCR_STORAGE_READ_TIMEOUT": "7.5",
-            "OCR_STORAGE_OPERATION_TIMEOUT": "30",
+            "OCR_STORAGE_PROBE_TIMEOUT": "5",
+            "OCR_STORAGE_STALL_TIMEOUT": "45",
+            "OCR_STORAGE_OPERATION_TIMEOUT": "3600",
             "OCR_STORAGE_ATTEMPTS": "4",
             "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
             "AWS_DEFAULT_REGION": "us-west-2",
@@ -102,7 +107,9 @@ def test_storage_settings_are_parsed_into_the_storage_configuration() -> None:
     assert settings.storage == StorageConfig(
         connect_timeout=2.0,
         read_timeout=7.5,
-        operation_timeout=30.0,
+        probe_timeout=5.0,
+        stall_timeout=45.0,
+        operation_timeout=3600.0,
         attempts=4,
         endpoint_url="http://127.0.0.1:9000",
         region="us-west-2",

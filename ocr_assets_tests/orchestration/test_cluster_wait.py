@@ -17,11 +17,22 @@ from distributed.core import Status
 from ocr_assets.orchestration import clusters
 from ocr_assets.orchestration.clusters import ClusterStalledError, wait_for
 from ocr_assets.orchestration.resources import ComputeResource
+from ocr_assets.storage import objects
+from ocr_assets.storage.config import StorageConfig, using
 
 
 def slow_square(value: int, seconds: float) -> int:
     time.sleep(seconds)
     return value * value
+
+
+def slow_upload(seconds: float) -> str:
+    """A storage transfer that takes ``seconds`` (it reaches no endpoint)."""
+    limits = StorageConfig(stall_timeout=30, attempts=1, endpoint_url="http://store.example")
+    with using(limits):
+        return objects.bounded_transfer(
+            "upload", "s3://bucket/rollup", lambda _progress: time.sleep(seconds) or "sent"
+        )
 
 
 def broken(value: int) -> int:
@@ -58,6 +69,21 @@ def test_a_running_worker_answers_and_the_wait_is_reported(
     waiting = [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
     assert waiting and waiting[0].startswith("squaring: still waiting for cluster test-cluster")
     assert "'running': 1" in waiting[0]
+
+
+@pytest.mark.usefixtures("quick_polls")
+def test_the_wait_names_the_storage_call_a_running_worker_is_blocked_in(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=clusters.__name__)
+    future = client.submit(slow_upload, 1.5)
+    assert wait_for(future, "test-cluster", "uploading", stall_seconds=1, report_seconds=0.5)
+    waiting = [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
+    assert waiting and "'running': 1" in waiting[0]
+    assert (
+        "waiting on storage: upload s3://bucket/rollup at endpoint http://store.example"
+        in (waiting[0])
+    )
 
 
 @pytest.mark.usefixtures("quick_polls")

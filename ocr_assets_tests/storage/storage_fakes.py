@@ -23,7 +23,8 @@ from ocr_assets.storage.config import StorageConfig, configure
 FAST_CONFIG = StorageConfig(
     connect_timeout=1,
     read_timeout=1,
-    operation_timeout=3,
+    probe_timeout=3,
+    stall_timeout=3,
     attempts=2,
     region="us-east-1",
 )

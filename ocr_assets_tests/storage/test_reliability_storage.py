@@ -68,7 +68,7 @@ def test_refused_connections_fail_after_bounded_attempts(monkeypatch: pytest.Mon
     # Nothing listens there any more. A refused connection fails fast by itself: the deadline
     # is generous so that a loaded machine cannot turn the bounded attempts into a deadline
     # failure.
-    point_at(monkeypatch, f"http://127.0.0.1:{port}", replace(FAST_CONFIG, operation_timeout=20))
+    point_at(monkeypatch, f"http://127.0.0.1:{port}", replace(FAST_CONFIG, probe_timeout=20))
     error, seconds = _timed(lambda: objects.exists("s3://bucket/outputs/file.parquet"))
     assert seconds < 30
     assert f"http://127.0.0.1:{port}" in str(error)

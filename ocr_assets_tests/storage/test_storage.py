@@ -1,13 +1,15 @@
 """Output storage: path layout, atomic writes, GeoParquet 1.1 and the Icechunk raster store."""
 
 import json
+import logging
 import subprocess
 import sys
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
-import icechunk
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -20,6 +22,7 @@ from ocr_assets.storage import (
     RasterStore,
     RasterStoreConflictError,
     StorageError,
+    StorageUnavailableError,
     atomic_output,
     ensure_writable,
     local_path,
@@ -153,6 +156,87 @@ def test_the_storage_configuration_is_installed_not_read_from_the_environment(
         assert current() is block
         assert objects.filesystem("s3://bucket/x")[0] is not fs
     assert current() is configured
+
+
+# ------------------------------------------------------------------------------- stall detection
+#: Watchdog limits for calls that never reach an endpoint (the functions below fake the call).
+WATCHDOG = StorageConfig(
+    probe_timeout=0.5, stall_timeout=0.5, attempts=1, endpoint_url="http://store.example"
+)
+
+
+def _ticking(progress: objects.Progress, ticks: int, every: float) -> str:
+    for _ in range(ticks):
+        time.sleep(every)
+        progress.tick()
+    return "done"
+
+
+def test_a_transfer_runs_while_it_progresses_and_fails_once_it_stalls() -> None:
+    released = threading.Event()
+    with using(WATCHDOG):
+        # 1.2 s in all, past twice the stall time-out, but progress every 0.1 s.
+        started = time.monotonic()
+        assert objects.bounded_transfer("upload", "s3://b/x", lambda p: _ticking(p, 12, 0.1))
+        assert time.monotonic() - started > 1.0
+        # Two steps, then silence: fails after the stall time-out, naming where and what.
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailableError) as caught:
+            objects.bounded_transfer(
+                "upload",
+                "s3://b/x",
+                lambda p: (_ticking(p, 2, 0.1), released.wait(30)),
+            )
+        assert time.monotonic() - started < 0.2 + 0.5 + 1.0
+    assert str(caught.value).startswith(
+        "upload s3://b/x failed at endpoint http://store.example after 1 attempt(s): "
+        "DeadlineExceeded: no progress for 0.5 s (2 step(s) done in"
+    )
+    released.set()
+    assert objects.join_abandoned(10) == []
+
+
+def test_a_probe_has_a_short_deadline_and_operation_timeout_caps_a_transfer() -> None:
+    released = threading.Event()
+    with (
+        using(replace(WATCHDOG, stall_timeout=30)),
+        pytest.raises(StorageUnavailableError, match=r"no answer within 0\.5 s"),
+    ):
+        objects.bounded_call("write probe", "s3://b/x", lambda: released.wait(30))
+    with (
+        using(replace(WATCHDOG, stall_timeout=30, operation_timeout=0.6)),
+        pytest.raises(StorageUnavailableError, match=r"no answer within 0\.6 s"),
+    ):
+        objects.bounded_transfer("upload", "s3://b/x", lambda p: _ticking(p, 20, 0.05))
+    released.set()
+    assert objects.join_abandoned(10) == []
+
+
+def test_a_waiting_call_is_listed_and_reported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(objects, "WAIT_REPORT_SECONDS", 0.2)
+    listed: list[list[str]] = []
+
+    def call(progress: objects.Progress) -> None:
+        time.sleep(0.3)
+        listed.append(objects.pending())
+        _ticking(progress, 3, 0.1)
+
+    with using(replace(WATCHDOG, stall_timeout=5)), caplog.at_level(logging.WARNING):
+        objects.bounded_transfer("commit region y0_x1", "s3://b/store", call)
+    assert listed[0] == [
+        "commit region y0_x1 s3://b/store at endpoint http://store.example for 0 s, "
+        "no progress for 0 s"
+    ]
+    assert objects.pending() == []
+    assert any(
+        r.getMessage().startswith(
+            "storage: still waiting: commit region y0_x1 s3://b/store at endpoint "
+            "http://store.example for 0 s"
+        )
+        for r in caplog.records
+    )
 
 
 # --------------------------------------------------------------------------------------- atomic
@@ -332,9 +416,9 @@ def test_conflicting_commits_give_up_after_bounded_attempts(
     lat_slice, lon_slice = store_window(tiny_grid, "y0_x1")
     attempts = []
 
-    def write_then_lose_the_race(session: icechunk.Session) -> None:
-        attempts.append(session)
-        zarr.open_group(session.store, mode="r+")["bp_2011"][lat_slice, lon_slice] = 1.0
+    def write_then_lose_the_race(session_store: zarr.abc.store.Store) -> None:
+        attempts.append(session_store)
+        zarr.open_group(session_store, mode="r+")["bp_2011"][lat_slice, lon_slice] = 1.0
         rival = store.repository.writable_session("main")
         zarr.open_group(rival.store, mode="r+")["bp_2011"][lat_slice, lon_slice] = 2.0
         rival.commit("rival writes the same chunk")
