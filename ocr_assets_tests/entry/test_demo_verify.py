@@ -50,7 +50,7 @@ def test_make_demo_then_verify_local(synthetic_root: Path, tmp_path: Path) -> No
     # A terminal a person reads: a line per region and roll-up, short, no traceback.
     lines = output.splitlines()
     assert "Traceback" not in output
-    assert len(lines) <= 36, output  # make 5, set-up 3, progress 18, summary 9
+    assert len(lines) <= 38, output  # make 5, set-up 3, progress 20 (the lease: 2), summary 9
     progress = [line for line in lines if re.match(r"\d\d:\d\d:\d\d  ", line)]
     assert len(progress) == 2 + 1 + 1 + 5 + 1 + 7 + 1, output
     assert max(len(line) for line in progress if "http" not in line) <= 130, output

@@ -136,7 +136,7 @@ class StopOnce(WorkerPlugin):
     Registered with ``client.register_plugin``, it patches, in each worker process, the product
     call the stage names: ``compute`` holds the region's work as it reads its inputs
     (``InputCatalog.region_inputs``), ``commit`` holds the raster store's commit after the
-    session has written the region's chunks (``RasterStore._call`` for ``commit region ...``,
+    session has written the region's chunks (``RasterStore._transfer`` for ``commit region ...``,
     inside the commit lock). The first worker to get there creates ``marker`` holding its
     process ID and waits; every later call (another worker, a restarted one) passes through.
     A worker never killed gives up after ``hold_seconds`` with an error, so a broken test fails
@@ -183,11 +183,11 @@ class StopOnce(WorkerPlugin):
 
             InputCatalog.region_inputs = held_inputs  # type: ignore[method-assign]
         else:
-            call = RasterStore._call
+            transfer = RasterStore._transfer
 
-            def held_call(store: RasterStore, operation: str, *args: Any, **kwargs: Any) -> Any:
+            def held_transfer(store: RasterStore, operation: str, *args: Any, **kwargs: Any) -> Any:
                 if operation.startswith("commit region"):
                     hold()
-                return call(store, operation, *args, **kwargs)
+                return transfer(store, operation, *args, **kwargs)
 
-            RasterStore._call = held_call  # type: ignore[method-assign]
+            RasterStore._transfer = held_transfer  # type: ignore[method-assign]
