@@ -48,6 +48,19 @@ TINY_HOURS = 240
 TINY_VALID_REGION_IDS = ["y0_x1", "y0_x2", "y1_x0", "y1_x1", "y1_x2"]
 
 _bucket_numbers = itertools.count()
+#: Marks of the test files that start servers, clusters or browsers: the long ones.
+_LONG = ("integration", "ui")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with tests marked integration or ui first, in collection order otherwise.
+
+    ``make test`` hands whole files to its workers (``--dist loadfile``) in this order, so the
+    long files start first and the short ones fill in around them: a long file handed out last
+    would run alone at the end.
+    """
+    long_files = {item.path for item in items if any(item.get_closest_marker(m) for m in _LONG)}
+    items.sort(key=lambda item: item.path not in long_files)
 
 
 @pytest.fixture(autouse=True)

@@ -180,9 +180,10 @@ class DeploymentResource(dg.ConfigurableResource):
         if held.taken_over:
             context.log.warning(f"{held.taken_over} (lease {held.location})")
         context.log.info(
-            f"lease {held.token} taken until {held.record.expires_at[:19]} UTC, renewed every "
-            f"{age_text(self.lease_seconds / 6)} ({held.location})"
+            f"lease {held.token} taken until {held.record.expires_at[11:19]} UTC, renewed every "
+            f"{age_text(self.lease_seconds / 6)}"
         )
+        context.log.debug(f"the lease: {held.location}")
         return held
 
     def check_lease(self) -> None:

@@ -52,7 +52,10 @@ def test_make_demo_then_verify_local(synthetic_root: Path, tmp_path: Path) -> No
     assert "Traceback" not in output
     assert len(lines) <= 38, output  # make 5, set-up 3, progress 20 (the lease: 2), summary 9
     progress = [line for line in lines if re.match(r"\d\d:\d\d:\d\d  ", line)]
-    assert len(progress) == 2 + 1 + 1 + 5 + 1 + 7 + 1, output
+    # the run, the lease taken, the selection, wind, regions 1 + 5, roll-ups 1 + 7 + 1, the lease
+    # released
+    assert len(progress) == 1 + 1 + 1 + 1 + 1 + 5 + 1 + 7 + 1 + 1, output
+    assert "lease " in progress[1] and progress[-1].endswith("released"), output
     assert max(len(line) for line in progress if "http" not in line) <= 130, output
 
     verify = subprocess.run(
