@@ -1,7 +1,7 @@
 # The README's commands. Each target bootstraps .venv (Python 3.11) the first time.
 #   make demo   deploy the local environment (the deploy job) on the synthetic inputs, generated
 #               if missing (DEMO_ARGS=--force reprocesses every region)
-#   make test   the whole test suite, one worker per core (TEST_WORKERS=1 for one; PYTEST_ARGS=...)
+#   make test   the whole test suite, one worker per core and one more (TEST_WORKERS=1 for one; PYTEST_ARGS=...)
 #   make test-fast  the unit tests only: not marked integration or ui (under a minute)
 #   make ui     the Dagster UI (dg dev) on 127.0.0.1:$(PORT) with the demo's run history
 #   make preview  map of the outputs on 127.0.0.1:$(PREVIEW_PORT) (PREVIEW_ENV=local, PREVIEW_ARGS=...)
@@ -19,7 +19,8 @@ PREVIEW_ARGS ?=
 DAGSTER_HOME ?= $(CURDIR)/.dagster
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
-TEST_WORKERS ?= auto
+# One worker more than cores: many integration tests wait on subprocesses, servers and time-outs.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 
 .PHONY: demo test test-fast ui preview lint bench-tiles bench-conus
 

@@ -2,8 +2,9 @@
 
 The conventions (docs/development.md): ``bash`` blocks run on a laptop after ``make demo``,
 each line after the ``source`` / ``export`` lines before it; serving commands must answer on
-the address in their comment; ``make test`` / ``pytest`` lines are the suite itself; ``python``
-blocks run with the project's interpreter; ``console`` blocks need the cloud and are parsed.
+the address in their comment; ``make test`` / ``pytest`` lines are the suite itself (and
+``make lint``, which CI runs before it); ``python`` blocks run with the project's interpreter;
+``console`` blocks need the cloud and are parsed.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ pytestmark = pytest.mark.integration
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 #: Commands that serve until stopped.
 SERVING = re.compile(r"^(make (ui|preview)|ocr-assets preview|dg dev)\b")
-#: The test suite itself.
-SUITE = re.compile(r"^(make (test|test-fast)|(\.venv/bin/)?pytest)\b")
+#: The test suite itself, and the linters CI runs before it (`.ci/run`: `make lint`).
+SUITE = re.compile(r"^(make (test|test-fast|lint)|(\.venv/bin/)?pytest)\b")
 #: Commands that drive the system Chromium (skipped, like the ui tests, where it is missing).
 BROWSER = re.compile(r"scripts/(preview|ui)_smoke\.py")
 FENCE = re.compile(r"^```(\w*)\s*$")
