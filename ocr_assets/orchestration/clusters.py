@@ -62,6 +62,11 @@ class ClusterStalledError(RuntimeError):
     """No worker of the cluster could run for longer than the backend allows."""
 
 
+#: Dask settings of the local clusters: no sampling of the GIL every millisecond (it feeds only
+#: the dashboard, costs CPU, and under load prints "timed out waiting on channel" warnings into
+#: the operator's terminal).
+LOCAL_MONITOR = {"distributed.admin.system-monitor.gil.enabled": False}
+
 #: The process's local clusters, by their keyword arguments (see :func:`shared_local_cluster`).
 _LOCAL_CLUSTERS: dict[tuple[tuple[str, Any], ...], Any] = {}
 
@@ -79,7 +84,8 @@ def shared_local_cluster(spec: ClusterSpec) -> Any:
     key = tuple(sorted(kwargs.items()))
     cluster = _LOCAL_CLUSTERS.get(key)
     if cluster is None or cluster.status != Status.running:
-        cluster = _LOCAL_CLUSTERS[key] = LocalCluster(**kwargs)
+        with dask.config.set(LOCAL_MONITOR):
+            cluster = _LOCAL_CLUSTERS[key] = LocalCluster(**kwargs)
     return cluster
 
 
@@ -97,7 +103,10 @@ def make_cluster(spec: ClusterSpec, factory: ClusterFactory | None = None) -> An
     if spec.backend == "local":
         kwargs = local_cluster_kwargs(spec)
         if factory is None:
-            from distributed import LocalCluster as factory
+            from distributed import LocalCluster
+
+            with dask.config.set(LOCAL_MONITOR):
+                return LocalCluster(**kwargs)
     else:
         kwargs = coiled_cluster_kwargs(spec)
         if not spec.software:
