@@ -80,6 +80,16 @@ def materialize_step(
     )
 
 
+def counts(result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """The numbers among the materialization's metadata (rows, sizes, ...)."""
+    found: dict[str, float] = {}
+    for event in result.get_asset_materialization_events():
+        for key, value in event.materialization.metadata.items():
+            if isinstance(value, dg.IntMetadataValue | dg.FloatMetadataValue):
+                found[key] = value.value
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=6000)
@@ -122,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             cpu_before = sum(process.cpu_times()[:2])
             with Sampler() as sampler:
                 t0 = time.perf_counter()
-                materialize_step(asset, region if partitioned else None, graph_resources, instance)
+                result = materialize_step(
+                    asset, region if partitioned else None, graph_resources, instance
+                )
                 wall = time.perf_counter() - t0
             size = SIZES[asset]
             numbers = {
@@ -132,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "peak_process_gib": round(max(sampler.peak_self, before) / 2**30, 2),
                 "sized_on": size.vm_type,
                 "sized_memory_gib": MEMORY_GIB.get(size.vm_type),
+                "counts": counts(result),
             }
             report["steps"][name] = numbers
             print(f"  {name:>20}: {numbers}", flush=True)
