@@ -57,9 +57,7 @@ import json
 import math
 import os
 import platform
-import resource
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,6 +73,7 @@ import shapely
 import xarray as xr
 
 from benchmarks.bench_tiles import CONUS_BUILDINGS, CONUS_REGIONS, region_buildings
+from benchmarks.measure import Sampler, cpu_seconds_since, usage, write_report
 from ocr_assets.config.compute import SIZES
 from ocr_assets.regions import CONUS_GRID, feature_id_base
 from ocr_assets.rollups import (
@@ -96,7 +95,6 @@ from ocr_assets.rollups.shards import sharded_archive
 from ocr_assets.rollups.tiles import building_features, centroid_features
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 #: Census polygons of the contiguous US per level (round figures of TIGER 2020).
 CONUS_CENSUS = {"states": 49, "counties": 3_100, "tracts": 84_000, "blocks": 8_100_000}
 #: Where the benchmark's regions gather.
@@ -277,40 +275,6 @@ def write_case(folder: Path, fraction: float, per_region: int) -> dict[str, Any]
     return {"regions": regions, "files": files, "buildings": buildings, "census": polygons}
 
 
-class Sampler:
-    """Peak resident memory of this process and of the sum of its children, sampled."""
-
-    def __init__(self, interval: float = 0.2) -> None:
-        self.interval = interval
-        self.process = psutil.Process()
-        self.peak_self = self.peak_children = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                children = self.process.children(recursive=True)
-                total = 0
-                for child in children:
-                    try:
-                        total += child.memory_info().rss
-                    except psutil.Error:
-                        continue
-                self.peak_children = max(self.peak_children, total)
-                self.peak_self = max(self.peak_self, self.process.memory_info().rss)
-            except psutil.Error:
-                continue
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def folder_bytes(path: Path) -> int:
     """Bytes of the files under ``path`` (or of the file)."""
     if path.is_file():
@@ -320,17 +284,13 @@ def folder_bytes(path: Path) -> int:
 
 def measured(step: Callable[[], Any], output: Path | None) -> tuple[Any, dict[str, float]]:
     """Run ``step``: its result and its wall and CPU seconds, peak memory and bytes written."""
-    before = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    before = usage()
     baseline = psutil.Process().memory_info().rss
     with Sampler() as sampler:
         started = time.perf_counter()
         result = step()
         wall = time.perf_counter() - started
-    after = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    cpu = sum(
-        (a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime)
-        for a, b in zip(after, before, strict=True)
-    )
+    cpu = cpu_seconds_since(before)
     numbers = {
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
@@ -640,11 +600,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     report["machine"]["load_average_after"] = os.getloadavg()
     report["projection"] = projection(report["runs"], sorted(args.workers))
     print(json.dumps(report["projection"], indent=2))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = report["when"].replace(":", "")
-    path = RESULTS_DIR / f"bench_conus-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"report: {path}")
+    write_report(report, "bench_conus")
     return report
 
 

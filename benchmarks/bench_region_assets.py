@@ -28,7 +28,6 @@ m8g.2xlarge, 32 GiB). A JSON report goes to ``benchmarks/results/``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -41,7 +40,7 @@ from typing import Any
 import dagster as dg
 import psutil
 
-from benchmarks.bench_conus import Sampler
+from benchmarks.measure import Sampler, write_report
 from ocr_assets.config.compute import SIZES
 from ocr_assets.orchestration.assets import ASSETS, CHECKS
 from ocr_assets.orchestration.graph import resources
@@ -54,7 +53,6 @@ from ocr_assets.orchestration.resources import (
 from ocr_assets.regions import demo_grid
 from ocr_assets.synthetic import generate_inputs
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: Memory of the instance types the region assets are sized on (GiB).
 MEMORY_GIB = {"m8g.2xlarge": 32}
 STEPS = (
@@ -149,11 +147,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             report["steps"][name] = numbers
             print(f"  {name:>20}: {numbers}", flush=True)
     report["machine"]["load_average_after"] = os.getloadavg()
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = report["when"].replace(":", "")
-    path = RESULTS_DIR / f"bench_region_assets-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"report: {path}")
+    write_report(report, "bench_region_assets")
     return report
 
 

@@ -46,7 +46,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +57,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from benchmarks.measure import cpu_seconds_since, usage, write_report
 from ocr_assets.regions import CONUS_GRID
 from ocr_assets.rollups import BUILDING_TILES, CENTROID_TILES, DatasetMetadata, Tileset
 from ocr_assets.rollups.shards import sharded_archive
@@ -115,16 +115,12 @@ def write_inputs(
 
 def measured(step: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
     """Run ``step``; its result and wall, CPU and peak memory."""
-    before = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    before = usage()
     started = time.perf_counter()
     result = step()
     wall = time.perf_counter() - started
-    after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    cpu = sum(
-        (a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime)
-        for a, b in zip(after, before, strict=True)
-    )
-    peak = max(a.ru_maxrss for a in after) / 1024  # KiB -> MiB
+    cpu = cpu_seconds_since(before)
+    peak = max(a.ru_maxrss for a in usage()) / 1024  # KiB -> MiB
     return result, {"wall_s": wall, "cpu_s": cpu, "peak_process_mib": peak}
 
 
@@ -238,10 +234,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "speedup_2_workers": t1 / t2,
     }
     print(json.dumps(report["projection"], indent=2))
-    results = Path(__file__).with_name("results")
-    results.mkdir(exist_ok=True)
-    stamp = report["when"].replace(":", "")
-    (results / f"bench_tiles-{args.archive}-{stamp}.json").write_text(json.dumps(report, indent=2))
+    write_report(report, f"bench_tiles-{args.archive}")
     return report
 
 

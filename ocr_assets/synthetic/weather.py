@@ -32,6 +32,7 @@ from pyproj import CRS, Transformer
 from ocr_assets.catalog.layout import CONUS404_UNITS
 from ocr_assets.regions import RegionGrid
 from ocr_assets.synthetic.landscape import smoothstep
+from ocr_assets.synthetic.rasters import COORDINATE_ATTRS as RASTER_COORDINATE_ATTRS
 from ocr_assets.synthetic.rasters import COVERAGE_MARGIN_DEG
 
 #: CONUS404 pixel size in metres, and the first time step.
@@ -68,18 +69,8 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
 }
 #: The attributes of the CONUS404 coordinates (CF).
 COORDINATE_ATTRS: dict[str, dict[str, str]] = {
-    "x": {
-        "units": "m",
-        "standard_name": "projection_x_coordinate",
-        "long_name": "x coordinate of projection",
-        "axis": "X",
-    },
-    "y": {
-        "units": "m",
-        "standard_name": "projection_y_coordinate",
-        "long_name": "y coordinate of projection",
-        "axis": "Y",
-    },
+    "x": RASTER_COORDINATE_ATTRS["x"],
+    "y": RASTER_COORDINATE_ATTRS["y"],
     "lat": {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude"},
     "lon": {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude"},
 }
